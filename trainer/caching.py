@@ -1,0 +1,129 @@
+"""Latent cache (cache_latents, cache_latents_to_disk) and text-encoder output cache.
+
+Disk caches sit next to the image (`img.npz`, `img_te_outputs.npz`, as sd-scripts names them) and hold
+what they were made for (bucket, resized size, crop; caption and model); they are reused only when all of
+it still matches, so changing the resolution or the caption never trains on stale data."""
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import TrainItem
+from .dataset.buckets import crop_for
+from .dataset.images import ImageReadError
+
+LATENT_SCALE = {"sd1": 0.18215, "sd2": 0.18215, "sdxl": 0.13025}
+
+
+def _latent_meta(item: TrainItem, crop: tuple[int, int]) -> np.ndarray:
+    a = item.assignment
+    return np.array([*a.bucket, *a.resized, *crop], dtype=np.int64)
+
+
+def _load_npz(path: Path, meta: np.ndarray):
+    try:
+        with np.load(path) as z:
+            if "lora_desk_meta" in z and np.array_equal(z["lora_desk_meta"], meta):
+                return torch.from_numpy(z["latents"].copy())
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable cache: encode again
+    return None
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+@torch.no_grad()
+def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch_size: int,
+                  on_progress=None, stop=None) -> tuple[list[torch.Tensor], list[tuple[int, int]], list[str]]:
+    """Encode every item once. Returns (latents per item, crop per item, paths that failed to decode)."""
+    items: list[TrainItem] = data.items
+    latents: list[torch.Tensor | None] = [None] * len(items)
+    crops: list[tuple[int, int]] = [(0, 0)] * len(items)
+    failed: list[str] = []
+    todo: dict[tuple[int, int], list[int]] = {}
+    for i, item in enumerate(items):
+        rng = random.Random(i)
+        left, top, _, _ = crop_for(item.assignment, False, rng)  # cached latents use the centre crop
+        crops[i] = (top, left)
+        if to_disk:
+            cached = _load_npz(item.entry.path.with_suffix(".npz"), _latent_meta(item, crops[i]))
+            if cached is not None:
+                latents[i] = cached
+                continue
+        todo.setdefault(item.bucket, []).append(i)
+    total = sum(len(v) for v in todo.values())
+    done = 0
+    vae.to(device)
+    scale = LATENT_SCALE[family]
+    for bucket in sorted(todo):
+        idx = todo[bucket]
+        for start in range(0, len(idx), batch_size):
+            if stop is not None and stop.is_set():
+                raise InterruptedError
+            chunk, pixels = [], []
+            for i in idx[start:start + batch_size]:
+                try:
+                    px, _ = data.load_pixels(items[i], random.Random(i), allow_flip=False)
+                except ImageReadError:
+                    failed.append(str(items[i].entry.path))
+                    continue
+                chunk.append(i)
+                pixels.append(px)
+            if chunk:
+                x = torch.stack(pixels).to(device, dtype=vae.dtype)
+                lat = vae.encode(x).latent_dist.sample() * scale
+                for i, z in zip(chunk, lat.float().cpu()):
+                    latents[i] = z
+                    if to_disk:
+                        _save_npz(items[i].entry.path.with_suffix(".npz"), latents=z.numpy(),
+                                  lora_desk_meta=_latent_meta(items[i], crops[i]))
+            done += len(idx[start:start + batch_size])
+            if on_progress:
+                on_progress(done, total)
+    return latents, crops, failed
+
+
+def te_cache_key(caption: str, model_tag: str, max_token_length, clip_skip) -> str:
+    return hashlib.sha256(f"{model_tag}|{max_token_length}|{clip_skip}|{caption}".encode()).hexdigest()
+
+
+@torch.no_grad()
+def cache_text_outputs(data, encode, model_tag: str, *, to_disk: bool, max_token_length, clip_skip,
+                       on_progress=None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Encode each item's (fixed) caption once. `encode(captions) -> (states [B,T,D], pooled [B,P] or None)`."""
+    out: list = [None] * len(data.items)
+    by_caption: dict[str, tuple] = {}
+    for i, item in enumerate(data.items):
+        caption = item.entry.caption
+        key = te_cache_key(caption, model_tag, max_token_length, clip_skip)
+        path = item.entry.path.with_name(item.entry.path.stem + "_te_outputs.npz")
+        if key not in by_caption and to_disk and path.exists():
+            try:
+                with np.load(path) as z:
+                    if str(z["key"]) == key:
+                        pooled = torch.from_numpy(z["pooled"].copy()) if "pooled" in z else None
+                        by_caption[key] = (torch.from_numpy(z["states"].copy()), pooled)
+            except (OSError, ValueError, KeyError):
+                pass
+        fresh = key not in by_caption
+        if fresh:
+            states, pooled = encode([caption])
+            by_caption[key] = (states[0].float().cpu(), None if pooled is None else pooled[0].float().cpu())
+        out[i] = by_caption[key]
+        if to_disk and (fresh or not path.exists()):
+            s, p = out[i]
+            arrays = {"states": s.numpy(), "key": np.array(key)}
+            if p is not None:
+                arrays["pooled"] = p.numpy()
+            _save_npz(path, **arrays)
+        if on_progress:
+            on_progress(i + 1, len(data.items))
+    return out

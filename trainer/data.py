@@ -1,0 +1,186 @@
+"""The torch side of the dataset: bucketed batches, image tensors, captions per step, latent cache.
+
+Batches are a pure function of (seed, epoch), so loader worker processes, resumed runs and several GPUs
+all see the same order. An image that fails to decode is replaced by another image of its bucket and
+reported once; training goes on."""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .dataset.buckets import BucketAssignment, crop_for
+from .dataset.captions import process_caption
+from .dataset.images import ImageReadError, open_image_rgb
+from .dataset.scan import ImageEntry
+
+
+@dataclass
+class TrainItem:
+    entry: ImageEntry
+    assignment: BucketAssignment
+
+    @property
+    def bucket(self) -> tuple[int, int]:
+        return self.assignment.bucket
+
+
+def _rng(*parts) -> random.Random:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "little"))
+
+
+def batches_for_epoch(buckets: dict[tuple[int, int], list[int]], batch_size: int, seed: int,
+                      epoch: int) -> list[list[int]]:
+    """Every item `repeats` times, shuffled within its bucket, cut into batches, batch order shuffled."""
+    rng = _rng("batches", seed, epoch)
+    batches = []
+    for key in sorted(buckets):
+        items = list(buckets[key])
+        rng.shuffle(items)
+        batches.extend(items[i:i + batch_size] for i in range(0, len(items), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+class TrainData(torch.utils.data.Dataset):
+    """Index = epoch * batches_per_epoch + batch number; returns one collated batch."""
+
+    def __init__(self, items: list[TrainItem], repeats: list[int], cfg, seed: int, num_processes: int = 1,
+                 process_index: int = 0):
+        self.items = items
+        self.cfg = cfg
+        self.seed = seed
+        self.latents: list[torch.Tensor] | None = None
+        self.te_cache: list | None = None
+        self.num_processes = num_processes
+        self.process_index = process_index
+        self.buckets: dict[tuple[int, int], list[int]] = {}
+        for i, (item, rep) in enumerate(zip(items, repeats)):
+            self.buckets.setdefault(item.bucket, []).extend([i] * rep)
+        self._epoch_cache: tuple[int, list[list[int]]] | None = None
+        self.bad: set[int] = set()  # items whose file failed to decode
+        self.cached_crops: list[tuple[int, int]] = []
+        self.batches_per_epoch = len(self._all_batches(0))
+        self.local_batches_per_epoch = len(self._batches(0))
+
+    def _all_batches(self, epoch: int) -> list[list[int]]:
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            self._epoch_cache = (epoch, batches_for_epoch(self.buckets, self.cfg.train_batch_size,
+                                                          self.seed, epoch))
+        return self._epoch_cache[1]
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        """This process's share: batch b goes to process b % num_processes (data-parallel)."""
+        return self._all_batches(epoch)[self.process_index::self.num_processes]
+
+    def __len__(self) -> int:
+        return 1 << 62  # indices are computed by EpochSampler; the length is not used
+
+    # --- one image
+    def load_pixels(self, item: TrainItem, rng: random.Random, *, allow_flip: bool = True) -> tuple[torch.Tensor, tuple]:
+        img = open_image_rgb(item.entry.path)
+        a = item.assignment
+        if img.size != a.resized:
+            smaller = a.resized[0] < img.size[0]
+            img = img.resize(a.resized, Image.Resampling.LANCZOS if smaller else Image.Resampling.BICUBIC)
+        left, top, right, bottom = crop_for(a, self.cfg.random_crop, rng)
+        img = img.crop((left, top, right, bottom))
+        if allow_flip and self.cfg.flip_aug and rng.random() < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (top, left)
+
+    def caption(self, index: int, epoch: int, rng: random.Random) -> str:
+        c = self.cfg
+        return process_caption(self.items[index].entry.caption, shuffle_caption=c.shuffle_caption,
+                               keep_tokens=c.keep_tokens, caption_dropout_rate=c.caption_dropout_rate,
+                               caption_tag_dropout_rate=c.caption_tag_dropout_rate,
+                               keep_tokens_separator=c.keep_tokens_separator, epoch=epoch, rng=rng)
+
+    def __getitem__(self, flat_index: int) -> dict:
+        epoch, b = divmod(flat_index, self.local_batches_per_epoch)
+        indices = self._batches(epoch)[b]
+        pixels, latents, captions, sizes, crops, paths, skipped, used = [], [], [], [], [], [], [], []
+        for n, index in enumerate(indices):
+            rng = _rng("item", self.seed, epoch, b, n, self.process_index)
+            while True:
+                item = self.items[index]
+                if self.latents is not None:
+                    latents.append(self.latents[index])
+                    crops.append(self.cached_crops[index])
+                    break
+                try:
+                    px, crop = self.load_pixels(item, rng)
+                except ImageReadError:
+                    self.bad.add(index)
+                    skipped.append(str(item.entry.path))
+                    index = self._replacement(index, rng)
+                    continue
+                pixels.append(px)
+                crops.append(crop)
+                break
+            used.append(index)
+            captions.append(self.caption(index, epoch, rng))
+            sizes.append((item.assignment.image_size[1], item.assignment.image_size[0]))  # (h, w) like SDXL
+            paths.append(str(item.entry.path))
+        bw, bh = self.items[used[0]].bucket
+        batch = {"indices": used, "captions": captions, "original_sizes": sizes, "crops": crops,
+                 "target_size": (bh, bw), "paths": paths, "skipped": skipped}
+        if latents:
+            batch["latents"] = torch.stack(latents)
+        else:
+            batch["pixels"] = torch.stack(pixels)
+        return batch
+
+    def _replacement(self, index: int, rng: random.Random) -> int:
+        """Another readable item of the same bucket for an image that cannot be decoded."""
+        candidates = sorted(i for i in set(self.buckets[self.items[index].bucket]) if i not in self.bad)
+        if not candidates:
+            raise ImageReadError(self.items[index].entry.path, "no readable image is left in its bucket")
+        return rng.choice(candidates)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields flat indices of one epoch; `epoch` and `start` are set from the main process between epochs,
+    so persistent loader workers follow along."""
+
+    def __init__(self, data: TrainData):
+        self.data = data
+        self.epoch = 0
+        self.start = 0
+
+    def __iter__(self):
+        n = self.data.local_batches_per_epoch
+        return iter(range(self.epoch * n + self.start, (self.epoch + 1) * n))
+
+    def __len__(self) -> int:
+        return self.data.local_batches_per_epoch - self.start
+
+
+def make_loader(data: TrainData, workers: int, persistent: bool) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
+    sampler = EpochSampler(data)
+    loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=sampler, num_workers=workers,
+                                         persistent_workers=persistent and workers > 0,
+                                         collate_fn=lambda x: x)
+    return loader, sampler
+
+
+def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
+    items, repeats = [], []
+    for entry in scan.images:
+        a = report.assignments.get(entry.path)
+        if a is None or not a.usable:
+            continue
+        items.append(TrainItem(entry, a))
+        repeats.append(entry.repeats)
+    return items, repeats
+
+
+def latent_cache_path(item: TrainItem) -> Path:
+    return item.entry.path.with_suffix(".npz")

@@ -1,0 +1,118 @@
+"""The `ss_*` training record sd-scripts writes into every LoRA header (read by A1111's and ComfyUI's
+LoRA browsers and by our check tool). Values are strings, as sd-scripts stores them."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from .config import TrainConfig
+from .netargs import parse_network_args
+from .validate import parse_resolution
+
+APP_VERSION = "0.1.0"
+
+
+@dataclass
+class RunInfo:
+    """What the trainer knows about a run beyond the config."""
+    model_version: str            # sd_v1 | sd_v2 | sdxl_base_v1-0
+    session_id: int
+    started_at: float
+    num_train_images: int
+    batches_per_epoch: int
+    epochs: int
+    total_steps: int
+    optimizer: str                # sd-scripts' ss_optimizer text
+    num_processes: int = 1
+    dataset_dirs: dict = field(default_factory=dict)
+    tag_frequency: dict = field(default_factory=dict)
+    bucket_info: dict = field(default_factory=dict)
+    model_hashes: tuple[str, str] | None = None
+    vae_hashes: tuple[str, str] | None = None
+
+
+def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
+    text_encoder_lr = cfg.text_encoder_lr if cfg.text_encoder_lr is not None else cfg.learning_rate
+    unet_lr = cfg.unet_lr if cfg.unet_lr is not None else cfg.learning_rate
+    md = {
+        "ss_session_id": run.session_id,
+        "ss_training_started_at": run.started_at,
+        "ss_output_name": cfg.output_name,
+        "ss_learning_rate": cfg.learning_rate,
+        "ss_text_encoder_lr": text_encoder_lr,
+        "ss_unet_lr": unet_lr,
+        "ss_num_train_images": run.num_train_images,
+        "ss_num_reg_images": 0,
+        "ss_num_batches_per_epoch": run.batches_per_epoch,
+        "ss_num_epochs": run.epochs,
+        "ss_gradient_checkpointing": cfg.gradient_checkpointing,
+        "ss_gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "ss_max_train_steps": run.total_steps,
+        "ss_lr_warmup_steps": cfg.lr_warmup_steps,
+        "ss_lr_scheduler": cfg.lr_scheduler_type or cfg.lr_scheduler,
+        "ss_network_module": cfg.network_module,
+        "ss_network_dim": cfg.network_dim or 4,
+        "ss_network_alpha": cfg.network_alpha,
+        "ss_network_dropout": cfg.network_dropout,
+        "ss_mixed_precision": cfg.mixed_precision,
+        "ss_full_fp16": bool(cfg.full_fp16),
+        "ss_v2": run.model_version.startswith("sd_v2"),
+        "ss_base_model_version": run.model_version,
+        "ss_clip_skip": cfg.clip_skip,
+        "ss_max_token_length": cfg.max_token_length,
+        "ss_cache_latents": bool(cfg.cache_latents or cfg.cache_latents_to_disk),
+        "ss_seed": cfg.seed,
+        "ss_lowram": cfg.lowram,
+        "ss_noise_offset": cfg.noise_offset,
+        "ss_multires_noise_iterations": cfg.multires_noise_iterations,
+        "ss_multires_noise_discount": cfg.multires_noise_discount,
+        "ss_adaptive_noise_scale": cfg.adaptive_noise_scale,
+        "ss_zero_terminal_snr": cfg.zero_terminal_snr,
+        "ss_training_comment": cfg.training_comment or f"LoRA Desk {APP_VERSION}",
+        "ss_optimizer": run.optimizer,
+        "ss_max_grad_norm": cfg.max_grad_norm,
+        "ss_caption_dropout_rate": cfg.caption_dropout_rate,
+        "ss_caption_tag_dropout_rate": cfg.caption_tag_dropout_rate,
+        "ss_min_snr_gamma": cfg.min_snr_gamma,
+        "ss_scale_weight_norms": cfg.scale_weight_norms,
+        "ss_fp8_base": bool(cfg.fp8_base),
+        "ss_full_bf16": bool(cfg.full_bf16),
+        "ss_v_parameterization": bool(cfg.v_parameterization),
+        "ss_batch_size_per_device": cfg.train_batch_size,
+        "ss_total_batch_size": cfg.train_batch_size * run.num_processes * cfg.gradient_accumulation_steps,
+        "ss_resolution": str(parse_resolution(cfg.resolution)),
+        "ss_flip_aug": bool(cfg.flip_aug),
+        "ss_random_crop": bool(cfg.random_crop),
+        "ss_shuffle_caption": bool(cfg.shuffle_caption),
+        "ss_enable_bucket": bool(cfg.enable_bucket),
+        "ss_bucket_no_upscale": bool(cfg.bucket_no_upscale),
+        "ss_min_bucket_reso": cfg.min_bucket_reso,
+        "ss_max_bucket_reso": cfg.max_bucket_reso,
+        "ss_keep_tokens": cfg.keep_tokens,
+        "ss_dataset_dirs": json.dumps(run.dataset_dirs, ensure_ascii=False),
+        "ss_reg_dataset_dirs": json.dumps({}),
+        "ss_tag_frequency": json.dumps(run.tag_frequency, ensure_ascii=False),
+        "ss_bucket_info": json.dumps(run.bucket_info),
+        "ss_lora_desk_version": APP_VERSION,
+    }
+    if cfg.network_args:
+        md["ss_network_args"] = json.dumps(parse_network_args(cfg.network_args))
+    if cfg.pretrained_model_name_or_path:
+        md["ss_sd_model_name"] = os.path.basename(cfg.pretrained_model_name_or_path.rstrip("/\\"))
+        if run.model_hashes:
+            md["ss_sd_model_hash"], md["ss_new_sd_model_hash"] = run.model_hashes
+    if cfg.vae:
+        md["ss_vae_name"] = os.path.basename(cfg.vae)
+        if run.vae_hashes:
+            md["ss_vae_hash"], md["ss_new_vae_hash"] = run.vae_hashes
+    return {k: str(v) for k, v in md.items()}
+
+
+def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str]:
+    out = dict(md)
+    out["ss_epoch"] = str(epoch)
+    out["ss_steps"] = str(step)
+    out["ss_training_finished_at"] = str(time.time())
+    return out

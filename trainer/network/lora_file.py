@@ -1,0 +1,100 @@
+"""Reading and writing LoRA .safetensors files with sd-scripts' key names and `ss_*` metadata."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelError
+from .naming import rename_modules, te_name_to_kohya
+
+SAVE_DTYPES = {None: torch.float32, "float": torch.float32, "fp32": torch.float32, "fp16": torch.float16,
+               "bf16": torch.bfloat16}
+
+
+def addnet_hashes(tensors: dict, metadata: dict) -> tuple[str, str]:
+    """sd-scripts' precalculated hashes (sshs_model_hash, sshs_legacy_hash): sha256 of the file's tensor
+    data written with only the `ss_*` metadata, and the old 8-digit hash of bytes 1 MiB..1 MiB+64 KiB."""
+    from safetensors.torch import save
+
+    data = save(tensors, {k: v for k, v in metadata.items() if k.startswith("ss_")})
+    header_len = int.from_bytes(data[:8], "little")
+    model_hash = hashlib.sha256(data[8 + header_len:]).hexdigest()
+    legacy = hashlib.sha256(io.BytesIO(data[0x100000:0x110000]).read()).hexdigest()[:8]
+    return model_hash, legacy
+
+
+def file_hashes(path: str | os.PathLike) -> tuple[str, str]:
+    """(old A1111 8-digit hash, full sha256) of a checkpoint, as sd-scripts stores them."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(0x100000)
+        legacy = hashlib.sha256(f.read(0x10000)).hexdigest()[:8]
+        f.seek(0)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    return legacy, sha.hexdigest()
+
+
+def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, str],
+              save_precision: str | None = None) -> int:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written LoRA. Returns bytes."""
+    from safetensors.torch import save
+
+    dtype = SAVE_DTYPES[save_precision]
+    tensors = {k: v.detach().to("cpu", dtype=dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state_dict.items()}
+    meta = {k: str(v) for k, v in metadata.items()}
+    meta["sshs_model_hash"], meta["sshs_legacy_hash"] = addnet_hashes(tensors, meta)
+    data = save(tensors, meta)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return len(data)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise ModelError(f"{path} is not a readable .safetensors file ({e}).") from None
+
+
+def load_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load a LoRA file and normalise text-encoder names to sd-scripts' spelling."""
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"LoRA file not found: {p}")
+    if p.suffix.lower() != ".safetensors":
+        raise ModelError(f"{p} is not a .safetensors LoRA file.")
+    try:
+        sd = load_file(str(p))
+    except Exception as e:
+        raise ModelError(f"{p} is not a readable .safetensors file ({e}).") from None
+    if not any(k.startswith("lora_") for k in sd):
+        raise ModelError(f"{p} is not a LoRA file: it has no lora_unet_/lora_te_ keys.")
+    return rename_modules(sd, te_name_to_kohya), read_metadata(p)
+
+
+def json_str(value) -> str:
+    return json.dumps(value, ensure_ascii=False)

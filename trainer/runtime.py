@@ -1,0 +1,89 @@
+"""Where and in which precision training runs: device, process group (accelerate launch), autocast,
+gradient scaling and the cross-process gradient average."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ConfigError
+
+DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    num_processes: int
+    process_index: int
+    mixed_precision: str          # what is really used (fp16 falls back to bf16 on a CPU)
+    weight_dtype: torch.dtype     # frozen base weights
+    notes: list[str]
+
+    @property
+    def is_main(self) -> bool:
+        return self.process_index == 0
+
+    def autocast(self):
+        if self.mixed_precision == "no":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[self.mixed_precision])
+
+    def make_scaler(self):
+        """fp16 needs loss scaling on CUDA; bf16 and fp32 do not."""
+        if self.mixed_precision == "fp16" and self.device.type == "cuda":
+            return torch.amp.GradScaler("cuda")
+        return None
+
+    def all_reduce_grads(self, params) -> None:
+        """Average gradients over processes (data-parallel) before the optimizer step."""
+        if self.num_processes <= 1:
+            return
+        import torch.distributed as dist
+
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1).float() for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.num_processes
+        offset = 0
+        for g in grads:
+            n = g.numel()
+            g.copy_(flat[offset:offset + n].view_as(g).to(g.dtype))
+            offset += n
+
+    def barrier(self) -> None:
+        if self.num_processes > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def make_runtime(cfg) -> Runtime:
+    """Single process, or one of several started by `accelerate launch` (accelerate sets up the group)."""
+    notes: list[str] = []
+    num, index = 1, 0
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        state = PartialState()
+        num, index, device = state.num_processes, state.process_index, state.device
+    mp = cfg.mixed_precision
+    if mp == "fp16" and device.type == "cpu":
+        notes.append("fp16 needs an NVIDIA GPU; training on the CPU in bf16 instead.")
+        mp = "bf16"
+    if mp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("This GPU does not support bf16: set mixed_precision = fp16.")
+    if cfg.fp8_base:
+        if not hasattr(torch, "float8_e4m3fn"):
+            raise ConfigError("fp8_base needs PyTorch 2.1 or newer.")
+        if mp == "no":
+            raise ConfigError("fp8_base needs mixed_precision bf16 or fp16: the 8-bit weights are computed "
+                              "in that precision.")
+    weight_dtype = DTYPES[mp]
+    return Runtime(device, num, index, mp, weight_dtype, notes)

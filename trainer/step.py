@@ -1,0 +1,87 @@
+"""One training forward pass: batch -> latents, noise, conditioning -> UNet -> weighted loss."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import loss as L
+from .caching import LATENT_SCALE
+from .text import encode_sd, encode_sdxl, tokenize
+
+
+class StepModel:
+    """The frozen base model parts with the trained network hooked in, and how to compute the loss."""
+
+    def __init__(self, base, cfg, runtime, noise_scheduler, *, train_te: bool):
+        self.family = base.family
+        self.unet = base.unet
+        self.vae = base.vae
+        self.tes = base.text_encoders
+        self.tokenizers = base.tokenizers
+        self.cfg = cfg
+        self.rt = runtime
+        self.sched = noise_scheduler
+        self.train_te = train_te
+        self.v_pred = noise_scheduler.config.prediction_type == "v_prediction"
+        self.te_cache = None  # list per item of (states, pooled) when cache_text_encoder_outputs
+
+    # --- conditioning
+    def encode_captions(self, captions: list[str]):
+        """-> (hidden states [B,T,D], pooled [B,P] or None), with grad when the text encoder is trained."""
+        mtl, dev = self.cfg.max_token_length, self.rt.device
+        if self.family == "sdxl":
+            ids1 = tokenize(self.tokenizers[0], captions, mtl)
+            ids2 = tokenize(self.tokenizers[1], captions, mtl)
+            return encode_sdxl(self.tes[0], self.tes[1], ids1.to(dev), ids2.to(dev),
+                               self.tokenizers[1].eos_token_id)
+        ids = tokenize(self.tokenizers[0], captions, mtl)
+        return encode_sd(self.tes[0], ids.to(dev), self.cfg.clip_skip), None
+
+    def conditioning(self, batch):
+        if self.te_cache is not None:
+            states = torch.stack([self.te_cache[i][0] for i in batch["indices"]]).to(self.rt.device)
+            pooled = None
+            if self.family == "sdxl":
+                pooled = torch.stack([self.te_cache[i][1] for i in batch["indices"]]).to(self.rt.device)
+            return states, pooled
+        with torch.set_grad_enabled(self.train_te), self.rt.autocast():
+            return self.encode_captions(batch["captions"])
+
+    def time_ids(self, batch) -> torch.Tensor:
+        """SDXL size/crop conditioning: original size, crop top-left, target size, per image."""
+        th, tw = batch["target_size"]
+        rows = [[h, w, top, left, th, tw] for (h, w), (top, left) in zip(batch["original_sizes"], batch["crops"])]
+        return torch.tensor(rows, dtype=torch.float32, device=self.rt.device)
+
+    # --- latents
+    @torch.no_grad()
+    def latents(self, batch) -> torch.Tensor:
+        if "latents" in batch:
+            return batch["latents"].to(self.rt.device, dtype=torch.float32)
+        x = batch["pixels"].to(self.rt.device, dtype=self.vae.dtype)
+        return self.vae.encode(x).latent_dist.sample().float() * LATENT_SCALE[self.family]
+
+    # --- the loss
+    def loss(self, batch) -> torch.Tensor:
+        cfg = self.cfg
+        latents = self.latents(batch)
+        noise = L.make_noise(latents, noise_offset=cfg.noise_offset, adaptive_noise_scale=cfg.adaptive_noise_scale,
+                             multires_iterations=cfg.multires_noise_iterations,
+                             multires_discount=cfg.multires_noise_discount)
+        b = latents.shape[0]
+        timesteps = torch.randint(0, self.sched.config.num_train_timesteps, (b,), device=latents.device)
+        noisy = self.sched.add_noise(latents, noise, timesteps)
+        states, pooled = self.conditioning(batch)
+        added = None
+        if self.family == "sdxl":
+            added = {"text_embeds": pooled, "time_ids": self.time_ids(batch)}
+        with self.rt.autocast():
+            pred = self.unet(noisy.to(self.rt.weight_dtype if self.rt.mixed_precision != "no" else noisy.dtype),
+                             timesteps, states, added_cond_kwargs=added).sample
+        target = self.sched.get_velocity(latents, noise, timesteps) if self.v_pred else noise
+        per_sample = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        per_sample = L.weight_loss(per_sample, timesteps, self.sched, min_snr_gamma=cfg.min_snr_gamma,
+                                   v_prediction=self.v_pred,
+                                   scale_v_pred_like_noise=cfg.scale_v_pred_loss_like_noise_pred,
+                                   v_pred_like_loss=cfg.v_pred_like_loss)
+        return per_sample.mean()

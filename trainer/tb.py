@@ -1,0 +1,25 @@
+"""TensorBoard event files with sd-scripts' tag names (loss/current, loss/average, lr/<group>)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+class TensorBoard:
+    def __init__(self, logging_dir: str, log_prefix: str = ""):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.dir = Path(logging_dir) / f"{log_prefix}{time.strftime('%Y%m%d%H%M%S')}"
+        self.writer = SummaryWriter(str(self.dir))
+
+    def step(self, step: int, loss: float, avg: float, lrs: dict[str, float], extra: dict) -> None:
+        w = self.writer
+        w.add_scalar("loss/current", loss, step)
+        w.add_scalar("loss/average", avg, step)
+        for name, lr in lrs.items():
+            w.add_scalar(f"lr/{name}", lr, step)
+        for key, value in extra.items():
+            w.add_scalar(f"max_norm/{key}", value, step)
+
+    def close(self) -> None:
+        self.writer.close()

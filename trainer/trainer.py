@@ -1,0 +1,469 @@
+"""The training run: Trainer(config, on_event, stop).run().
+
+Reads top to bottom like the loop it is: check the settings, scan the dataset, load the model, plan the
+steps, cache, build the network/optimizer/scheduler, loop, save. Progress goes out as plain events
+(trainer.events); a set `stop` Event ends the run at the next step with a usable file."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import events as ev
+from .config import TrainConfig
+from .errors import ConfigError, UserError
+from .validate import errors as config_errors, parse_resolution, validate
+
+OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
+              "use an 8-bit optimizer (AdamW8bit) or Adafactor; for SDXL also cache_text_encoder_outputs "
+              "with network_train_unet_only, and fp8_base on 8 GB cards.")
+NAN_ADVICE = ("Lower the learning rate, use mixed_precision bf16 instead of fp16 (fp16 overflows), raise "
+              "network_alpha towards network_dim, or turn on min_snr_gamma.")
+
+
+def _cast(module, dtype) -> None:
+    """Cast only when needed: diffusers warns on every .to(dtype), even a no-op one."""
+    if next(module.parameters()).dtype != dtype:
+        module.to(dtype=dtype)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, on_event: Callable[[object], None] | None = None,
+                 stop: threading.Event | None = None):
+        self.cfg = config
+        self.on_event = on_event or (lambda e: None)
+        self.stop = stop or threading.Event()
+        self.last_good: str | None = None
+
+    rt = None  # Runtime, once run() has started
+
+    def emit(self, event) -> None:
+        if self.rt is None or self.rt.is_main:  # only the main process reports under accelerate launch
+            self.on_event(event)
+
+    # ------------------------------------------------------------------ entry point
+    def run(self) -> str | None:
+        """Train; returns the final LoRA path (None when nothing was saved). UserError for bad input."""
+        try:
+            return self._run()
+        except UserError as e:
+            self.emit(ev.Failed(str(e), kind="input", last_good=self.last_good))
+            raise
+        except torch.OutOfMemoryError as e:
+            self.emit(ev.Failed(f"The GPU ran out of memory ({str(e).splitlines()[0][:160]}).", OOM_ADVICE,
+                                "oom", self.last_good))
+            raise UserError("The GPU ran out of memory. " + OOM_ADVICE) from None
+
+    def _run(self) -> str | None:
+        from .runtime import make_runtime
+
+        cfg = self.cfg
+        problems = config_errors(cfg)
+        if problems:
+            raise ConfigError(" ".join(p.message for p in problems))
+        self.rt = rt = make_runtime(cfg)
+        for issue in validate(cfg):
+            self.emit(ev.Log(issue.message, "warning"))
+        for note in rt.notes:
+            self.emit(ev.Log(note, "warning"))
+        seed = cfg.seed if cfg.seed is not None else random.randint(0, 2**31 - 1)
+        self._seed_all(seed)
+
+        scan, report, bucketer = self._scan()
+        base = self._load_model()
+        data, plan = self._prepare_data(scan, report, base, seed)
+        train_te = not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
+                                                             cfg.cache_text_encoder_outputs_to_disk)
+        model = self._make_step_model(base, train_te)
+        if cfg.cache_latents or cfg.cache_latents_to_disk:
+            self._cache_latents(data, base)
+            data, plan = self._replan(data, scan, base, seed)
+        if not train_te and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
+            self._cache_te(data, model, base)
+        network = self._build_network(base, train_te)
+        opt, sched = self._optimizer(network, plan.total_steps)
+        return self._loop(data, plan, model, network, opt, sched, base, scan, report, seed)
+
+    # ------------------------------------------------------------------ set-up steps
+    @staticmethod
+    def _seed_all(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _scan(self):
+        from .dataset.buckets import Bucketer
+        from .dataset.plan import assign_buckets
+        from .dataset.scan import scan_dataset
+
+        cfg = self.cfg
+        scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+        for p in scan.problems:
+            self.emit(ev.Log(p.message, "warning"))
+        w, h = parse_resolution(cfg.resolution)
+        bucketer = Bucketer((w, h), cfg.enable_bucket, cfg.min_bucket_reso, cfg.max_bucket_reso,
+                            cfg.bucket_reso_steps, cfg.bucket_no_upscale)
+        report = assign_buckets(scan, bucketer)
+        for p in report.problems:
+            self.emit(ev.Log(f"Skipped: {p.message}", "warning"))
+        up = report.upscaled()
+        if up:
+            self.emit(ev.Log(f"{len(up)} image(s) are smaller than their bucket and will be upscaled, for "
+                             f"example {up[0]}; consider bucket_no_upscale or a lower resolution.", "warning"))
+        return scan, report, bucketer
+
+    def _load_model(self):
+        from .models.loader import load_base_model
+
+        cfg = self.cfg
+        self.emit(ev.Log(f"Loading {cfg.pretrained_model_name_or_path}"))
+        base = load_base_model(cfg.pretrained_model_name_or_path, vae=cfg.vae or None,
+                               v2=cfg.v2 or None, v_parameterization=cfg.v_parameterization)
+        if cfg.sdxl and base.family != "sdxl":
+            raise ConfigError(f"sdxl is set but {Path(cfg.pretrained_model_name_or_path).name} is a "
+                              f"{base.family.upper()} model.")
+        self.emit(ev.Log(f"Model: {base.family} ({base.model_version})"))
+        return base
+
+    def _prepare_data(self, scan, report, base, seed):
+        from .data import TrainData, build_items
+
+        items, repeats = build_items(scan, report)
+        if not items:
+            raise UserError(f"No usable images in {self.cfg.train_data_dir}.")
+        data = TrainData(items, repeats, self.cfg, seed, self.rt.num_processes, self.rt.process_index)
+        return data, self._plan(data)
+
+    def _plan(self, data):
+        from .dataset.plan import plan_steps
+
+        counts = {k: len(v) for k, v in data.buckets.items()}
+        cfg = self.cfg
+        return plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, self.rt.num_processes,
+                          cfg.max_train_epochs, cfg.max_train_steps)
+
+    def _replan(self, data, scan, base, seed):
+        """After caching, drop images that failed to decode and plan again."""
+        from .data import TrainData
+
+        if not data.bad:
+            return data, self._plan(data)
+        keep = [i for i in range(len(data.items)) if i not in data.bad]
+        repeats = [data.items[i].entry.repeats for i in keep]
+        new = TrainData([data.items[i] for i in keep], repeats, self.cfg, seed, self.rt.num_processes,
+                        self.rt.process_index)
+        new.latents = [data.latents[i] for i in keep]
+        new.cached_crops = [data.cached_crops[i] for i in keep]
+        return new, self._plan(new)
+
+    def _make_step_model(self, base, train_te: bool):
+        from .loss import make_noise_scheduler
+        from .step import StepModel
+
+        cfg, rt = self.cfg, self.rt
+        sched = make_noise_scheduler(base.prediction_type, cfg.zero_terminal_snr)
+        base.unet.requires_grad_(False)
+        base.vae.requires_grad_(False)
+        for te in base.text_encoders:
+            te.requires_grad_(False)
+        if cfg.fp8_base:
+            from .models.fp8 import cast_to_fp8
+
+            cast_to_fp8(base.unet)
+        else:
+            _cast(base.unet, rt.weight_dtype)
+        base.unet.to(rt.device)
+        _cast(base.vae, torch.float32)  # the VAE overflows in fp16; sd-scripts keeps it in fp32 too
+        te_dtype = torch.float32 if train_te else rt.weight_dtype
+        for te in base.text_encoders:
+            _cast(te, te_dtype)
+            te.to(rt.device)
+        if cfg.gradient_checkpointing:
+            base.unet.enable_gradient_checkpointing()
+            base.unet.train()
+            if train_te:
+                for te in base.text_encoders:
+                    te.gradient_checkpointing_enable()
+                    te.train()
+        else:
+            base.unet.eval()
+            for te in base.text_encoders:
+                te.eval()
+        self._set_attention(base.unet)
+        return StepModel(base, cfg, rt, sched, train_te=train_te)
+
+    def _set_attention(self, unet) -> None:
+        """PyTorch SDPA is diffusers' default; xformers only when asked for and installed."""
+        if self.cfg.xformers:
+            try:
+                unet.enable_xformers_memory_efficient_attention()
+                self.emit(ev.Log("Using xformers attention."))
+            except Exception as e:  # xformers missing or built for another torch: SDPA is as good
+                self.emit(ev.Log(f"xformers is not usable here ({str(e)[:120]}); using PyTorch SDPA.", "warning"))
+
+    def _cache_latents(self, data, base) -> None:
+        from .caching import cache_latents
+
+        cfg, rt = self.cfg, self.rt
+        self.emit(ev.Log(f"Caching latents of {len(data.items)} images"))
+        latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device, torch.float32,
+                                               to_disk=cfg.cache_latents_to_disk, batch_size=cfg.vae_batch_size,
+                                               stop=self.stop)
+        for path in failed:
+            self.emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
+        data.bad = {i for i, z in enumerate(latents) if z is None}
+        data.latents = latents
+        data.cached_crops = crops
+        base.vae.to("cpu")  # not needed on the GPU any more
+        if rt.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _cache_te(self, data, model, base) -> None:
+        from .caching import cache_text_outputs
+
+        cfg = self.cfg
+        self.emit(ev.Log("Caching text-encoder outputs"))
+        with torch.no_grad(), self.rt.autocast():
+            model.te_cache = cache_text_outputs(
+                data, model.encode_captions, f"{cfg.pretrained_model_name_or_path}|{base.family}",
+                to_disk=cfg.cache_text_encoder_outputs_to_disk, max_token_length=cfg.max_token_length,
+                clip_skip=cfg.clip_skip)
+        for te in base.text_encoders:
+            te.to("cpu")
+
+    def _build_network(self, base, train_te: bool):
+        from .network.build import build_network
+
+        cfg = self.cfg
+        net_cfg = cfg if train_te else cfg.replace(network_train_unet_only=True)
+        network = build_network(net_cfg, base.unet, base.text_encoders)
+        if cfg.network_weights:
+            from .network.lora_file import load_lora
+
+            sd, _ = load_lora(cfg.network_weights)
+            if base.family == "sdxl":
+                from .models.lora_names import sdxl_unet_module_from_original
+                from .network.naming import rename_modules
+
+                sd = rename_modules(sd, sdxl_unet_module_from_original)
+            missing, unexpected = network.load_state_dict(sd)
+            if unexpected:
+                raise ConfigError(f"network_weights {cfg.network_weights} does not fit these network settings: "
+                                  f"{len(unexpected)} tensors have no place, for example {unexpected[0]}.")
+            self.emit(ev.Log(f"Continuing from {cfg.network_weights}"))
+        dtype = torch.bfloat16 if cfg.full_bf16 else torch.float16 if cfg.full_fp16 else torch.float32
+        network.to(self.rt.device, dtype=dtype)
+        network.train()
+        self.emit(ev.Log(f"Network: {len(network.unet_modules)} UNet modules, "
+                         f"{len(network.te_modules)} text-encoder modules"))
+        return network
+
+    def _optimizer(self, network, total_steps: int):
+        from .optim.optimizers import build_optimizer
+        from .optim.schedulers import build_scheduler
+
+        cfg = self.cfg
+        groups = network.param_groups(cfg.learning_rate, cfg.unet_lr, cfg.text_encoder_lr)
+        built = build_optimizer(cfg.optimizer_type, groups, cfg.learning_rate, cfg.optimizer_args,
+                                lr_scheduler=cfg.lr_scheduler, max_grad_norm=cfg.max_grad_norm)
+        for w in built.warnings:
+            self.emit(ev.Log(w, "warning"))
+        sched = build_scheduler(built.optimizer, lr_scheduler=built.lr_scheduler_override or cfg.lr_scheduler,
+                                num_training_steps=total_steps, lr_warmup_steps=cfg.lr_warmup_steps,
+                                lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
+                                lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
+                                lr_scheduler_args=cfg.lr_scheduler_args)
+        self.optimizer_description = built.description
+        self.group_names = [g["name"] for g in groups]
+        return built.optimizer, sched
+
+    # ------------------------------------------------------------------ the loop
+    def _loop(self, data, plan, model, network, opt, sched, base, scan, report, seed) -> str | None:
+        from .data import make_loader
+        from .saving import Progress, load_state
+
+        cfg, rt = self.cfg, self.rt
+        progress = Progress(0, 0, 0, random.randint(0, 2**31 - 1), plan.total_steps)
+        if cfg.resume:
+            progress = load_state(cfg.resume, network, opt, sched)
+            self.emit(ev.Log(f"Resumed from {cfg.resume} at step {progress.step}"))
+        self.metadata = self._metadata(plan, base, scan, report, data, progress.session_id)
+        from .tb import TensorBoard
+
+        tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
+        self.emit(ev.Started(plan.total_steps, plan.epochs, plan.steps_per_epoch, plan.samples_per_epoch,
+                             cfg.train_batch_size, scan.describe() + "\n" + plan.describe(), progress.step))
+
+        workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
+        loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
+        params = network.parameters()
+        scaler = rt.make_scaler()
+        accum = cfg.gradient_accumulation_steps
+        losses: deque[float] = deque(maxlen=max(1, plan.steps_per_epoch))
+        step, epoch = progress.step, progress.epoch
+        start_time, start_step = time.perf_counter(), step
+        reported_bad: set[str] = set()
+        stopped = False
+        final_path = None
+        try:
+            while step < plan.total_steps and not stopped:
+                sampler.epoch, sampler.start = epoch, progress.batch_in_epoch if epoch == progress.epoch else 0
+                batch_in_epoch = sampler.start
+                acc_loss, acc_n = 0.0, 0
+                for batch in loader:
+                    for path in batch["skipped"]:
+                        if path not in reported_bad:
+                            reported_bad.add(path)
+                            self.emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
+                    loss = model.loss(batch)
+                    if not torch.isfinite(loss):
+                        return self._fail_nan(network, base, step, epoch)
+                    (scaler.scale(loss / accum) if scaler else loss / accum).backward()
+                    acc_loss += loss.item()
+                    acc_n += 1
+                    batch_in_epoch += 1
+                    last_of_epoch = batch_in_epoch >= data.local_batches_per_epoch
+                    if acc_n < accum and not last_of_epoch:
+                        continue
+                    self._optimizer_step(network, params, opt, sched, scaler)
+                    step += 1
+                    step_loss = acc_loss / acc_n
+                    acc_loss, acc_n = 0.0, 0
+                    losses.append(step_loss)
+                    extra = self._max_norm(network)
+                    self._report_step(step, plan, epoch, step_loss, losses, sched, start_time, start_step,
+                                      extra, tb)
+                    if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
+                        from .saving import step_file
+
+                        self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
+                                   step, opt, sched, Progress(step, epoch, batch_in_epoch, progress.session_id,
+                                                              plan.total_steps))
+                    if self.stop.is_set():
+                        stopped = True
+                        progress = Progress(step, epoch, batch_in_epoch, progress.session_id, plan.total_steps)
+                        break
+                    if step >= plan.total_steps:
+                        break
+                if stopped:
+                    break
+                epoch += 1
+                progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
+                self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
+            from .saving import final_file
+
+            final_path = final_file(cfg.output_dir, cfg.output_name)
+            self._save(network, base, final_path, epoch if stopped else min(epoch, plan.epochs), step, opt, sched,
+                       progress, final=True)
+        finally:
+            if tb:
+                tb.close()
+        self.emit(ev.Finished(str(final_path), step, stopped))
+        return str(final_path)
+
+    def _optimizer_step(self, network, params, opt, sched, scaler) -> None:
+        cfg, rt = self.cfg, self.rt
+        rt.all_reduce_grads(params)
+        if scaler:
+            scaler.unscale_(opt)
+        if cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+
+    def _max_norm(self, network) -> dict:
+        if not self.cfg.scale_weight_norms:
+            return {}
+        scaled, mean_norm, max_norm = network.apply_max_norm(self.cfg.scale_weight_norms, self.rt.device)
+        return {"keys_scaled": int(scaled), "average_key_norm": float(mean_norm), "max_key_norm": float(max_norm)}
+
+    def _report_step(self, step, plan, epoch, step_loss, losses, sched, start_time, start_step, extra, tb):
+        elapsed = time.perf_counter() - start_time
+        rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
+        eta = (plan.total_steps - step) / rate if rate > 0 else float("inf")
+        lrs = {name: float(lr) for name, lr in zip(self.group_names, sched.get_last_lr())}
+        avg = sum(losses) / len(losses)
+        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra))
+        if tb:
+            tb.step(step, step_loss, avg, lrs, extra)
+
+    def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
+        from .saving import epoch_file
+
+        cfg = self.cfg
+        if epoch >= plan.epochs or not cfg.save_every_n_epochs or epoch % cfg.save_every_n_epochs:
+            return
+        self._save(network, base, epoch_file(cfg.output_dir, cfg.output_name, epoch), epoch, step, opt, sched,
+                   progress)
+        if cfg.save_last_n_epochs:
+            old = epoch - cfg.save_every_n_epochs * cfg.save_last_n_epochs
+            if old > 0:
+                from .saving import state_dir
+
+                path = epoch_file(cfg.output_dir, cfg.output_name, old)
+                path.unlink(missing_ok=True)
+                import shutil
+
+                shutil.rmtree(state_dir(path), ignore_errors=True)
+
+    def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> None:
+        from .metadata import with_progress
+        from .saving import save_network, save_state, state_dir
+
+        rt = self.rt
+        if rt.is_main:
+            size = save_network(network, base.family, path, with_progress(self.metadata, epoch=epoch, step=step),
+                                self.cfg.save_precision)
+            if self.cfg.save_state:
+                save_state(state_dir(path), network, base.family, opt, sched, progress)
+            self.last_good = str(path)
+            self.emit(ev.Saved(str(path), epoch, step, final, size))
+        rt.barrier()
+
+    def _fail_nan(self, network, base, step, epoch) -> None:
+        """The loss is NaN/inf: the weights are still those of the last good step; keep them in a file."""
+        from .metadata import with_progress
+        from .saving import final_file, save_network
+
+        cfg = self.cfg
+        finite = all(torch.isfinite(p).all() for p in network.parameters())
+        if finite and self.rt.is_main and step > 0:
+            path = final_file(cfg.output_dir, cfg.output_name)
+            save_network(network, base.family, path, with_progress(self.metadata, epoch=epoch, step=step),
+                         cfg.save_precision)
+            self.last_good = str(path)
+        msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
+        self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
+        raise UserError(msg + " " + NAN_ADVICE)
+
+    def _metadata(self, plan, base, scan, report, data, session_id) -> dict:
+        from .dataset.tags import tag_frequency
+        from .metadata import RunInfo, build_metadata
+        from .network.lora_file import file_hashes
+
+        cfg = self.cfg
+        model_path = Path(cfg.pretrained_model_name_or_path)
+        hashes = file_hashes(model_path) if model_path.is_file() else None
+        vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
+        buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
+        run = RunInfo(
+            model_version=base.model_version, session_id=session_id, started_at=time.time(),
+            num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
+            epochs=plan.epochs, total_steps=plan.total_steps, optimizer=self.optimizer_description,
+            num_processes=self.rt.num_processes,
+            dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
+            tag_frequency=tag_frequency(scan),
+            bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
+            model_hashes=hashes, vae_hashes=vae_hashes)
+        return build_metadata(cfg, run)
