@@ -1,9 +1,19 @@
 """LoRA Desk: `python main.py` starts the desktop app; `python main.py <tool> ...` runs a headless tool."""
 from __future__ import annotations
 
+import importlib
 import sys
 
-TOOLS = ("train", "demo")
+# tool -> (module, function); each function takes the remaining arguments and returns an exit code
+TOOLS = {
+    "train": ("trainer.cli", "main_train"),
+    "demo": ("trainer.demo", "main_demo"),
+    "estimate": ("trainer.vram_cli", "main_estimate"),
+    "resize": ("trainer.tools.cli", "main_resize"),
+    "check": ("trainer.tools.cli", "main_check"),
+    "merge": ("trainer.tools.cli", "main_merge"),
+    "sample": ("trainer.tools.cli", "main_sample"),
+}
 
 
 def main(argv: list[str]) -> int:
@@ -12,20 +22,15 @@ def main(argv: list[str]) -> int:
 
         print(f"LoRA Desk {APP_VERSION}")
         return 0
-    if argv and argv[0] == "train":
-        from trainer.cli import main_train
-
-        return main_train(argv[1:])
-    if argv and argv[0] == "demo":
-        from trainer.demo import main_demo
-
-        return main_demo(argv[1:])
     if argv and not argv[0].startswith("-"):
-        print(f"error: unknown tool '{argv[0]}'; tools: {', '.join(TOOLS)}", file=sys.stderr)
-        return 1
-    from trainer.demo import main_demo  # the desktop window arrives with the app issue; until then: the demo
+        if argv[0] not in TOOLS:
+            print(f"error: unknown tool '{argv[0]}'; tools: {', '.join(TOOLS)}", file=sys.stderr)
+            return 1
+        module, func = TOOLS[argv[0]]
+        return getattr(importlib.import_module(module), func)(argv[1:])
+    from app.launch import run_app  # the window appears before torch is imported
 
-    return main_demo(argv)
+    return run_app(argv)
 
 
 if __name__ == "__main__":
