@@ -27,18 +27,18 @@ def final_file(output_dir: str, name: str) -> Path:
     return Path(output_dir) / f"{name}.safetensors"
 
 
-def network_state_dict(network, family: str) -> dict[str, torch.Tensor]:
+def network_state_dict(network, unet, family: str) -> dict[str, torch.Tensor]:
     """The network's tensors under sd-scripts' names (SDXL UNet in the original block layout)."""
     sd = network.state_dict()
     if family == "sdxl":
-        from .models.lora_names import sdxl_unet_module_to_original
+        from .models.lora_names import SdxlRenamer
 
-        sd = rename_modules(sd, sdxl_unet_module_to_original)
+        sd = rename_modules(sd, SdxlRenamer(unet, to_original=True))
     return sd
 
 
-def save_network(network, family: str, path: Path, metadata: dict, save_precision) -> int:
-    return save_lora(path, network_state_dict(network, family), metadata, save_precision)
+def save_network(network, base, path: Path, metadata: dict, save_precision) -> int:
+    return save_lora(path, network_state_dict(network, base.unet, base.family), metadata, save_precision)
 
 
 @dataclass
@@ -54,7 +54,7 @@ def state_dir(path: Path) -> Path:
     return path.with_name(path.stem + "-state")
 
 
-def save_state(folder: Path, network, family: str, optimizer, scheduler, progress: Progress) -> None:
+def save_state(folder: Path, network, optimizer, scheduler, progress: Progress) -> None:
     """Written to a temp folder and renamed, so an interrupted save never replaces a good state."""
     from safetensors.torch import save_file
 

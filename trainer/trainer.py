@@ -248,10 +248,10 @@ class Trainer:
 
             sd, _ = load_lora(cfg.network_weights)
             if base.family == "sdxl":
-                from .models.lora_names import sdxl_unet_module_from_original
+                from .models.lora_names import SdxlRenamer
                 from .network.naming import rename_modules
 
-                sd = rename_modules(sd, sdxl_unet_module_from_original)
+                sd = rename_modules(sd, SdxlRenamer(base.unet, to_original=False))
             missing, unexpected = network.load_state_dict(sd)
             if unexpected:
                 raise ConfigError(f"network_weights {cfg.network_weights} does not fit these network settings: "
@@ -423,10 +423,10 @@ class Trainer:
 
         rt = self.rt
         if rt.is_main:
-            size = save_network(network, base.family, path, with_progress(self.metadata, epoch=epoch, step=step),
+            size = save_network(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
                                 self.cfg.save_precision)
             if self.cfg.save_state:
-                save_state(state_dir(path), network, base.family, opt, sched, progress)
+                save_state(state_dir(path), network, opt, sched, progress)
             self.last_good = str(path)
             self.emit(ev.Saved(str(path), epoch, step, final, size))
         rt.barrier()
@@ -440,7 +440,7 @@ class Trainer:
         finite = all(torch.isfinite(p).all() for p in network.parameters())
         if finite and self.rt.is_main and step > 0:
             path = final_file(cfg.output_dir, cfg.output_name)
-            save_network(network, base.family, path, with_progress(self.metadata, epoch=epoch, step=step),
+            save_network(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
                          cfg.save_precision)
             self.last_good = str(path)
         msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
