@@ -15,3 +15,7 @@ class DatasetError(UserError):
 
 class ConfigError(UserError):
     """An unknown, mistyped or contradictory setting."""
+
+
+class TrainingStopped(UserError):
+    """Training stopped on a problem that was already reported (as a Failed event) with advice."""

@@ -12,7 +12,7 @@ import torch
 
 from .errors import UserError
 from .network.lora_file import save_lora
-from .network.naming import rename_modules
+from .network.naming import rename_modules, uses_both_unet_spellings
 
 
 def epoch_file(output_dir: str, name: str, epoch: int) -> Path:
@@ -34,6 +34,8 @@ def network_state_dict(network, unet, family: str) -> dict[str, torch.Tensor]:
         from .models.lora_names import SdxlRenamer
 
         sd = rename_modules(sd, SdxlRenamer(unet, to_original=True))
+    if uses_both_unet_spellings(sd):  # diffusers would silently drop half of such a file
+        raise RuntimeError("internal error: LoRA file would mix input_blocks and down_blocks names")
     return sd
 
 

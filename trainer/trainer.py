@@ -17,7 +17,7 @@ import torch
 
 from . import events as ev
 from .config import TrainConfig
-from .errors import ConfigError, UserError
+from .errors import ConfigError, TrainingStopped, UserError
 from .validate import errors as config_errors, parse_resolution, validate
 
 OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
@@ -52,6 +52,8 @@ class Trainer:
         """Train; returns the final LoRA path (None when nothing was saved). UserError for bad input."""
         try:
             return self._run()
+        except TrainingStopped:
+            raise
         except UserError as e:
             self.emit(ev.Failed(str(e), kind="input", last_good=self.last_good))
             raise
@@ -445,7 +447,7 @@ class Trainer:
             self.last_good = str(path)
         msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
         self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
-        raise UserError(msg + " " + NAN_ADVICE)
+        raise TrainingStopped(msg + " " + NAN_ADVICE)
 
     def _metadata(self, plan, base, scan, report, data, session_id) -> dict:
         from .dataset.tags import tag_frequency
