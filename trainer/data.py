@@ -76,8 +76,13 @@ class TrainData(torch.utils.data.Dataset):
         return self._epoch_cache[1]
 
     def _batches(self, epoch: int) -> list[list[int]]:
-        """This process's share: batch b goes to process b % num_processes (data-parallel)."""
-        return self._all_batches(epoch)[self.process_index::self.num_processes]
+        """This process's share: batch b goes to process b % num_processes (data-parallel). Every process
+        gets the same count (the last ones wrap around, as accelerate's even_batches does), otherwise the
+        gradient all-reduce of the process with fewer batches would never come and the others would hang."""
+        every = self._all_batches(epoch)
+        n = self.num_processes
+        per = -(-len(every) // n)
+        return [every[(self.process_index + k * n) % len(every)] for k in range(per)]
 
     def __len__(self) -> int:
         return 1 << 62  # indices are computed by EpochSampler; the length is not used

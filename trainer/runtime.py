@@ -61,18 +61,32 @@ class Runtime:
             dist.barrier()
 
 
+def _join_process_group() -> tuple[int, int, torch.device]:
+    """Started by `accelerate launch --multi_gpu` or torchrun: they set RANK/WORLD_SIZE/MASTER_ADDR; we join
+    the group ourselves (NCCL on GPUs, gloo on CPUs; accelerate's PartialState ignores CPU-only groups)."""
+    import os
+
+    import torch.distributed as dist
+
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+    return world, rank, torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+
+
 def make_runtime(cfg) -> Runtime:
-    """Single process, or one of several started by `accelerate launch` (accelerate sets up the group)."""
+    """Single process, or one of several started by `accelerate launch` / torchrun (data-parallel)."""
+    import os
+
     notes: list[str] = []
     num, index = 1, 0
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
-
-        state = PartialState()
-        num, index, device = state.num_processes, state.process_index, state.device
+        num, index, device = _join_process_group()
     mp = cfg.mixed_precision
     if mp == "fp16" and device.type == "cpu":
         notes.append("fp16 needs an NVIDIA GPU; training on the CPU in bf16 instead.")

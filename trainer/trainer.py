@@ -75,6 +75,12 @@ class Trainer:
         for note in rt.notes:
             self.emit(ev.Log(note, "warning"))
         seed = cfg.seed if cfg.seed is not None else random.randint(0, 2**31 - 1)
+        if rt.num_processes > 1:  # every process must start from the same weights and data order
+            import torch.distributed as dist
+
+            box = [seed]
+            dist.broadcast_object_list(box, src=0)
+            seed = box[0]
         self._seed_all(seed)
 
         scan, report, bucketer = self._scan()

@@ -97,6 +97,10 @@ def _lycoris_kwargs(spec: NetworkSpec, cfg) -> dict:
         "decompose_both": as_bool(a.get("decompose_both", False)),
         "constraint": float(a.get("constraint", a.get("constrain", 0)) or 0),
         "warn_on_unmatched": False,
+        # LoRA/LoCon as x -> down -> up (like sd-scripts), not by building the full delta weight every
+        # forward: that costs a second full-size matmul per layer. DoRA needs the full weight.
+        "bypass_mode": as_bool(a.get("bypass_mode", spec.algo in ("lora", "locon")
+                                     and not as_bool(a.get("dora_wd", False)))),
     }
     return kw
 
