@@ -1,0 +1,331 @@
+"""Sample grid: images for every (LoRA file, weight, seed), one labelled grid, each image with A1111 parameters.
+
+The pipeline is diffusers' ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline`` built from the models our
+loader made from the single-file checkpoint, with a scheduler built from the base's ``scheduler_config`` (nothing
+is downloaded). Each LoRA file is loaded with ``load_lora_weights`` and set to each weight with ``set_adapters``.
+The prompt is encoded with the training code's own text encoding (``trainer.text``), so ``clip_skip`` and
+``max_token_length`` (read from the LoRA's metadata unless given) mean what they meant in training.
+
+Grid layout: rows = LoRA files (in the order given), columns = seeds side by side, each seed a block of weights.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+# name -> (diffusers scheduler class, extra config, A1111 name)
+SAMPLERS = {
+    "ddim": ("DDIMScheduler", {}, "DDIM"),
+    "pndm": ("PNDMScheduler", {}, "PLMS"),
+    "lms": ("LMSDiscreteScheduler", {}, "LMS"),
+    "euler": ("EulerDiscreteScheduler", {}, "Euler"),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
+    "heun": ("HeunDiscreteScheduler", {}, "Heun"),
+    "dpm_2": ("KDPM2DiscreteScheduler", {}, "DPM2"),
+    "dpm_2_a": ("KDPM2AncestralDiscreteScheduler", {}, "DPM2 a"),
+    "dpmsolver": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver"}, "DPM2"),
+    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}, "DPM++ 2M"),
+    "dpmsingle": ("DPMSolverSinglestepScheduler", {}, "DPM++ SDE"),
+    "dpm++_2m_karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
+                        "DPM++ 2M Karras"),
+    "unipc": ("UniPCMultistepScheduler", {}, "UniPC"),
+}
+ALIASES = {"k_euler": "euler", "k_euler_a": "euler_a", "k_lms": "lms", "plms": "pndm", "k_dpm_2": "dpm_2",
+           "k_dpm_2_a": "dpm_2_a"}
+
+
+@dataclass
+class SampleSettings:
+    prompt: str
+    negative: str = ""
+    weights: list = field(default_factory=lambda: [1.0])
+    seeds: list = field(default_factory=lambda: [1])
+    steps: int = 28
+    cfg: float = 7.0
+    sampler: str = "euler_a"
+    width: int = 512
+    height: int = 512
+    clip_skip: int | None = None  # None: from the first LoRA's ss_clip_skip
+    max_token_length: int | None = None  # None: from the first LoRA's ss_max_token_length
+    device: str = "cpu"
+    precision: str | None = None  # fp32 | fp16 | bf16; None: fp32 on the CPU, fp16 on a GPU
+
+
+@dataclass
+class SampleImage:
+    row: int
+    column: int
+    lora: str | None  # file name (None: the base model)
+    weight: float
+    seed: int
+    path: Path
+    parameters: str  # A1111 "parameters" text
+    image: object = None  # PIL image
+
+
+@dataclass
+class SampleResult:
+    grid_path: Path
+    image_dir: Path
+    images: list[SampleImage]
+    rows: int
+    columns: int
+    row_labels: list[str]
+    column_labels: list[str]
+    seconds: float
+    grid: object = None  # PIL image
+    stopped: bool = False
+
+
+def _scheduler(name: str, config: dict):
+    import diffusers
+
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in SAMPLERS:
+        raise UserError(f"Unknown sampler '{name}'; use one of {', '.join(SAMPLERS)}.")
+    cls_name, extra, a1111 = SAMPLERS[key]
+    cls = getattr(diffusers, cls_name)
+    # steps_offset 1 as in the SD 1.x/2.x scheduler configs (diffusers warns about 0)
+    return cls.from_config({"steps_offset": 1, **config, **extra}), a1111
+
+
+def _load_lora(pipe, path: Path, adapter: str) -> None:
+    """``load_lora_weights`` without transformers' per-weight load report and progress bars."""
+    import transformers.utils.logging as tlog
+
+    level = tlog.get_verbosity()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    try:
+        pipe.load_lora_weights(str(path), adapter_name=adapter)
+    finally:
+        tlog.set_verbosity(level)
+        tlog.enable_progress_bar()
+
+
+def build_pipeline(base, scheduler):
+    if base.family == "sdxl":
+        from diffusers import StableDiffusionXLPipeline
+
+        return StableDiffusionXLPipeline(vae=base.vae, text_encoder=base.text_encoders[0],
+                                         text_encoder_2=base.text_encoders[1], tokenizer=base.tokenizers[0],
+                                         tokenizer_2=base.tokenizers[1], unet=base.unet, scheduler=scheduler)
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(vae=base.vae, text_encoder=base.text_encoders[0], tokenizer=base.tokenizers[0],
+                                   unet=base.unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+def encode_prompts(pipe, family: str, prompt: str, negative: str, clip_skip, max_token_length) -> dict:
+    """Pipeline keyword arguments with the prompt embeddings made as in training (trainer.text)."""
+    import torch
+
+    from ..text import encode_sd, encode_sdxl, tokenize
+
+    with torch.no_grad():
+        if family == "sdxl":
+            ids1 = tokenize(pipe.tokenizer, [prompt, negative], max_token_length)
+            ids2 = tokenize(pipe.tokenizer_2, [prompt, negative], max_token_length)
+            states, pooled = encode_sdxl(pipe.text_encoder, pipe.text_encoder_2, ids1, ids2,
+                                         pipe.tokenizer_2.eos_token_id)
+            dt = pipe.unet.dtype
+            return {"prompt_embeds": states[:1].to(dt), "negative_prompt_embeds": states[1:].to(dt),
+                    "pooled_prompt_embeds": pooled[:1].to(dt), "negative_pooled_prompt_embeds": pooled[1:].to(dt)}
+        ids = tokenize(pipe.tokenizer, [prompt, negative], max_token_length)
+        states = encode_sd(pipe.text_encoder, ids, clip_skip).to(pipe.unet.dtype)
+        return {"prompt_embeds": states[:1], "negative_prompt_embeds": states[1:]}
+
+
+def a1111_parameters(s: SampleSettings, sampler_name: str, seed: int, model: str, lora: str | None, weight: float,
+                     lora_hash: str, clip_skip) -> str:
+    prompt = s.prompt + (f" <lora:{lora}:{weight:g}>" if lora else "")
+    lines = [prompt]
+    if s.negative:
+        lines.append(f"Negative prompt: {s.negative}")
+    parts = [f"Steps: {s.steps}", f"Sampler: {sampler_name}", f"CFG scale: {s.cfg:g}", f"Seed: {seed}",
+             f"Size: {s.width}x{s.height}", f"Model: {model}"]
+    if clip_skip and clip_skip > 1:
+        parts.append(f"Clip skip: {clip_skip}")
+    if lora and lora_hash:
+        parts.append(f'Lora hashes: "{lora}: {lora_hash}"')
+    parts.append("Version: LoRA Desk")
+    lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+class GridCanvas:
+    """A labelled grid that fills as images arrive (``paste``); ``image`` is the PIL canvas."""
+
+    def __init__(self, rows: list[str], columns: list[str], cell: tuple[int, int]):
+        from PIL import Image, ImageDraw
+
+        self.cell = cell
+        w, h = cell
+        size = max(12, min(24, h // 10))
+        self.font = _font(size)
+        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        text_w = lambda t: probe.textbbox((0, 0), t, font=self.font)[2]  # noqa: E731
+        self.left = min(max((text_w(r) for r in rows), default=0) + 2 * size, max(w, 160))
+        self.top = 2 * size + 4
+        self.image = Image.new("RGB", (self.left + w * len(columns), self.top + h * len(rows)), "white")
+        d = ImageDraw.Draw(self.image)
+        for j, c in enumerate(columns):
+            tw = text_w(c)
+            d.text((self.left + j * w + max(2, (w - tw) // 2), size // 2), c, fill="black", font=self.font)
+        for i, r in enumerate(rows):
+            label = r
+            while text_w(label) > self.left - size and len(label) > 4:
+                label = label[:-2]
+            d.text((size // 2, self.top + i * h + h // 2 - size // 2), label if label == r else label + "…",
+                   fill="black", font=self.font)
+
+    def paste(self, row: int, col: int, im) -> None:
+        w, h = self.cell
+        if im.size != (w, h):
+            im = im.resize((w, h))
+        self.image.paste(im, (self.left + col * w, self.top + row * h))
+
+
+def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=None, v_parameterization=None,
+                on_progress: Callable[[int, int], None] | None = None,
+                on_image: Callable[[SampleImage, object], None] | None = None,
+                stop: threading.Event | None = None) -> SampleResult:
+    """Generate the grid; ``on_image(sample_image, grid_pil)`` is called after each image (the GUI fills its view)."""
+    import torch
+    from PIL.PngImagePlugin import PngInfo
+
+    from ..models.loader import load_base_model
+    from ..network.lora_file import read_metadata
+
+    t0 = time.monotonic()
+    s = settings
+    if not s.weights or not s.seeds:
+        raise UserError("Give at least one weight and one seed.")
+    if s.width % 8 or s.height % 8 or s.width < 64 or s.height < 64:
+        raise UserError(f"Image size {s.width}x{s.height} must be a multiple of 8, at least 64.")
+    if s.steps < 1:
+        raise UserError("steps must be 1 or more.")
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise UserError(f"Save the grid as .png (or .jpg/.webp), not {out.name}.")
+    lora_paths = [Path(p) for p in loras]
+    metas = []
+    for p in lora_paths:
+        if not p.is_file():
+            raise UserError(f"LoRA file not found: {p}")
+        metas.append(read_metadata(p))
+    _, sampler_name = _scheduler(s.sampler, {})  # validate the name before loading the model
+    device = s.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device '{device}' is not available on this machine; use cpu.")
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(
+        s.precision or ("fp32" if device == "cpu" else "fp16"))
+
+    def from_meta(key):
+        for md in metas:
+            v = md.get(key)
+            if v not in (None, "", "None"):
+                try:
+                    return int(float(v))
+                except ValueError:
+                    pass
+        return None
+
+    clip_skip = s.clip_skip if s.clip_skip is not None else from_meta("ss_clip_skip")
+    max_tokens = s.max_token_length if s.max_token_length is not None else from_meta("ss_max_token_length")
+
+    base = load_base_model(sd_model, vae=vae, v_parameterization=v_parameterization, dtype=dtype)
+    scheduler, sampler_name = _scheduler(s.sampler, base.scheduler_config)
+    pipe = build_pipeline(base, scheduler).to(device)
+    pipe.set_progress_bar_config(disable=True)
+
+    rows = [p.stem for p in lora_paths] or ["base model"]
+    col_keys = [(seed, w) for seed in s.seeds for w in s.weights]
+    columns = [f"w {w:g}" + (f" · seed {seed}" if len(s.seeds) > 1 else "") for seed, w in col_keys]
+    if not lora_paths:
+        col_keys = [(seed, 0.0) for seed in s.seeds]
+        columns = [f"seed {seed}" for seed in s.seeds]
+    grid = GridCanvas(rows, columns, (s.width, s.height))
+    image_dir = out.with_name(out.stem + "_images")
+    image_dir.mkdir(parents=True, exist_ok=True)
+    total = len(rows) * len(col_keys) * s.steps
+    done = 0
+    images: list[SampleImage] = []
+    stopped = False
+    model_name = Path(sd_model).stem
+
+    def step_cb(pipeline, i, t, kwargs):
+        nonlocal done
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+        if stop is not None and stop.is_set():
+            pipeline._interrupt = True
+        return kwargs
+
+    try:
+        for r, label in enumerate(rows):
+            if stopped:
+                break
+            path = lora_paths[r] if lora_paths else None
+            adapter = None
+            if path is not None:
+                adapter = f"lora{r}"
+                try:
+                    _load_lora(pipe, path, adapter)
+                except (ValueError, KeyError, RuntimeError) as e:
+                    raise UserError(f"{path.name} cannot be loaded onto {Path(sd_model).name} "
+                                    f"({str(e).splitlines()[0][:200]}).") from None
+            for c, (seed, weight) in enumerate(col_keys):
+                if stop is not None and stop.is_set():
+                    stopped = True
+                    break
+                if adapter:
+                    pipe.set_adapters([adapter], [float(weight)])
+                kw = encode_prompts(pipe, base.family, s.prompt, s.negative, clip_skip, max_tokens)
+                g = torch.Generator("cpu").manual_seed(int(seed))
+                result = pipe(num_inference_steps=s.steps, guidance_scale=s.cfg, width=s.width, height=s.height,
+                              generator=g, callback_on_step_end=step_cb, **kw)
+                if stop is not None and stop.is_set():
+                    stopped = True
+                    break
+                im = result.images[0]
+                lhash = metas[r].get("sshs_model_hash", "")[:12] if path is not None else ""
+                params = a1111_parameters(s, sampler_name, seed, model_name, label if path else None, weight, lhash,
+                                          clip_skip)
+                info = PngInfo()
+                info.add_text("parameters", params)
+                fname = f"{r:02d}-{label}-w{weight:g}-s{seed}.png" if path else f"base-s{seed}.png"
+                ipath = image_dir / fname
+                im.save(ipath, pnginfo=info)
+                grid.paste(r, c, im)
+                item = SampleImage(r, c, label if path else None, float(weight), int(seed), ipath, params, im)
+                images.append(item)
+                if on_image:
+                    on_image(item, grid.image)
+            if adapter:
+                pipe.delete_adapters(adapter)
+    finally:
+        del pipe
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid.image.save(out)
+    return SampleResult(out, image_dir, images, len(rows), len(columns), rows, columns, time.monotonic() - t0,
+                        grid.image, stopped)
