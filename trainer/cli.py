@@ -15,6 +15,7 @@ def build_parser(prog: str = "main.py train") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train a LoRA from a kohya-style TOML config; "
                                 "options given here override the file.")
     p.add_argument("--config_file", help="kohya-ss style TOML config (flat or sectioned)")
+    p.add_argument("--preset", help="apply a preset (built-in or user) over the config file; its keys win")
     for name, f in FIELDS.items():
         allowed, _ = _base_types(name)
         help_text = f.metadata.get("help", "").replace("%", "%%")
@@ -30,7 +31,11 @@ def build_parser(prog: str = "main.py train") -> argparse.ArgumentParser:
 def config_from_args(argv: list[str]) -> TrainConfig:
     args = build_parser().parse_args(argv)
     cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
-    overrides = {k: v for k, v in vars(args).items() if k != "config_file" and v is not None}
+    if args.preset:
+        from .presets import apply_preset
+
+        cfg = apply_preset(cfg, args.preset)
+    overrides = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset") and v is not None}
     return apply_overrides(cfg, overrides)
 
 

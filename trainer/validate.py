@@ -114,8 +114,9 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
                                   "learning_rate around 1.0.")
     if cfg.lr_warmup_steps < 0:
         err("lr_warmup_steps", "lr_warmup_steps cannot be negative.")
-    if cfg.lr_scheduler == "constant" and cfg.lr_warmup_steps and not cfg.lr_scheduler_type:
-        warn("lr_warmup_steps", "The constant scheduler has no warm-up; use constant_with_warmup.")
+    if cfg.lr_warmup_steps and (cfg.lr_scheduler in ("constant", "adafactor") and not cfg.lr_scheduler_type):
+        err("lr_warmup_steps", f"The {cfg.lr_scheduler} scheduler has no warm-up; use constant_with_warmup or "
+                               "set lr_warmup_steps to 0.")
 
     # precision
     if cfg.full_bf16 and cfg.mixed_precision != "bf16":

@@ -1,0 +1,22 @@
+"""Per-user folders (config, cache, logs) without Qt, so the CLI and the app agree."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP = "LoRADesk"
+
+
+def user_config_dir() -> Path:
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / APP
+
+
+def user_presets_dir() -> Path:
+    return user_config_dir() / "presets"
