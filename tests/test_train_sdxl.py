@@ -48,3 +48,32 @@ def test_cached_text_encoder_outputs_train_unet_only_with_the_same_first_loss(ti
     first_cached = [e.loss for e in cached if isinstance(e, ev.Step)][0]
     assert abs(first - first_cached) < 1e-5
     assert list(dataset.rglob("*_te_outputs.npz"))
+
+
+def test_fp8_base_trains_with_unet_weights_in_8_bits(tiny_ckpt, dataset, tmp_path):
+    """The 8 GB recipe: fp8 UNet, cached text-encoder outputs, checkpointing, Adafactor, bf16 autocast."""
+    path, events = run_training(quick_config(
+        tiny_ckpt("sdxl"), dataset, tmp_path, max_train_steps=2, fp8_base=True, mixed_precision="bf16",
+        network_train_unet_only=True, cache_text_encoder_outputs=True, gradient_checkpointing=True,
+        cache_latents=True, optimizer_type="AdaFactor",
+        optimizer_args=["scale_parameter=False", "relative_step=False", "warmup_init=False"]))
+    losses = [e.loss for e in events if isinstance(e, ev.Step)]
+    assert len(losses) == 2 and all(x == x for x in losses)
+    with safe_open(path, "pt") as f:
+        assert f.metadata()["ss_fp8_base"] == "True"
+
+
+def test_cast_to_fp8_keeps_linear_and_conv_weights_in_one_byte():
+    from torch import nn
+
+    from trainer.models.fp8 import cast_to_fp8
+    from trainer.models.tiny import make_tiny_models
+
+    unet = make_tiny_models("sdxl")[0]
+    before = sum(p.numel() * p.element_size() for p in unet.parameters())
+    after = cast_to_fp8(unet, torch.bfloat16)
+    lin = [m for m in unet.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert all(m.weight.dtype == torch.float8_e4m3fn for m in lin)
+    assert all(p.dtype == torch.bfloat16 for m in unet.modules() if isinstance(m, nn.GroupNorm)
+               for p in m.parameters())
+    assert after < before / 3.5

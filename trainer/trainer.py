@@ -183,7 +183,7 @@ class Trainer:
         if cfg.fp8_base:
             from .models.fp8 import cast_to_fp8
 
-            cast_to_fp8(base.unet)
+            cast_to_fp8(base.unet, rt.weight_dtype)
         else:
             _cast(base.unet, rt.weight_dtype)
         base.unet.to(rt.device)

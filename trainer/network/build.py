@@ -178,6 +178,10 @@ def build_network(cfg, unet: nn.Module, text_encoders: list[nn.Module]) -> LoraN
     named = [_named_te(te) for te in text_encoders] if train_te else []
     te_arg = (named if len(named) > 1 else named[0]) if named else None
     net = lk.LycorisNetworkKohya(te_arg, unet, **_lycoris_kwargs(spec, cfg))
+    if cfg.fp8_base and not _lycoris_kwargs(spec, cfg)["bypass_mode"]:
+        raise ConfigError(f"fp8_base works with LoRA and LoCon (x -> down -> up); {spec.algo}"
+                          f"{' with dora_wd' if as_bool(spec.args.get('dora_wd')) else ''} adds to the 8-bit "
+                          "weights themselves. Turn fp8_base off or use algo=lora/locon.")
     net.apply_to(te_arg, unet, apply_text_encoder=bool(named), apply_unet=train_unet)
     if not net.loras:
         raise ConfigError(f"The network settings ({spec.module}, preset {spec.preset}) match no layer of "
