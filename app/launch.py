@@ -1,0 +1,136 @@
+"""Starting the desktop app: ``python main.py [--dataset DIR] [--config_file X] [--lang en|ru]``, or
+``--screenshot FILE.png [--page dataset|training|tools]`` to render the window offscreen at 1400x900, save it
+and exit (the README's pictures are made this way).
+
+Nothing here imports torch, diffusers or transformers: the window appears first; the dataset layer (numpy,
+Pillow) loads right after it is shown.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+SCREENSHOT_SIZE = (1400, 900)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="main.py", description="LoRA Desk: the desktop app.")
+    p.add_argument("--dataset", metavar="DIR", help="training folder to open (concept folders like 6_maid)")
+    p.add_argument("--config_file", metavar="X", help="a kohya-style TOML config (dataset fields are used)")
+    p.add_argument("--lang", choices=("en", "ru"), help="interface language (remembered)")
+    p.add_argument("--screenshot", metavar="FILE.png", help="render the window offscreen, save it and exit")
+    p.add_argument("--page", choices=("dataset", "training", "tools"), default=None,
+                   help="page to show (with --screenshot)")
+    p.add_argument("--panel", choices=("tags", "hygiene", "buckets"), default=None,
+                   help="dataset tab to show under the grid (with --screenshot; hygiene runs the full check)")
+    p.add_argument("--select", type=int, default=0, metavar="N", help="select the N-th image (with --screenshot)")
+    return p.parse_args(argv)
+
+
+def _wait(app, done, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.processEvents()
+        if done():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def run_app(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from . import i18n
+    from .settings import make_settings
+    from .style import STYLE
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lora-desk"])
+    app.setApplicationName("LoRA Desk")
+    app.setOrganizationName("LoRA Desk")
+    app.setStyleSheet(STYLE)
+    settings = make_settings()
+    lang = args.lang or str(settings.value("ui/language", "en"))
+    i18n.set_language(lang)
+    persist = not args.screenshot
+    if args.lang and persist:
+        settings.setValue("ui/language", args.lang)
+
+    config, config_error = None, None
+    if args.config_file:
+        try:
+            from trainer.config_io import load_toml
+
+            config = load_toml(args.config_file)
+        except Exception as e:  # ConfigError sentence
+            config_error = str(e)
+            print(f"error: {e}", file=sys.stderr)
+
+    from .main_window import MainWindow
+
+    win = MainWindow(settings, config, persist=persist)
+    if args.screenshot:
+        win.resize(*SCREENSHOT_SIZE)
+    if args.page:
+        win.show_page(args.page)
+    elif persist:
+        win.tabs.setCurrentIndex(int(settings.value("window/page", 0) or 0) % 3)
+    win.show()
+    if config_error:
+        win.statusBar().showMessage(config_error, 30000)
+
+    dataset = args.dataset or (config.train_data_dir if config is not None and config.train_data_dir else None)
+    if dataset and config is not None and args.config_file and not Path(dataset).is_absolute() \
+            and not Path(dataset).exists():
+        dataset = str(Path(args.config_file).parent / dataset)
+    if dataset is None and persist:
+        last = settings.value("dataset/last")
+        if last and Path(str(last)).is_dir():
+            dataset = str(last)
+
+    if os.environ.get("LORA_DESK_QUIT_AFTER_SHOW"):  # bench/startup.py: time to the first shown window
+        QTimer.singleShot(0, app.quit)
+        return app.exec()
+
+    if dataset:
+        QTimer.singleShot(0, lambda: win.open_dataset(dataset))
+
+    if not args.screenshot:
+        return app.exec()
+    return _screenshot(app, win, args, dataset)
+
+
+def _screenshot(app, win, args, dataset) -> int:
+    page = win.dataset_page
+    if dataset:
+        _wait(app, lambda: page.root is not None, 5)
+        _wait(app, lambda: not page.is_loading(), 30)
+        if page.scan is not None and args.select and page.model.rowCount():
+            page.view.setCurrentIndex(page.model.index(min(args.select, page.model.rowCount() - 1)))
+        if args.panel:
+            tab = {"tags": page.tag_stats, "hygiene": page.hygiene, "buckets": page.buckets}[args.panel]
+            page.tabs.setCurrentWidget(tab)
+            if args.panel == "hygiene":
+                page.hygiene.run_check()
+                _wait(app, lambda: not page.hygiene.is_running(), 60)
+        _wait(app, lambda: page.model.loader.pending() == 0 and not page.is_loading(), 30)
+        _wait(app, lambda: False, 0.3)  # let previews and thumbnails paint
+    else:
+        _wait(app, lambda: False, 0.2)
+    out = Path(args.screenshot)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok = win.grab().save(str(out))
+    win.persist = False
+    win.close()
+    if not ok:
+        print(f"error: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"saved {out}")
+    return 0

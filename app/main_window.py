@@ -1,0 +1,245 @@
+"""The main window: Dataset, Training and Tools pages, menus with shortcuts, status bar, About, and the
+settings it remembers (last dataset folder, geometry, page, language).
+
+Switching the language rebuilds the pages and menus in place (the open dataset is reopened, an unsaved
+caption is saved first); the caption undo history survives because the :class:`CaptionStore` belongs to the
+window, not to a page.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from PySide6 import __version__ as PYSIDE_VERSION
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from widgets.caption_store import CaptionStore
+from widgets.dataset_page import DatasetPage
+from widgets.tools_page import ToolsPage
+from widgets.training_page import TrainingPage
+
+from . import i18n
+from .i18n import tr
+from .settings import cache_dir
+
+PAGES = ("dataset", "training", "tools")
+APP_NAME = "LoRA Desk"
+
+
+def app_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("lora-desk")
+    except Exception:
+        return "0.1.0"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings, config=None, persist: bool = True):
+        super().__init__()
+        self.settings = settings
+        self.config = config
+        self.persist = persist
+        self.store = CaptionStore(self)
+        self.store.failed.connect(self._store_failed)
+        self.store.undo_stack.cleanChanged.connect(lambda _c: self._update_title())
+        self.dataset_page: DatasetPage | None = None
+        self._build(page=0)
+        self.store.undo_stack.indexChanged.connect(self._update_undo_actions)
+        geo = settings.value("window/geometry")
+        if persist and isinstance(geo, QByteArray | bytes) and geo:
+            self.restoreGeometry(QByteArray(geo))
+        else:
+            self.resize(1400, 900)
+
+    # ------------------------------------------------------------------ building (again on language change)
+    def _build(self, page: int) -> None:
+        self.setWindowTitle(APP_NAME)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config)
+        self.dataset_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.dataset_page.datasetOpened.connect(self._dataset_opened)
+        self.dataset_page.dirtyChanged.connect(lambda _d: self._update_title())
+        self.training_page = TrainingPage()
+        self.tools_page = ToolsPage()
+        self.tabs.addTab(self.dataset_page, tr("Dataset"))
+        self.tabs.addTab(self.training_page, tr("Training"))
+        self.tabs.addTab(self.tools_page, tr("Tools"))
+        self.tabs.setCurrentIndex(page)
+        self.setCentralWidget(self.tabs)
+        self._build_menus()
+        sb = self.statusBar()
+        if getattr(self, "_summary", None) is not None:
+            sb.removeWidget(self._summary)
+        self._summary = QLabel()
+        sb.addPermanentWidget(self._summary)
+        sb.showMessage(tr("Ready. Open a training folder with Ctrl+O."))
+        self._update_title()
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        mb.clear()
+        page = self.dataset_page
+
+        def act(menu, text, slot, shortcut=None, tip=None):
+            a = QAction(text, self)
+            if shortcut is not None:
+                a.setShortcut(QKeySequence(shortcut))
+            if tip:
+                a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            return a
+
+        m = mb.addMenu(tr("&File"))
+        act(m, tr("&Open training folder…"), page.choose_folder, QKeySequence.StandardKey.Open,
+            tr("A folder holding concept folders like 6_maid"))
+        self.reload_action = act(m, tr("&Reload dataset"), page.reload, "F5")
+        self.save_action = act(m, tr("&Save caption"), page.save_current, QKeySequence.StandardKey.Save)
+        m.addSeparator()
+        act(m, tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
+
+        m = mb.addMenu(tr("&Edit"))
+        self.undo_action = act(m, tr("&Undo"), self.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = act(m, tr("&Redo"), self.redo, QKeySequence.StandardKey.Redo)
+        m.addSeparator()
+        act(m, tr("&Bulk edit captions…"), page.open_bulk_dialog, "Ctrl+B")
+        act(m, tr("&Find images by name or tag"), self._focus_filter, QKeySequence.StandardKey.Find)
+        act(m, tr("Check &images (hygiene)"), self._run_hygiene, "Ctrl+H")
+
+        m = mb.addMenu(tr("&View"))
+        for i, name in enumerate((tr("Dataset"), tr("Training"), tr("Tools"))):
+            act(m, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+
+        m = mb.addMenu(tr("&Language"))
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.language_actions = {}
+        for code, name in i18n.LANGUAGES.items():
+            a = QAction(name, self, checkable=True)
+            a.setChecked(code == i18n.language())
+            a.triggered.connect(lambda _=False, c=code: self.set_language(c))
+            group.addAction(a)
+            m.addAction(a)
+            self.language_actions[code] = a
+
+        m = mb.addMenu(tr("&Help"))
+        act(m, tr("&About LoRA Desk"), self.about)
+        self._update_undo_actions()
+
+    def _update_undo_actions(self, *_):
+        s = self.store.undo_stack
+        self.undo_action.setText(tr("&Undo") + (f": {s.undoText()}" if s.canUndo() else ""))
+        self.redo_action.setText(tr("&Redo") + (f": {s.redoText()}" if s.canRedo() else ""))
+        self.redo_action.setEnabled(s.canRedo())
+
+    # ------------------------------------------------------------------ actions
+    def undo(self) -> None:
+        """Unsaved typing is saved first, so undo then takes it back (nothing is lost silently)."""
+        page = self.dataset_page
+        focus = self.focusWidget()
+        if focus is page.filter or focus is page.editor.add_edit:
+            focus.undo()
+            return
+        if page.has_unsaved() and not page.save_current():
+            return
+        self.store.undo_stack.undo()
+
+    def redo(self) -> None:
+        self.store.undo_stack.redo()
+
+    def _focus_filter(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.dataset_page.filter.setFocus()
+        self.dataset_page.filter.selectAll()
+
+    def _run_hygiene(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.dataset_page.tabs.setCurrentWidget(self.dataset_page.hygiene)
+        self.dataset_page.hygiene.run_check()
+
+    def show_page(self, name: str) -> None:
+        self.tabs.setCurrentIndex(PAGES.index(name))
+
+    def open_dataset(self, folder) -> None:
+        self.dataset_page.open_dataset(folder)
+
+    def _dataset_opened(self, folder: str) -> None:
+        if self.persist:
+            self.settings.setValue("dataset/last", folder)
+        scan = self.dataset_page.scan
+        self._summary.setText(tr("{images} images · {samples} samples per epoch").format(
+            images=len(scan.images), samples=scan.samples_per_epoch))
+        self._update_title()
+
+    def _update_title(self) -> None:
+        page = self.dataset_page
+        title = APP_NAME
+        if page is not None and page.root is not None:
+            title = f"{Path(page.root).name} — {APP_NAME}"
+        if page is not None and page.has_unsaved():
+            title = "● " + title
+        self.setWindowTitle(title)
+
+    def _store_failed(self, msg: str) -> None:
+        self.statusBar().showMessage(msg, 15000)
+        page = self.dataset_page
+        page.banner.setText(msg)
+        page.banner.show()
+
+    def about(self) -> None:
+        QMessageBox.about(self, tr("About LoRA Desk"), self.about_text())
+
+    def about_text(self) -> str:
+        what = tr("Train LoRA adapters for Stable Diffusion 1.x, 2.x and SDXL on your own GPU, from a folder of "
+                  "images to a LoRA file that AUTOMATIC1111, ComfyUI and diffusers load.")
+        kohya = tr("Reads and writes kohya-ss sd-scripts configs and metadata.")
+        return (f"<h3>{APP_NAME} {app_version()}</h3><p>{what}</p><p>{kohya}</p>"
+                f"<p>Python {platform.python_version()} · PySide6 {PYSIDE_VERSION} · Apache-2.0</p>")
+
+    def set_language(self, lang: str) -> bool:
+        """Switch the interface language now (pages and menus are rebuilt; the dataset is reopened)."""
+        page = self.dataset_page
+        if lang == i18n.language():
+            return True
+        if page.has_unsaved() and not page.save_current():
+            self.language_actions[i18n.language()].setChecked(True)
+            return False
+        i18n.set_language(lang)
+        if self.persist:
+            self.settings.setValue("ui/language", lang)
+        current = self.tabs.currentIndex()
+        root = page.root
+        values = dict(page.values)
+        selected = page.editor.entry.path if page.editor.entry is not None else None
+        page.shutdown()
+        old = self.tabs
+        self._build(page=current)
+        self.dataset_page.set_config(values)
+        old.deleteLater()
+        if root is not None:
+            self.dataset_page._reselect = selected
+            self.dataset_page.open_dataset(root)
+        return True
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, e) -> None:
+        page = self.dataset_page
+        if page.has_unsaved() and not page.save_current():
+            answer = QMessageBox.question(
+                self, tr("Unsaved caption"),
+                tr("The caption could not be saved. Quit anyway and lose the change?"))
+            if answer != QMessageBox.StandardButton.Yes:
+                e.ignore()
+                return
+        if self.persist:
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            self.settings.setValue("window/page", self.tabs.currentIndex())
+            self.settings.sync()
+        page.shutdown()
+        super().closeEvent(e)

@@ -1,0 +1,526 @@
+"""The Dataset page: concept folders (left), the thumbnail grid with filter and sort (middle), the image
+preview and caption editor (right), tag statistics / hygiene / bucket preview (tabs under the grid), and the
+samples-per-epoch and steps totals (always visible at the bottom).
+
+The dataset layer (``trainer.dataset``, no Qt and no torch) does the work; it is imported on first use so the
+window appears before numpy and Pillow load. Scanning runs in a pool thread, so even 10,000 images never
+freeze the window.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
+                               QListView, QPushButton, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from app.i18n import tr
+
+from .bucket_preview import BucketPreview
+from .bulk_dialog import BulkDialog
+from .caption_editor import CaptionEditor
+from .caption_store import CaptionStore
+from .concept_list import ConceptList
+from .hygiene_panel import HygienePanel
+from .image_preview import ImagePreview
+from .tag_stats import TagStats
+from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
+from .worker import gc_paused, run_task
+
+DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+                  "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
+                  "caption_extension")
+
+
+def _scan_and_index(root: str, caption_extension: str):
+    """Runs in a pool thread: the scan, the path indexes and the tag frequency (all the work that grows with
+    the number of images), so the GUI thread only fills widgets. The dataset layer is imported here too."""
+    from trainer.dataset.scan import scan_dataset
+    from trainer.dataset.tags import tag_frequency
+
+    with gc_paused():
+        scan = scan_dataset(root, caption_extension)
+        images = scan.images
+        by_image = {os.fspath(e.path): e for e in images}  # also caches each Path's string form
+        by_caption = {os.fspath(e.default_caption_path(scan.caption_extension)): e for e in images}
+        return scan, by_image, by_caption, tag_frequency(scan)
+
+
+def _release(scan) -> None:
+    """Break the concept <-> image reference cycles of a scan no longer shown, so reference counting frees it
+    at once (its objects were frozen out of the garbage collector's reach)."""
+    for c in scan.concepts:
+        c.images = []
+
+
+class DatasetPage(QWidget):
+    status = Signal(str)  # a sentence for the status bar
+    datasetOpened = Signal(str)
+    dirtyChanged = Signal(bool)
+
+    def __init__(self, store: CaptionStore, cache_folder: Path, config=None, parent=None):
+        super().__init__(parent)
+        # Background work (scan, thumbnails, hygiene, buckets) runs in Python threads; a shorter GIL switch
+        # interval than the default 5 ms keeps the GUI thread's turns short while they run.
+        if sys.getswitchinterval() > 0.001:
+            sys.setswitchinterval(0.001)
+        self.store = store
+        self.scan = None
+        self.root: Path | None = None
+        self.error: str | None = None
+        self.values = self._defaults()
+        if config is not None:
+            self.set_config(config, update_widgets=False)
+        self._scan_task = None
+        self._filling = False
+        self._by_image: dict[str, object] = {}
+        self._by_caption: dict[str, object] = {}
+        self.bucket_report = None
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(6)
+        # top bar
+        top = QHBoxLayout()
+        self.open_btn = QPushButton(tr("Open folder…"))
+        self.open_btn.setToolTip(tr("Open a training folder holding concept folders like 6_maid (Ctrl+O)"))
+        self.open_btn.clicked.connect(self.choose_folder)
+        self.path_label = QLabel(tr("No dataset open"))
+        self.path_label.setObjectName("pathLabel")
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText(tr("Filter by file name or tag (tag:name for an exact tag)"))
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setMinimumWidth(260)
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(150)
+        self._filter_timer.timeout.connect(lambda: self.model.set_filter(self.filter.text()))
+        self.filter.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.sort = QComboBox()
+        self.sort.addItem(tr("Folder order"), SORT_FOLDER)
+        self.sort.addItem(tr("File name"), SORT_NAME)
+        self.sort.addItem(tr("Number of tags"), SORT_TAGS)
+        self.sort.currentIndexChanged.connect(lambda _i: self.model.set_sort(self.sort.currentData()))
+        self.bulk_btn = QPushButton(tr("Bulk edit…"))
+        self.bulk_btn.setToolTip(tr("Add, remove, replace, dedupe or sort tags in many captions at once"))
+        self.bulk_btn.clicked.connect(self.open_bulk_dialog)
+        top.addWidget(self.open_btn)
+        top.addWidget(self.path_label, 1)
+        top.addWidget(QLabel(tr("Sort:")))
+        top.addWidget(self.sort)
+        top.addWidget(self.filter)
+        top.addWidget(self.bulk_btn)
+        outer.addLayout(top)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("errorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        # left | middle | right
+        self.split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        t = QLabel(tr("Concepts"))
+        t.setObjectName("sectionTitle")
+        ll.addWidget(t)
+        self.concepts = ConceptList()
+        self.concepts.conceptChosen.connect(self._concept_chosen)
+        ll.addWidget(self.concepts, 1)
+        self.split.addWidget(left)
+
+        middle = QSplitter(Qt.Orientation.Vertical)
+        self.model = ThumbnailModel(ThumbnailCache(cache_folder), self)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setViewMode(QListView.ViewMode.ListMode)
+        self.view.setFlow(QListView.Flow.LeftToRight)
+        self.view.setWrapping(True)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(400)
+        self.view.setSpacing(2)
+        self.view.setItemDelegate(ThumbnailDelegate(self.model.cache.size, self.view))
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_selection_label())
+        middle.addWidget(self.view)
+        self.tabs = QTabWidget()
+        self.tag_stats = TagStats()
+        self.tag_stats.tagClicked.connect(self.filter_by_tag)
+        self.hygiene = HygienePanel()
+        self.hygiene.imageActivated.connect(self.select_path)
+        self.hygiene.datasetChanged.connect(self.reload)
+        self.buckets = BucketPreview()
+        self.buckets.set_settings(self.values)
+        self.buckets.settingsChanged.connect(self._bucket_settings_changed)
+        self.buckets.reportReady.connect(self._bucket_report)
+        self.buckets.imageActivated.connect(self.select_path)
+        self.tabs.addTab(self.tag_stats, tr("Tag statistics"))
+        self.tabs.addTab(self.hygiene, tr("Hygiene"))
+        self.tabs.addTab(self.buckets, tr("Buckets"))
+        middle.addWidget(self.tabs)
+        middle.setSizes([520, 300])
+        self.split.addWidget(middle)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        self.preview = ImagePreview()
+        right.addWidget(self.preview)
+        self.editor = CaptionEditor(store)
+        self.editor.keep_tokens = self.values["keep_tokens"]
+        self.editor.dirtyChanged.connect(self.dirtyChanged)
+        self.editor.message.connect(self.status)
+        right.addWidget(self.editor)
+        right.setSizes([360, 440])
+        self.split.addWidget(right)
+        self.split.setSizes([290, 650, 460])
+        self.split.setStretchFactor(1, 1)
+        outer.addWidget(self.split, 1)
+
+        # totals
+        totals = QFrame()
+        totals.setObjectName("totalsBar")
+        tl = QHBoxLayout(totals)
+        tl.setContentsMargins(8, 4, 8, 4)
+        self.totals = QLabel(tr("Open a training folder to see samples and steps per epoch."))
+        self.totals.setObjectName("totals")
+        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        tl.addWidget(self.totals, 1)
+        tl.addWidget(QLabel("train_batch_size"))
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 256)
+        self.batch.setValue(self.values["train_batch_size"])
+        self.batch.valueChanged.connect(lambda v: self._set_value("train_batch_size", v))
+        tl.addWidget(self.batch)
+        tl.addWidget(QLabel("gradient_accumulation_steps"))
+        self.accum = QSpinBox()
+        self.accum.setRange(1, 1024)
+        self.accum.setValue(self.values["gradient_accumulation_steps"])
+        self.accum.valueChanged.connect(lambda v: self._set_value("gradient_accumulation_steps", v))
+        tl.addWidget(self.accum)
+        outer.addWidget(totals)
+
+        self.selection_label = QLabel()
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.setInterval(300)
+        self._stats_timer.timeout.connect(self._refresh_tags)
+        store.changed.connect(self._captions_changed)
+
+    # ------------------------------------------------------------------ settings (TrainConfig fields)
+    @staticmethod
+    def _defaults() -> dict:
+        return {"resolution": "512,512", "enable_bucket": True, "min_bucket_reso": 256, "max_bucket_reso": 1024,
+                "bucket_reso_steps": 64, "bucket_no_upscale": False, "train_batch_size": 1,
+                "gradient_accumulation_steps": 1, "keep_tokens": 0, "caption_extension": ".txt"}
+
+    def set_config(self, cfg, update_widgets: bool = True) -> None:
+        """Take the dataset-related fields of a TrainConfig (a dataclass with kohya names)."""
+        d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+        for k in DATASET_FIELDS:
+            if k in d and d[k] is not None:
+                self.values[k] = d[k]
+        if update_widgets:
+            self.buckets.set_settings(self.values)
+            self.batch.setValue(int(self.values["train_batch_size"]))
+            self.accum.setValue(int(self.values["gradient_accumulation_steps"]))
+            self.editor.keep_tokens = int(self.values["keep_tokens"])
+            self._update_bucketer()
+
+    def _set_value(self, key, value) -> None:
+        self.values[key] = value
+        self._update_totals()
+
+    def _bucket_settings_changed(self, values: dict) -> None:
+        self.values.update(values)
+        self._update_bucketer()
+
+    def bucketer(self):
+        try:
+            return self.buckets.bucketer()
+        except Exception:
+            return None
+
+    def _update_bucketer(self) -> None:
+        self.preview.set_bucketer(self.bucketer())
+        try:
+            from trainer.validate import parse_resolution
+
+            res = parse_resolution(self.values["resolution"])
+        except Exception:
+            return
+        self.hygiene.set_training_size(res, int(self.values["min_bucket_reso"]))
+
+    # ------------------------------------------------------------------ opening
+    def choose_folder(self) -> None:
+        start = os.fspath(self.root) if self.root else os.path.expanduser("~")
+        folder = QFileDialog.getExistingDirectory(self, tr("Open training folder"), start)
+        if folder:
+            self.open_dataset(folder)
+
+    def open_dataset(self, folder) -> None:
+        if not self.editor.set_entry(None):
+            return
+        self.root = Path(folder)
+        self.path_label.setText(os.fspath(self.root))
+        self.banner.hide()
+        self.status.emit(tr("Scanning {folder}…").format(folder=self.root))
+        root = self.root
+        self._scan_task = run_task(_scan_and_index, os.fspath(root), self.values["caption_extension"],
+                                   owner=self, on_done=lambda s, r=root: self._scanned(r, s),
+                                   on_error=lambda m, r=root: self._scan_failed(r, m))
+
+    def reload(self) -> None:
+        if self.root is not None:
+            keep = self.editor.entry.path if self.editor.entry is not None else None
+            self._reselect = keep
+            self.open_dataset(self.root)
+
+    def is_loading(self) -> bool:
+        return self._scan_task is not None or self._filling or self.buckets.is_running()
+
+    def _scan_failed(self, root: Path, msg: str) -> None:
+        if root != self.root:
+            return
+        self._scan_task = None
+        self.error = msg
+        self.banner.setText(msg)
+        self.banner.show()
+        self.status.emit(msg)
+
+    def _scanned(self, root: Path, result) -> None:
+        """Fill the widgets from a finished scan, one widget per event-loop turn (no long freeze)."""
+        if root != self.root:
+            return
+        scan, self._by_image, self._by_caption, freq = result
+        self._scan_task = None
+        self.error = None
+        old, self.scan = self.scan, scan
+        self.bucket_report = None
+        steps = [
+            lambda: self.model.set_entries(scan.images, concept=None),
+            lambda: self.concepts.set_scan(scan),
+            lambda: self.tag_stats.set_scan(scan, freq),
+            self._update_completion,
+            lambda: self.hygiene.set_scan(scan, self._resolution(), int(self.values["min_bucket_reso"])),
+            lambda: self.buckets.set_scan(scan),
+            self._update_totals,
+            lambda: self._finish_open(root, scan, old),
+        ]
+        self._filling = True
+
+        def run_next():
+            if self.scan is not scan:
+                return  # another folder was opened meanwhile
+            steps.pop(0)()
+            if steps:
+                QTimer.singleShot(0, self, run_next)  # skipped if the page is deleted meanwhile
+
+        run_next()
+
+    def _finish_open(self, root: Path, scan, old) -> None:
+        self._filling = False
+        if old is not None and old is not scan:
+            _release(old)
+        gc.freeze()  # the scan lives as long as it is shown: keep full collections from walking it
+        self.datasetOpened.emit(os.fspath(root))
+        self.status.emit(tr("{n} images in {c} concepts; {p} problems found by the scan.").format(
+            n=len(scan.images), c=len(scan.concepts), p=len(scan.problems)))
+        again = getattr(self, "_reselect", None)
+        self._reselect = None
+        if again is not None and self.select_path(again):
+            return
+        if self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(0))
+
+    def _resolution(self):
+        from trainer.validate import parse_resolution
+
+        try:
+            return parse_resolution(self.values["resolution"])
+        except ValueError:
+            return (512, 512)
+
+    # ------------------------------------------------------------------ grid and selection
+    def _concept_chosen(self, concept) -> None:
+        self.model.set_concept(concept)
+        self.tag_stats.set_concept(concept.folder_name if concept is not None else None)
+        if self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(0))
+
+    def filter_by_tag(self, tag: str) -> None:
+        self.filter.setText(f"tag:{tag}")
+        self._filter_timer.stop()
+        self.model.set_filter(self.filter.text())
+
+    def _current_changed(self, current, previous) -> None:
+        entry = current.data(ENTRY_ROLE) if current.isValid() else None
+        if entry is self.editor.entry:
+            return
+        if not self.editor.set_entry(entry, self.values["caption_extension"]):
+            # the previous caption could not be saved: stay on it
+            if previous.isValid():
+                self.view.selectionModel().setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            return
+        self.preview.show_entry(entry, self.bucketer())
+        self._update_selection_label()
+
+    def select_path(self, path) -> bool:
+        """Select an image (or the image of a caption file) in the grid, clearing filters if needed."""
+        key = os.fspath(path)
+        entry = self._by_image.get(key) or self._by_caption.get(key)
+        if entry is None:
+            return False
+        row = self.model.row_of_path(entry.path)
+        if row < 0:
+            self.filter.clear()
+            self._filter_timer.stop()
+            self.model.set_filter("")
+            self.concepts.choose(None)
+            self.model.set_concept(None)
+            row = self.model.row_of_path(entry.path)
+        if row < 0:
+            return False
+        idx = self.model.index(row)
+        self.view.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.scrollTo(idx)
+        return True
+
+    def selected_entries(self) -> list:
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        return [self.model.entry(r) for r in rows if self.model.entry(r) is not None]
+
+    def _update_selection_label(self) -> None:
+        n = len(self.view.selectionModel().selectedIndexes())
+        shown = self.model.rowCount()
+        if self.scan is not None:
+            self.status.emit(tr("{shown} of {total} images shown, {n} selected").format(
+                shown=shown, total=len(self.scan.images), n=n))
+
+    # ------------------------------------------------------------------ captions changed on disk by us
+    def _captions_changed(self, paths: list) -> None:
+        from trainer.dataset.captions import read_caption
+        from trainer.dataset.scan import ProblemKind
+
+        if self.scan is None:
+            return
+        for p in paths:
+            entry = self._by_caption.get(os.fspath(p))
+            if entry is None:
+                continue
+            path = Path(p)
+            if path.exists():
+                try:
+                    entry.caption = read_caption(path).caption
+                    entry.caption_path = path
+                    entry.caption_missing = False
+                    entry.caption_unreadable = False
+                except Exception:
+                    continue
+            else:
+                entry.caption_path = None
+                entry.caption_missing = True
+                entry.caption = entry.concept.name
+            self.model.caption_changed(entry)
+        fixed = {os.fspath(e.path) for e in self.scan.images if not e.caption_missing}
+        self.scan.problems = [pr for pr in self.scan.problems
+                              if not (pr.kind == ProblemKind.MISSING_CAPTION and os.fspath(pr.path) in fixed)]
+        if len(paths) > 1 and self.model.filter_text():
+            self.model.refresh()
+        self._stats_timer.start()
+
+    def _refresh_tags(self) -> None:
+        self.tag_stats.refresh()
+        self._update_completion()
+
+    def _update_completion(self) -> None:
+        from trainer.dataset.tags import overall_tag_frequency
+
+        self.editor.set_completion_tags(list(overall_tag_frequency(self.tag_stats.freq)))
+
+    # ------------------------------------------------------------------ bulk edits
+    def bulk_scopes(self) -> list:
+        scopes = []
+        sel = self.selected_entries()
+        if sel:
+            scopes.append((tr("Selected images"), sel))
+        c = self.concepts.concept()
+        if c is not None:
+            scopes.append((tr("Concept {name}").format(name=c.folder_name), list(c.images)))
+        if self.model.filter_text():
+            scopes.append((tr("Images shown by the filter"), self.model.shown()))
+        scopes.append((tr("Whole dataset"), self.scan.images if self.scan else []))
+        if self.scan is not None:
+            for con in self.scan.concepts:
+                if con is not c:
+                    scopes.append((tr("Concept {name}").format(name=con.folder_name), list(con.images)))
+        return scopes
+
+    def open_bulk_dialog(self, show: bool = True) -> BulkDialog | None:
+        if self.scan is None:
+            return None
+        if not self.editor.save():
+            return None
+        dlg = BulkDialog(self.store, self.bulk_scopes(), keep_tokens=int(self.values["keep_tokens"]),
+                         caption_extension=self.values["caption_extension"],
+                         completion=self.editor.add_edit.completer(), parent=self)
+        dlg.applied.connect(self._bulk_applied)
+        if show:
+            dlg.open()
+        return dlg
+
+    def _bulk_applied(self, result) -> None:
+        msg = tr("{n} caption files changed (Ctrl+Z undoes it).").format(n=len(result.written))
+        if result.failed:
+            msg += " " + tr("{n} could not be changed.").format(n=len(result.failed))
+        self.status.emit(msg)
+
+    # ------------------------------------------------------------------ totals
+    def _bucket_report(self, report) -> None:
+        self.bucket_report = report
+        self._update_totals()
+
+    def _update_totals(self) -> None:
+        if self.scan is None:
+            return
+        from trainer.dataset.plan import plan_steps
+
+        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in self.scan.concepts]
+        samples = self.scan.samples_per_epoch
+        batch = int(self.values["train_batch_size"])
+        accum = int(self.values["gradient_accumulation_steps"])
+        simple = -(-(-(-samples // batch)) // accum)
+        text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
+        text += " · <b>" + tr("{n} steps per epoch").format(n=simple) + "</b> " + \
+            tr("at batch {b}").format(b=batch)
+        if accum > 1:
+            text += " " + tr("with gradient accumulation {a}").format(a=accum)
+        if self.bucket_report is not None and self.bucket_report.counts:
+            try:
+                plan = plan_steps(self.bucket_report.counts, batch, accum)
+                if plan.steps_per_epoch != simple:
+                    text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
+                        n=plan.steps_per_epoch, b=len(plan.buckets))
+            except Exception:
+                pass
+        self.totals.setText(text)
+
+    # ------------------------------------------------------------------ window plumbing
+    def save_current(self) -> bool:
+        return self.editor.save()
+
+    def has_unsaved(self) -> bool:
+        return self.editor.is_dirty()
+
+    def shutdown(self) -> None:
+        self.hygiene.cancel()
+        self.model.shutdown()
