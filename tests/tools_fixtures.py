@@ -59,3 +59,33 @@ def make_lora(path: Path, family="sd1", *, seed=0, module="networks.lora", dim=8
     md.update(metadata or {})
     save_lora(path, sd, md, "fp32")
     return path
+
+
+# ------------------------------------------------------------------------------------------- pytest fixtures
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run much faster on one thread (no spinning worker threads on a shared CPU)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tools_files(tmp_path_factory, tiny_ckpt):
+    """name -> path: the tiny SD 1.x checkpoint and LoRA files made for it (once per session)."""
+    d = tmp_path_factory.mktemp("tools")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    files = {
+        "base": tiny_ckpt("sd1"),
+        "lora": make_lora(d / "lora-a.safetensors", "sd1", seed=1, dim=8, alpha=4.0),
+        "lora_b": make_lora(d / "lora-b.safetensors", "sd1", seed=2, dim=4, alpha=1.0),
+        "locon": make_lora(d / "locon.safetensors", "sd1", seed=3, dim=8, alpha=2.0,
+                           args=["conv_dim=4", "conv_alpha=2"]),
+    }
+    torch.set_num_threads(n)
+    return files

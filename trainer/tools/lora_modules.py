@@ -148,8 +148,20 @@ def _lycoris_module(m: LoraModule, layer):
     raise ModelError(f"The LoRA module {m.name} has a kind this app cannot merge ({', '.join(sorted(m.tensors))}).")
 
 
+def _lycoris_diff(lm, shape) -> torch.Tensor:
+    """The weight change at multiplier 1, exactly as the module's own forward builds it (lycoris 4.1's
+    ``get_diff_weight`` applies alpha/rank twice for LoHa/LoKr, so it is not used)."""
+    from lycoris.modules.locon import LoConModule
+
+    lm.eval()  # no rank dropout
+    if isinstance(lm, LoConModule):
+        return lm.make_weight().reshape(shape) * lm.scale
+    return lm.get_weight(shape).reshape(shape) * lm.scalar
+
+
 def merged_weight(m: LoraModule, weight: torch.Tensor, ratio: float) -> torch.Tensor:
-    """``weight`` (float32) changed by module ``m`` at ``ratio``, computed as lycoris/diffusers apply it."""
+    """``weight`` (float32) changed by module ``m`` at ``ratio``, computed as diffusers (LoRA) and lycoris'
+    forward (LoHa, LoKr, Tucker, DoRA) apply it."""
     if m.plain:
         d = lora_delta(m)
         if d.numel() != weight.numel():
@@ -157,7 +169,11 @@ def merged_weight(m: LoraModule, weight: torch.Tensor, ratio: float) -> torch.Te
         return weight + ratio * d.reshape(weight.shape)
     with torch.no_grad():
         lm = _lycoris_module(m, _stand_in(weight))
-        out, _ = lm.get_merged_weight(multiplier=ratio, shape=weight.shape, device=weight.device)
+        diff = _lycoris_diff(lm, weight.shape).to(weight.dtype)
+        if lm.wd:
+            out = lm.apply_weight_decompose(weight + diff, ratio)
+        else:
+            out = weight + diff * ratio
     return out.reshape(weight.shape).to(weight.dtype)
 
 
@@ -169,8 +185,7 @@ def module_delta(m: LoraModule, shape: tuple) -> torch.Tensor:
         raise ModelError(f"The LoRA module {m.name} uses DoRA, whose change depends on the base weight.")
     with torch.no_grad():
         lm = _lycoris_module(m, _stand_in(torch.zeros(shape)))
-        d, _ = lm.get_diff_weight(multiplier=1, shape=shape)
-    return d.reshape(shape).float()
+        return _lycoris_diff(lm, shape).float()
 
 
 # ---------------------------------------------------------------------------------------------- file family
