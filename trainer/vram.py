@@ -215,8 +215,10 @@ class Estimate:
                 group = p.group
                 lines.append(f"{group}:")
             lines.append(f"  {p.label:<{width}}  {p.gib:8.3f} GiB" + (f"  ({p.note})" if p.note else ""))
+        if self.not_added:
+            lines.append("not added (a smaller transient at another moment of the step):")
         for p in self.not_added:
-            lines.append(f"  {p.label:<{width}}  {p.gib:8.3f} GiB  (not added: {p.note})")
+            lines.append(f"  {p.label:<{width}}  {p.gib:8.3f} GiB  ({p.note})")
         lines.append(f"live tensors at the peak (torch max_memory_allocated): {self.allocated_bytes / GiB:.3f} GiB")
         if self.caching_peak_bytes is not None:
             lines.append(f"latent caching phase: {self.caching_peak_bytes / GiB:.3f} GiB")
