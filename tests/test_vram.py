@@ -199,6 +199,8 @@ def test_optimizer_state_matches_the_real_optimizer(tiny_base, opt_type, args):
 @pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
 def test_weights_and_optimizer_state_match_a_hand_calculation(tiny_base, family):
     """UNet fp16, text encoder trained (fp32), VAE fp32, LoRA fp32 + fp32 grads + AdamW's two fp32 moments."""
+    import torch
+
     path, base = tiny_base(family)
     cfg = TrainConfig(pretrained_model_name_or_path=str(path), network_dim=4, optimizer_type="AdamW",
                       mixed_precision="fp16")
@@ -223,7 +225,11 @@ def test_weights_and_optimizer_state_match_a_hand_calculation(tiny_base, family)
                                      full_bf16=True, mixed_precision="bf16", network_train_unet_only=True))
     _, fresh = tiny_base(family)
     n_lora_unet = sum(p.numel() for p in _real_network(cfg.replace(network_train_unet_only=True), fresh).parameters())
-    assert part(est2, "unet_weights") == n_unet
+    from trainer.models.fp8 import cast_to_fp8
+
+    _, fresh_fp8 = tiny_base(family)
+    assert part(est2, "unet_weights") == cast_to_fp8(fresh_fp8.unet, torch.bfloat16)
+    assert n_unet < part(est2, "unet_weights") < 1.01 * n_unet
     assert part(est2, "text_encoder_weights") == part(est2, "vae_weights") == 0
     assert part(est2, "lora_weights") == 2 * n_lora_unet
     assert part(est2, "optimizer_state") == 4 * n_lora_unet
@@ -310,7 +316,7 @@ def test_drops_with_checkpointing_fp8_and_8bit_optimizers(full):
         fp8 = vram.estimate(base.replace(fp8_base=True, mixed_precision="bf16"))
         bf16 = vram.estimate(base.replace(mixed_precision="bf16"))
         assert fp8.peak_bytes < bf16.peak_bytes and fp8.training_peak_bytes < bf16.training_peak_bytes
-        assert part(fp8, "unet_weights") * 2 == part(bf16, "unet_weights")
+        assert part(bf16, "unet_weights") / 2 < part(fp8, "unet_weights") < part(bf16, "unet_weights") * 0.505
 
         # (the latent-caching phase can be the overall peak; the optimizer only changes the training phase)
         adamw = vram.estimate(base.replace(optimizer_type="AdamW"))

@@ -15,7 +15,7 @@ channels and N_l = ceil(h/2^l) * ceil(w/2^l) tokens; e = bytes of the compute dt
 fp16/bf16, else 4; f = 4, the fp32 in which autocast runs group/layer norms and softmax)
 
 resident for the whole step
-    unet weights     numel(UNet) * (1 with fp8_base, else e)
+    unet weights     numel(UNet) * e; with fp8_base Linear/Conv weights and biases take 1 byte (models/fp8.py)
     text encoders    numel(TE) * (4 when trained, else e); 0 when cache_text_encoder_outputs (the outputs are
                      cached and the encoders moved to the CPU)
     VAE              numel(VAE) * 4 (fp32, as sd-scripts); 0 when cache_latents (moved to the CPU after caching)
@@ -272,6 +272,7 @@ class ModelInfo:
     unet_layers: list
     te_layers: tuple  # per text encoder: [Layer]
     unet_matrix_numel: int  # >= 2-D UNet tensors (what fp8 upcasts)
+    unet_linear_conv_numel: int  # Linear/Conv weights and their biases (what fp8_base stores in 1 byte)
     ckpt_unit_max_numel: int  # matrices of the largest checkpointed unit
     unet_unckpt_numel: int  # matrices outside the checkpointed units
 
@@ -367,8 +368,11 @@ def analyze_shapes(shapes: dict) -> ModelInfo:
     if spec.vae is None:  # a separate VAE file will be needed; assume the standard one (83.7 M parameters)
         vae_numel = 83_653_863
     ckpt_total = sum(units.values())
+    lin_conv = matrix_numel + sum(_numel(shp[k[:-len("weight")] + "bias"]) for k, v in shp.items()
+                                  if k.startswith(UNET_PREFIX) and k.endswith(".weight") and len(v) >= 2
+                                  and k[:-len("weight")] + "bias" in shp)
     return ModelInfo(spec.family, spec, unet_numel, tuple(te_numel), vae_numel, vae_c0, layers, te_layers,
-                     matrix_numel, max(units.values(), default=0), matrix_numel - ckpt_total)
+                     matrix_numel, lin_conv, max(units.values(), default=0), matrix_numel - ckpt_total)
 
 
 _RX_SKIP_FOR_DETECT = re.compile(
@@ -865,7 +869,10 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
 
     # --- weights
     parts: list[Part] = []
-    unet_b = info.unet_numel * (1 if cfg.fp8_base else e)
+    if cfg.fp8_base:  # trainer.models.fp8: Linear/Conv weights and biases in fp8, norms in the compute dtype
+        unet_b = info.unet_linear_conv_numel + (info.unet_numel - info.unet_linear_conv_numel) * e
+    else:
+        unet_b = info.unet_numel * e
     parts.append(Part("unet_weights", f"UNet weights ({'fp8' if cfg.fp8_base else _precision(e)})", unet_b,
                       "weights", f"{info.unet_numel / 1e6:.0f} M parameters"))
     te_numel = sum(info.te_numel)
