@@ -75,13 +75,14 @@ def run_app(argv: list[str]) -> int:
 
     from .main_window import MainWindow
 
-    win = MainWindow(settings, config, persist=persist)
+    win = MainWindow(settings, config, persist=persist, deferred=True)
     if args.screenshot:
         win.resize(*SCREENSHOT_SIZE)
     if args.page:
         win.show_page(args.page)
     elif persist:
-        win.tabs.setCurrentIndex(int(settings.value("window/page", 0) or 0) % 3)
+        win._pending_page = int(settings.value("window/page", 0) or 0) % 3
+        win.tabs.setCurrentIndex(win._pending_page)
     win.show()
     if config_error:
         win.statusBar().showMessage(config_error, 30000)
@@ -95,12 +96,17 @@ def run_app(argv: list[str]) -> int:
         if last and Path(str(last)).is_dir():
             dataset = str(last)
 
-    if os.environ.get("LORA_DESK_QUIT_AFTER_SHOW"):  # bench/startup.py: time to the first shown window
+    quit_after = os.environ.get("LORA_DESK_QUIT_AFTER_SHOW")  # bench/startup.py
+    if quit_after == "shown":  # the window is on screen (its pages are built on the next turn)
+        QTimer.singleShot(0, app.quit)
+        return app.exec()
+    QTimer.singleShot(0, win.finish_build)  # pages and menus, right after the window is on screen
+    if quit_after:  # "built": pages and menus too
         QTimer.singleShot(0, app.quit)
         return app.exec()
 
     if dataset:
-        QTimer.singleShot(0, lambda: win.open_dataset(dataset))
+        win.open_dataset(dataset)  # queued until the pages exist
 
     if not args.screenshot:
         return app.exec()
@@ -108,6 +114,7 @@ def run_app(argv: list[str]) -> int:
 
 
 def _screenshot(app, win, args, dataset) -> int:
+    _wait(app, lambda: win.built, 10)
     page = win.dataset_page
     if dataset:
         _wait(app, lambda: page.root is not None, 5)

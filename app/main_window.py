@@ -14,12 +14,7 @@ from pathlib import Path
 from PySide6 import __version__ as PYSIDE_VERSION
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
-
-from widgets.caption_store import CaptionStore
-from widgets.dataset_page import DatasetPage
-from widgets.tools_page import ToolsPage
-from widgets.training_page import TrainingPage
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from . import i18n
 from .i18n import tr
@@ -39,25 +34,59 @@ def app_version() -> str:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings, config=None, persist: bool = True):
+    """``deferred=True`` (used by ``run_app``): the window is first a light shell (title, page tabs) that can
+    be shown at once; :meth:`finish_build` (queued right after ``show``) builds the pages and menus."""
+
+    def __init__(self, settings, config=None, persist: bool = True, deferred: bool = False):
         super().__init__()
         self.settings = settings
         self.config = config
         self.persist = persist
-        self.store = CaptionStore(self)
-        self.store.failed.connect(self._store_failed)
-        self.store.undo_stack.cleanChanged.connect(lambda _c: self._update_title())
-        self.dataset_page: DatasetPage | None = None
-        self._build(page=0)
-        self.store.undo_stack.indexChanged.connect(self._update_undo_actions)
+        self.store = None
+        self.dataset_page = None
+        self.built = False
+        self._pending_dataset = None
+        self._pending_page = 0
+        self.setWindowTitle(APP_NAME)
+        shell = QTabWidget()
+        shell.setDocumentMode(True)
+        for name in (tr("Dataset"), tr("Training"), tr("Tools")):
+            shell.addTab(QWidget(), name)
+        self.tabs = shell
+        self.setCentralWidget(shell)
+        self.statusBar().showMessage(tr("Loading…"))
+        if not deferred:
+            self.finish_build()
         geo = settings.value("window/geometry")
         if persist and isinstance(geo, QByteArray | bytes) and geo:
             self.restoreGeometry(QByteArray(geo))
         else:
             self.resize(1400, 900)
 
+    def finish_build(self) -> None:
+        """Build the pages and menus (once); a dataset or page asked for meanwhile is opened now."""
+        if self.built:
+            return
+        from widgets.caption_store import CaptionStore
+
+        self.store = CaptionStore(self)
+        self.store.failed.connect(self._store_failed)
+        self.store.undo_stack.cleanChanged.connect(lambda _c: self._update_title())
+        self.store.undo_stack.indexChanged.connect(self._update_undo_actions)
+        shell = self.tabs
+        self._build(page=self._pending_page)
+        shell.deleteLater()
+        self.built = True
+        if self._pending_dataset is not None:
+            folder, self._pending_dataset = self._pending_dataset, None
+            self.dataset_page.open_dataset(folder)
+
     # ------------------------------------------------------------------ building (again on language change)
     def _build(self, page: int) -> None:
+        from widgets.dataset_page import DatasetPage
+        from widgets.tools_page import ToolsPage
+        from widgets.training_page import TrainingPage
+
         self.setWindowTitle(APP_NAME)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -164,9 +193,13 @@ class MainWindow(QMainWindow):
         self.dataset_page.hygiene.run_check()
 
     def show_page(self, name: str) -> None:
-        self.tabs.setCurrentIndex(PAGES.index(name))
+        self._pending_page = PAGES.index(name)
+        self.tabs.setCurrentIndex(self._pending_page)
 
     def open_dataset(self, folder) -> None:
+        if not self.built:
+            self._pending_dataset = folder
+            return
         self.dataset_page.open_dataset(folder)
 
     def _dataset_opened(self, folder: str) -> None:
@@ -230,6 +263,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing
     def closeEvent(self, e) -> None:
         page = self.dataset_page
+        if page is None:
+            super().closeEvent(e)
+            return
         if page.has_unsaved() and not page.save_current():
             answer = QMessageBox.question(
                 self, tr("Unsaved caption"),
