@@ -58,14 +58,31 @@ def test_sd1_merge_equals_diffusers_at_0_7(tools_files, tmp_path):
     assert (te_m - te_d).abs().max() < 2e-2 and (unet_m - unet_d).abs().max() < 2e-2
 
 
-def test_sd2_fused_qkv_merge_equals_diffusers(tiny_ckpt, tmp_path):
-    base = tiny_ckpt("sd2")
-    lora = make_lora(tmp_path / "sd2.safetensors", "sd2", seed=4, args=["conv_dim=4", "conv_alpha=2"])
+@pytest.mark.parametrize("family", ["sd2", "sdxl"])
+def test_merge_equals_diffusers_fused_weights(tiny_ckpt, tmp_path, family):
+    """SD 2.x (OpenCLIP fused q/k/v) and SDXL (original-layout names, two text encoders): every weight of the
+    re-loaded merged checkpoint equals diffusers' load_lora_weights + fuse_lora at 0.7."""
+    from trainer.tools.sample import _scheduler, build_pipeline
+
+    base = tiny_ckpt(family)
+    lora = make_lora(tmp_path / f"{family}.safetensors", family, seed=4, args=["conv_dim=4", "conv_alpha=2"])
     out = tmp_path / "m.safetensors"
-    merge_into_checkpoint(base, [lora], [0.7], out)
-    te_d, unet_d = _diffusers_outputs(base, [lora], [0.7])
-    te_m, unet_m = _merged_outputs(out)
-    assert (te_m - te_d).abs().max() < TOL and (unet_m - unet_d).abs().max() < TOL
+    r = merge_into_checkpoint(base, [lora], [0.7], out)
+    bm = load_base_model(base)
+    pipe = build_pipeline(bm, _scheduler("euler", bm.scheduler_config)[0])
+    pipe.load_lora_weights(str(lora), adapter_name="a")
+    pipe.fuse_lora(lora_scale=0.7)
+    pipe.unload_lora_weights()  # keeps the fused weights
+    merged = load_base_model(out)
+    changed = 0
+    for a, b in [(pipe.unet, merged.unet), *zip(bm.text_encoders, merged.text_encoders)]:
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert (sa[k] - sb[k]).abs().max() < 1e-5, k
+    fresh = load_base_model(base)
+    changed = sum(not torch.equal(v, fresh.unet.state_dict()[k]) for k, v in merged.unet.state_dict().items())
+    assert changed > 0 and r.tensors_changed > 0
 
 
 @pytest.mark.parametrize("algo", ["loha", "lokr"])
