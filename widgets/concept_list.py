@@ -20,6 +20,7 @@ class ConceptList(QTreeWidget):
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         h = self.header()
+        h.setStretchLastSection(False)
         h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for i in (1, 2, 3):
             h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)

@@ -60,7 +60,7 @@ class HygienePanel(QWidget):
         lay.addLayout(row)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels([tr("Finding"), tr("File")])
-        self.tree.setColumnWidth(0, 360)
+        self.tree.setColumnWidth(0, 380)
         self.tree.itemClicked.connect(self._clicked)
         lay.addWidget(self.tree, 1)
         row2 = QHBoxLayout()
@@ -180,6 +180,7 @@ class HygienePanel(QWidget):
             f.setBold(True)
             top.setFont(0, f)
             self.tree.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)
             for path, msg in items[:2000]:
                 child = QTreeWidgetItem([msg, self._rel(path)])
                 child.setToolTip(0, msg)
