@@ -78,12 +78,11 @@ def test_resume_continues_at_the_saved_step(tiny_ckpt, dataset, tmp_path):
 def test_loss_goes_down_learning_one_image(tiny_ckpt, tmp_path):
     data = make_dataset(tmp_path / "one", {"1_redcircle": 1})
     _, events = run_training(quick_config(tiny_ckpt("sd1"), data, tmp_path / "out", train_batch_size=1,
-                                          max_train_steps=60, learning_rate=3e-3, network_dim=8,
-                                          network_args=["conv_dim=8", "conv_alpha=8"], network_alpha=8.0,
-                                          cache_latents=True, network_train_unet_only=True))
+                                          max_train_steps=42, learning_rate=5e-3, network_dim=8,
+                                          network_alpha=8.0, cache_latents=True, network_train_unet_only=True))
     losses = [e.loss for e in events if isinstance(e, ev.Step)]
-    first, last = sum(losses[:20]) / 20, sum(losses[-20:]) / 20
-    assert last < 0.8 * first, (first, last)
+    first, last = sum(losses[:14]) / 14, sum(losses[-14:]) / 14  # seen: 1.11 -> 0.80
+    assert last < 0.85 * first, (first, last)
 
 
 def test_bad_images_are_skipped_and_training_goes_on(tiny_ckpt, tmp_path):
