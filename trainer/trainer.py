@@ -88,10 +88,10 @@ class Trainer:
         data, plan = self._prepare_data(scan, report, base, seed)
         train_te = not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
                                                              cfg.cache_text_encoder_outputs_to_disk)
-        model = self._make_step_model(base, train_te)
-        if cfg.cache_latents or cfg.cache_latents_to_disk:
+        if cfg.cache_latents or cfg.cache_latents_to_disk:  # first, while only the VAE is on the GPU
             self._cache_latents(data, base)
             data, plan = self._replan(data, scan, base, seed)
+        model = self._make_step_model(base, train_te)
         if not train_te and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
             self._cache_te(data, model, base)
         network = self._build_network(base, train_te)
@@ -188,6 +188,8 @@ class Trainer:
             _cast(base.unet, rt.weight_dtype)
         base.unet.to(rt.device)
         _cast(base.vae, torch.float32)  # the VAE overflows in fp16; sd-scripts keeps it in fp32 too
+        if not (cfg.cache_latents or cfg.cache_latents_to_disk):
+            base.vae.to(rt.device)  # encodes every batch; with cached latents it stays off the GPU
         te_dtype = torch.float32 if train_te else rt.weight_dtype
         for te in base.text_encoders:
             _cast(te, te_dtype)

@@ -1,5 +1,6 @@
 """fp8_base: keep the frozen UNet's Linear/Conv weights in float8_e4m3fn (1 byte a weight). Autocast casts
-them up to bf16/fp16 layer by layer in the forward pass, so only one layer is ever in full precision."""
+them up to bf16/fp16 layer by layer in the forward pass. Autograd keeps those upcast copies for the backward
+pass unless gradient checkpointing recomputes them, so fp8_base saves most with checkpointing on."""
 from __future__ import annotations
 
 import torch
