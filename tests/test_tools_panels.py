@@ -1,0 +1,40 @@
+"""Tools page panels: no torch at import, a check and a 1x1 sample run in the worker thread and show results."""
+import subprocess
+import sys
+from pathlib import Path
+
+from tools_fixtures import one_torch_thread, tools_files  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_panels_import_no_torch():
+    code = "import widgets.tools_panels, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+
+
+def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
+    from widgets.tools_panels import ToolsPanels
+
+    w = ToolsPanels()
+    qtbot.addWidget(w)
+    w.set_lora_files([tools_files["lora"]])
+    w.check.base.set_path(tools_files["base"])
+    w.check.start()
+    qtbot.waitUntil(lambda: w.check.task is None, timeout=60000)
+    assert w.check.status.text() == "Healthy." and w.check.table.rowCount() > 10
+
+    s = w.sample
+    s.base.set_path(tools_files["base"])
+    s.prompt.setText("redcircle")
+    s.weights.setText("1.0")
+    s.steps.setValue(2)
+    s.width_.setValue(64)
+    s.height_.setValue(64)
+    s.out.set_path(tmp_path / "g.png")
+    s.start()
+    qtbot.waitUntil(lambda: s.task is None, timeout=90000)
+    assert "1 images" in s.status.text(), s.status.text()
+    assert s.view.pixmap() is not None and not s.view.pixmap().isNull() and (0, 0) in s.view.cells
