@@ -110,3 +110,26 @@ def test_zero_terminal_snr_v_prediction(tiny_ckpt, dataset, tmp_path):
                                           zero_terminal_snr=True, scale_v_pred_loss_like_noise_pred=True,
                                           v_pred_like_loss=0.1, max_train_steps=2))
     assert [e.step for e in events if isinstance(e, ev.Step)] == [1, 2]
+
+
+def test_loader_worker_processes_give_the_same_file_as_the_training_thread(tiny_ckpt, dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    a, _ = run_training(quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "a", max_train_steps=2))
+    b, _ = run_training(quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "b", max_train_steps=2,
+                                     max_data_loader_n_workers=2, persistent_data_loader_workers=True,
+                                     shuffle_caption=False))
+    sa, sb = load_file(a), load_file(b)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_small_images_in_a_big_bucket_are_reported(tiny_ckpt, tmp_path):
+    from conftest import make_dataset
+
+    data = make_dataset(tmp_path / "d", {"1_a": 2}, size=(48, 48))
+    _, events = run_training(quick_config(tiny_ckpt("sd1"), data, tmp_path / "o", max_train_steps=1))
+    assert any("upscaled" in e.message for e in events if isinstance(e, ev.Log))
+    _, events = run_training(quick_config(tiny_ckpt("sd1"), data, tmp_path / "p", max_train_steps=1,
+                                          enable_bucket=True, bucket_no_upscale=True, min_bucket_reso=32,
+                                          bucket_reso_steps=16))
+    assert not any("upscaled" in e.message for e in events if isinstance(e, ev.Log))

@@ -168,11 +168,14 @@ class EpochSampler(torch.utils.data.Sampler):
         return self.data.local_batches_per_epoch - self.start
 
 
+def _as_is(batch):
+    return batch  # TrainData already returns whole batches; a module-level function pickles on Windows
+
+
 def make_loader(data: TrainData, workers: int, persistent: bool) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
     sampler = EpochSampler(data)
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=sampler, num_workers=workers,
-                                         persistent_workers=persistent and workers > 0,
-                                         collate_fn=lambda x: x)
+                                         persistent_workers=persistent and workers > 0, collate_fn=_as_is)
     return loader, sampler
 
 

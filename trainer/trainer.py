@@ -137,6 +137,9 @@ class Trainer:
             raise ConfigError(f"sdxl is set but {Path(cfg.pretrained_model_name_or_path).name} is a "
                               f"{base.family.upper()} model.")
         self.emit(ev.Log(f"Model: {base.family} ({base.model_version})"))
+        if base.family == "sdxl" and cfg.clip_skip and cfg.clip_skip > 1:
+            self.emit(ev.Log("clip_skip is not used for SDXL: both text encoders always give their penultimate "
+                             "layer, as sd-scripts does.", "warning"))
         return base
 
     def _prepare_data(self, scan, report, base, seed):
