@@ -15,8 +15,8 @@ import torch
 from .data import TrainItem
 from .dataset.buckets import crop_for
 from .dataset.images import ImageReadError
+from .models.spec import VAE_SCALING
 
-LATENT_SCALE = {"sd1": 0.18215, "sd2": 0.18215, "sdxl": 0.13025}
 
 
 def _latent_meta(item: TrainItem, crop: tuple[int, int]) -> np.ndarray:
@@ -62,7 +62,7 @@ def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch
     total = sum(len(v) for v in todo.values())
     done = 0
     vae.to(device)
-    scale = LATENT_SCALE[family]
+    scale = VAE_SCALING[family]
     for bucket in sorted(todo):
         idx = todo[bucket]
         for start in range(0, len(idx), batch_size):

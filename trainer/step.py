@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from . import loss as L
-from .caching import LATENT_SCALE
+from .models.spec import VAE_SCALING
 from .text import encode_sd, encode_sdxl, tokenize
 
 
@@ -59,7 +59,7 @@ class StepModel:
         if "latents" in batch:
             return batch["latents"].to(self.rt.device, dtype=torch.float32)
         x = batch["pixels"].to(self.rt.device, dtype=self.vae.dtype)
-        return self.vae.encode(x).latent_dist.sample().float() * LATENT_SCALE[self.family]
+        return self.vae.encode(x).latent_dist.sample().float() * VAE_SCALING[self.family]
 
     # --- the loss
     def loss(self, batch) -> torch.Tensor:
