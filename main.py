@@ -18,7 +18,7 @@ TOOLS = {
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("--version", "-V"):
-        from trainer.metadata import APP_VERSION
+        from trainer.version import APP_VERSION
 
         print(f"LoRA Desk {APP_VERSION}")
         return 0

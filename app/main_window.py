@@ -25,12 +25,9 @@ APP_NAME = "LoRA Desk"
 
 
 def app_version() -> str:
-    try:
-        from importlib.metadata import version
+    from trainer.version import APP_VERSION  # the one place the version lives (also in a bundle)
 
-        return version("lora-desk")
-    except Exception:
-        return "0.1.0"
+    return APP_VERSION
 
 
 class MainWindow(QMainWindow):

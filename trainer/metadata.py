@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from .config import TrainConfig
 from .netargs import parse_network_args
 from .validate import parse_resolution
-
-APP_VERSION = "0.1.0"
+from .version import APP_VERSION  # noqa: F401  (re-exported: main.py --version, tests)
 
 
 @dataclass
