@@ -145,7 +145,7 @@ def real_model_shapes(family: str) -> dict:
 
 
 def real_model_spec(family: str):
-    from ..models.family import detect, unet_spec_from_shapes, _sub  # noqa: F401
+    from ..models.family import _sub, unet_spec_from_shapes
     from ..models.spec import ModelSpec, TextEncoderSpec
 
     shapes = real_model_shapes(family)
