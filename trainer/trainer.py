@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import events as ev
+from . import setup as S
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
 from .validate import errors as config_errors, parse_resolution, validate
@@ -25,12 +26,6 @@ OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpoint
               "with network_train_unet_only, and fp8_base on 8 GB cards.")
 NAN_ADVICE = ("Lower the learning rate, use mixed_precision bf16 instead of fp16 (fp16 overflows), raise "
               "network_alpha towards network_dim, or turn on min_snr_gamma.")
-
-
-def _cast(module, dtype) -> None:
-    """Cast only when needed: diffusers warns on every .to(dtype), even a no-op one."""
-    if next(module.parameters()).dtype != dtype:
-        module.to(dtype=dtype)
 
 
 class Trainer:
@@ -89,14 +84,15 @@ class Trainer:
         train_te = not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
                                                              cfg.cache_text_encoder_outputs_to_disk)
         if cfg.cache_latents or cfg.cache_latents_to_disk:  # first, while only the VAE is on the GPU
-            self._cache_latents(data, base)
+            S.cache_latents_into(data, base, cfg, rt, self.emit, self.stop)
             data, plan = self._replan(data, scan, base, seed)
-        model = self._make_step_model(base, train_te)
+        model = S.prepare_models(base, cfg, rt, train_te, self.emit)
         if not train_te and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
-            self._cache_te(data, model, base)
-        network = self._build_network(base, train_te)
-        opt, sched = self._optimizer(network, plan.total_steps)
-        return self._loop(data, plan, model, network, opt, sched, base, scan, report, seed)
+            S.cache_text_into(model, data, base, cfg, rt, self.emit)
+        network = S.trained_network(base, cfg, rt, train_te, self.emit)
+        optim = S.optimization(network, cfg, plan.total_steps, self.emit)
+        self.optimizer_description, self.group_names = optim.description, optim.group_names
+        return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
     # ------------------------------------------------------------------ set-up steps
     @staticmethod
@@ -172,129 +168,6 @@ class Trainer:
         new.latents = [data.latents[i] for i in keep]
         new.cached_crops = [data.cached_crops[i] for i in keep]
         return new, self._plan(new)
-
-    def _make_step_model(self, base, train_te: bool):
-        from .loss import make_noise_scheduler
-        from .step import StepModel
-
-        cfg, rt = self.cfg, self.rt
-        sched = make_noise_scheduler(base.prediction_type, cfg.zero_terminal_snr)
-        base.unet.requires_grad_(False)
-        base.vae.requires_grad_(False)
-        for te in base.text_encoders:
-            te.requires_grad_(False)
-        if cfg.fp8_base:
-            from .models.fp8 import cast_to_fp8
-
-            cast_to_fp8(base.unet, rt.weight_dtype)
-        else:
-            _cast(base.unet, rt.weight_dtype)
-        base.unet.to(rt.device)
-        _cast(base.vae, torch.float32)  # the VAE overflows in fp16; sd-scripts keeps it in fp32 too
-        if not (cfg.cache_latents or cfg.cache_latents_to_disk):
-            base.vae.to(rt.device)  # encodes every batch; with cached latents it stays off the GPU
-        te_dtype = torch.float32 if train_te else rt.weight_dtype
-        for te in base.text_encoders:
-            _cast(te, te_dtype)
-            te.to(rt.device)
-        if cfg.gradient_checkpointing:
-            base.unet.enable_gradient_checkpointing()
-            base.unet.train()
-            if train_te:
-                for te in base.text_encoders:
-                    te.gradient_checkpointing_enable()
-                    te.train()
-        else:
-            base.unet.eval()
-            for te in base.text_encoders:
-                te.eval()
-        self._set_attention(base.unet)
-        return StepModel(base, cfg, rt, sched, train_te=train_te)
-
-    def _set_attention(self, unet) -> None:
-        """PyTorch SDPA is diffusers' default; xformers only when asked for and installed."""
-        if self.cfg.xformers:
-            try:
-                unet.enable_xformers_memory_efficient_attention()
-                self.emit(ev.Log("Using xformers attention."))
-            except Exception as e:  # xformers missing or built for another torch: SDPA is as good
-                self.emit(ev.Log(f"xformers is not usable here ({str(e)[:120]}); using PyTorch SDPA.", "warning"))
-
-    def _cache_latents(self, data, base) -> None:
-        from .caching import cache_latents
-
-        cfg, rt = self.cfg, self.rt
-        self.emit(ev.Log(f"Caching latents of {len(data.items)} images"))
-        latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device, torch.float32,
-                                               to_disk=cfg.cache_latents_to_disk, batch_size=cfg.vae_batch_size,
-                                               stop=self.stop)
-        for path in failed:
-            self.emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
-        data.bad = {i for i, z in enumerate(latents) if z is None}
-        data.latents = latents
-        data.cached_crops = crops
-        base.vae.to("cpu")  # not needed on the GPU any more
-        if rt.device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    def _cache_te(self, data, model, base) -> None:
-        from .caching import cache_text_outputs
-
-        cfg = self.cfg
-        self.emit(ev.Log("Caching text-encoder outputs"))
-        with torch.no_grad(), self.rt.autocast():
-            model.te_cache = cache_text_outputs(
-                data, model.encode_captions, f"{cfg.pretrained_model_name_or_path}|{base.family}",
-                to_disk=cfg.cache_text_encoder_outputs_to_disk, max_token_length=cfg.max_token_length,
-                clip_skip=cfg.clip_skip)
-        for te in base.text_encoders:
-            te.to("cpu")
-
-    def _build_network(self, base, train_te: bool):
-        from .network.build import build_network
-
-        cfg = self.cfg
-        net_cfg = cfg if train_te else cfg.replace(network_train_unet_only=True)
-        network = build_network(net_cfg, base.unet, base.text_encoders)
-        if cfg.network_weights:
-            from .network.lora_file import load_lora
-
-            sd, _ = load_lora(cfg.network_weights)
-            if base.family == "sdxl":
-                from .models.lora_names import SdxlRenamer
-                from .network.naming import rename_modules
-
-                sd = rename_modules(sd, SdxlRenamer(base.unet, to_original=False))
-            missing, unexpected = network.load_state_dict(sd)
-            if unexpected:
-                raise ConfigError(f"network_weights {cfg.network_weights} does not fit these network settings: "
-                                  f"{len(unexpected)} tensors have no place, for example {unexpected[0]}.")
-            self.emit(ev.Log(f"Continuing from {cfg.network_weights}"))
-        dtype = torch.bfloat16 if cfg.full_bf16 else torch.float16 if cfg.full_fp16 else torch.float32
-        network.to(self.rt.device, dtype=dtype)
-        network.train()
-        self.emit(ev.Log(f"Network: {len(network.unet_modules)} UNet modules, "
-                         f"{len(network.te_modules)} text-encoder modules"))
-        return network
-
-    def _optimizer(self, network, total_steps: int):
-        from .optim.optimizers import build_optimizer
-        from .optim.schedulers import build_scheduler
-
-        cfg = self.cfg
-        groups = network.param_groups(cfg.learning_rate, cfg.unet_lr, cfg.text_encoder_lr)
-        built = build_optimizer(cfg.optimizer_type, groups, cfg.learning_rate, cfg.optimizer_args,
-                                lr_scheduler=cfg.lr_scheduler, max_grad_norm=cfg.max_grad_norm)
-        for w in built.warnings:
-            self.emit(ev.Log(w, "warning"))
-        sched = build_scheduler(built.optimizer, lr_scheduler=built.lr_scheduler_override or cfg.lr_scheduler,
-                                num_training_steps=total_steps, lr_warmup_steps=cfg.lr_warmup_steps,
-                                lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
-                                lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
-                                lr_scheduler_args=cfg.lr_scheduler_args)
-        self.optimizer_description = built.description
-        self.group_names = [g["name"] for g in groups]
-        return built.optimizer, sched
 
     # ------------------------------------------------------------------ the loop
     def _loop(self, data, plan, model, network, opt, sched, base, scan, report, seed) -> str | None:
