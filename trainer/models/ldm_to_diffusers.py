@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from trainer.errors import ModelError
 
-from .keymaps import VAE_ATTN_LDM, PrefixMap, UNetLayout, open_clip_pairs, unet_pairs, vae_pairs
+from .keymaps import PrefixMap, UNetLayout, open_clip_pairs, unet_pairs, vae_pairs
 from .spec import TextEncoderSpec, UNetSpec, VAESpec
 
 
@@ -147,7 +147,6 @@ def convert_text_encoder(sub: dict, spec: TextEncoderSpec, where: str = "The fil
 
 def assign_weights(model, sd: dict, dtype, where: str, what: str):
     """Strictly load ``sd`` into a meta-initialised ``model`` by assignment; empties ``sd``."""
-    import torch
 
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]
