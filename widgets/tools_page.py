@@ -1,16 +1,23 @@
-"""The Tools page. Placeholder until the LoRA tools (resize, check, merge, sample grid) get their panels;
-until then they run from the command line."""
+"""The Tools page: resize, check, merge and sample-grid panels for LoRA files (widgets/tools_panels.py)."""
 from __future__ import annotations
 
-from app.i18n import tr
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from .placeholder_page import PlaceholderPage
+from .tools_panels import ToolsPanels
 
 
-class ToolsPage(PlaceholderPage):
+class ToolsPage(QWidget):
     def __init__(self, parent=None):
-        super().__init__(
-            tr("Tools — coming in a later version"),
-            tr("Resize, check and merge LoRA files, and sample grids, are coming in a later version. "
-               "Until then, use the command line:\n\npython main.py resize|check|merge|sample --help"),
-            parent)
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        self.panels = ToolsPanels(self)
+        lay.addWidget(self.panels)
+        self._files: list[str] = []
+
+    def add_file(self, path: str) -> None:
+        """A saved LoRA sent from the Training page: offered in every panel (newest last)."""
+        if path in self._files:
+            self._files.remove(path)
+        self._files.append(path)
+        self.panels.set_lora_files(self._files)
