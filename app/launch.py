@@ -40,6 +40,18 @@ def _wait(app, done, timeout: float) -> bool:
     return False
 
 
+def _set_icon(app) -> None:
+    from PySide6.QtGui import QIcon
+
+    from trainer.resources import resource_path
+
+    icon = QIcon()
+    for name in ("lora_desk_48.png", "lora_desk.png"):
+        icon.addFile(str(resource_path("icons", name)))
+    app.setWindowIcon(icon)
+    app.setDesktopFileName("lora-desk")  # matches packaging/lora-desk.desktop (taskbar icon on Linux)
+
+
 def run_app(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM"):
@@ -56,6 +68,11 @@ def run_app(argv: list[str]) -> int:
     app.setApplicationName("LoRA Desk")
     app.setOrganizationName("LoRA Desk")
     app.setStyleSheet(STYLE)
+    _set_icon(app)
+    if not args.screenshot:
+        from . import crash
+
+        crash.install()  # an uncaught error: a log in the user's data folder and a message box with its path
     settings = make_settings()
     lang = args.lang or str(settings.value("ui/language", "en"))
     i18n.set_language(lang)
@@ -76,6 +93,8 @@ def run_app(argv: list[str]) -> int:
     from .main_window import MainWindow
 
     win = MainWindow(settings, config, persist=persist, deferred=True)
+    if config is not None:
+        win.set_config_path(args.config_file)
     if args.screenshot:
         win.resize(*SCREENSHOT_SIZE)
     if args.page:

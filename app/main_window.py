@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
         self.persist = persist
         self.store = None
         self.dataset_page = None
+        self.config_path = None  # the open config file (shown in the title): set_config_path
         self.built = False
         self._pending_dataset = None
         self._pending_page = 0
@@ -74,6 +75,9 @@ class MainWindow(QMainWindow):
         self._build(page=self._pending_page)
         shell.deleteLater()
         self.built = True
+        from widgets.gpu_banner import install_gpu_banner  # no NVIDIA GPU: "training will be very slow on CPU"
+
+        self.gpu_banner = install_gpu_banner(self, self.settings, self.persist)
         if self._pending_dataset is not None:
             folder, self._pending_dataset = self._pending_dataset, None
             self.dataset_page.open_dataset(folder)
@@ -207,11 +211,18 @@ class MainWindow(QMainWindow):
             images=len(scan.images), samples=scan.samples_per_epoch))
         self._update_title()
 
+    def set_config_path(self, path) -> None:
+        """The config file now open (None: none); the title shows its name beside the dataset's."""
+        self.config_path = str(path) if path else None
+        self._update_title()
+
     def _update_title(self) -> None:
         page = self.dataset_page
         title = APP_NAME
         if page is not None and page.root is not None:
             title = f"{Path(page.root).name} — {APP_NAME}"
+        if self.config_path:
+            title = f"{Path(self.config_path).name} · {title}"
         if page is not None and page.has_unsaved():
             title = "● " + title
         self.setWindowTitle(title)
