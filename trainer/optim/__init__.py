@@ -17,9 +17,9 @@ from trainer.optim.schedulers import (
     SCHEDULERS,
     CosineAnnealingWarmupRestarts,
     build_scheduler,
-    lr_curve,
     resolve_warmup_steps,
 )
+from trainer.optim.preview import lr_curve
 
 __all__ = [
     "OPTIMIZERS",
