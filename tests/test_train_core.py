@@ -171,3 +171,24 @@ def test_cli_trains_a_ckpt_model_with_overrides(tiny_ckpt, dataset, tmp_path):
     with safe_open(tmp_path / "out" / "x.safetensors", "pt") as f:
         assert f.metadata()["ss_steps"] == "2"
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.bfloat16
+
+
+def test_continue_from_network_weights(tiny_ckpt, dataset, tmp_path):
+    first, _ = run_training(quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "a", max_train_steps=1,
+                                         network_dim=4, network_alpha=2.0))
+    cfg = quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "b", max_train_steps=1, network_dim=8,
+                       network_weights=first)
+    with pytest.raises(UserError, match="set dim_from_weights"):
+        run_training(cfg)
+    path, events = run_training(cfg.replace(dim_from_weights=True))
+    logs = [e.message for e in events if isinstance(e, ev.Log)]
+    assert any("network_dim 4 and network_alpha 2 taken" in m for m in logs)
+    with safe_open(path, "pt") as f:
+        assert f.get_tensor("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight").shape[0] == 4
+
+
+def test_text_encoder_only_writes_no_unet_keys(tiny_ckpt, dataset, tmp_path):
+    path, _ = run_training(quick_config(tiny_ckpt("sd1"), dataset, tmp_path, max_train_steps=1,
+                                        network_train_text_encoder_only=True))
+    keys = load_file(path).keys()
+    assert keys and all(k.startswith("lora_te_") for k in keys)

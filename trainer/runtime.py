@@ -30,11 +30,15 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=DTYPES[self.mixed_precision])
 
-    def make_scaler(self):
+    def make_scaler(self, full_fp16: bool = False):
         """fp16 needs loss scaling on CUDA; bf16 and fp32 do not."""
-        if self.mixed_precision == "fp16" and self.device.type == "cuda":
-            return torch.amp.GradScaler("cuda")
-        return None
+        if self.mixed_precision != "fp16" or self.device.type != "cuda":
+            return None
+        scaler = torch.amp.GradScaler("cuda")
+        if full_fp16:  # the trained weights themselves are fp16: let the scaler unscale fp16 gradients
+            unscale = scaler._unscale_grads_  # as sd-scripts' patch_accelerator_for_fp16_training does
+            scaler._unscale_grads_ = lambda opt, inv, found, allow_fp16: unscale(opt, inv, found, True)
+        return scaler
 
     def all_reduce_grads(self, params) -> None:
         """Average gradients over processes (data-parallel) before the optimizer step."""
@@ -88,6 +92,8 @@ def make_runtime(cfg) -> Runtime:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         num, index, device = _join_process_group()
     mp = cfg.mixed_precision
+    if cfg.full_fp16 and device.type == "cpu":
+        raise ConfigError("full_fp16 needs an NVIDIA GPU; on a CPU use full_bf16 with mixed_precision bf16.")
     if mp == "fp16" and device.type == "cpu":
         notes.append("fp16 needs an NVIDIA GPU; training on the CPU in bf16 instead.")
         mp = "bf16"

@@ -95,17 +95,28 @@ def trained_network(base, cfg, rt, train_te: bool, emit):
     from .network.build import build_network
 
     net_cfg = cfg if train_te else cfg.replace(network_train_unet_only=True)
-    network = build_network(net_cfg, base.unet, base.text_encoders)
+    sd = None
     if cfg.network_weights:
         from .network.lora_file import load_lora
 
         sd, _ = load_lora(cfg.network_weights)
+        if cfg.dim_from_weights:  # rank and alpha of the file, like sd-scripts' create_network_from_weights
+            dim = max(t.shape[0] for k, t in sd.items() if k.endswith("lora_down.weight"))
+            alpha = next((float(t) for k, t in sd.items() if k.endswith(".alpha")), cfg.network_alpha)
+            net_cfg = net_cfg.replace(network_dim=dim, network_alpha=alpha)
+            emit(ev.Log(f"network_dim {dim} and network_alpha {alpha:g} taken from {cfg.network_weights}"))
+    network = build_network(net_cfg, base.unet, base.text_encoders)
+    if sd is not None:
         if base.family == "sdxl":
             from .models.lora_names import SdxlRenamer
             from .network.naming import rename_modules
 
             sd = rename_modules(sd, SdxlRenamer(base.unet, to_original=False))
-        _, unexpected = network.load_state_dict(sd)
+        try:
+            _, unexpected = network.load_state_dict(sd)
+        except RuntimeError as e:  # torch: size mismatch
+            raise ConfigError(f"network_weights {cfg.network_weights} has another rank or layout than these "
+                              f"settings ({str(e).splitlines()[-1].strip()[:160]}); set dim_from_weights.") from None
         if unexpected:
             raise ConfigError(f"network_weights {cfg.network_weights} does not fit these network settings: "
                               f"{len(unexpected)} tensors have no place, for example {unexpected[0]}.")

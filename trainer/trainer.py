@@ -189,7 +189,7 @@ class Trainer:
         workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
         params = network.parameters()
-        scaler = rt.make_scaler()
+        scaler = rt.make_scaler(cfg.full_fp16)
         accum = cfg.gradient_accumulation_steps
         losses: deque[float] = deque(maxlen=max(1, plan.steps_per_epoch))
         step, epoch = progress.step, progress.epoch

@@ -134,6 +134,13 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if cfg.scale_v_pred_loss_like_noise_pred and not cfg.v_parameterization:
         err("scale_v_pred_loss_like_noise_pred", "scale_v_pred_loss_like_noise_pred needs "
                                                  "v_parameterization.")
+    if cfg.lowram:
+        warn("lowram", "lowram changes nothing here: models are read tensor by tensor and moved to the GPU "
+                       "once, which already keeps RAM use low.")
+    if cfg.mem_eff_attn:
+        warn("mem_eff_attn", "mem_eff_attn: PyTorch's memory-efficient attention (SDPA) is always used.")
+    if cfg.dim_from_weights and not cfg.network_weights:
+        err("dim_from_weights", "dim_from_weights needs network_weights: the file to take the rank from.")
     if cfg.resume and not cfg.save_state:
         warn("resume", "Resuming without save_state: later files will not be resumable.")
     if cfg.max_train_epochs is None and cfg.max_train_steps < 1:
