@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -14,6 +13,7 @@ import toml
 
 from .config import FIELDS, TrainConfig, to_dict
 from .errors import ConfigError
+from .fileio import write_atomic
 
 _HINTS = typing.get_type_hints(TrainConfig)
 
@@ -132,19 +132,7 @@ def dumps_toml(cfg: TrainConfig, *, only_changed: bool = False) -> str:
 
 def save_toml(cfg: TrainConfig, path: str | os.PathLike, *, only_changed: bool = False) -> None:
     """Written atomically: a crash mid-write leaves the old file intact."""
-    p = Path(path)
-    text = dumps_toml(cfg, only_changed=only_changed)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, dumps_toml(cfg, only_changed=only_changed).encode("utf-8"))
 
 
 def apply_overrides(cfg: TrainConfig, pairs: dict[str, Any]) -> TrainConfig:

@@ -10,6 +10,7 @@ import toml
 from .config import TrainConfig
 from .config_io import dumps_toml, flatten, from_dict
 from .errors import ConfigError
+from .fileio import write_atomic
 from .paths import user_presets_dir
 from .resources import resource_path
 
@@ -57,5 +58,5 @@ def save_user_preset(cfg: TrainConfig, name: str, keys: list[str] | None = None)
         data.pop(k, None)
     if keys is not None:
         data = {k: v for k, v in data.items() if k in keys}
-    path.write_text(toml.dumps(data), encoding="utf-8")
+    write_atomic(path, toml.dumps(data).encode("utf-8"))
     return path

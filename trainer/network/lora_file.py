@@ -5,12 +5,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ..errors import ModelError
+from ..fileio import write_atomic
 from .naming import rename_modules, te_name_to_kohya
 
 SAVE_DTYPES = {None: torch.float32, "float": torch.float32, "fp32": torch.float32, "fp16": torch.float16,
@@ -52,20 +52,7 @@ def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta
     meta = {k: str(v) for k, v in metadata.items()}
     meta["sshs_model_hash"], meta["sshs_legacy_hash"] = addnet_hashes(tensors, meta)
     data = save(tensors, meta)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return len(data)
+    return write_atomic(path, data)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -1,14 +1,11 @@
 """What a checkpoint holds, read from its safetensors header only (no weights loaded, no torch)."""
 from __future__ import annotations
 
-import json
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
-from .calibration import _ST_DTYPES
 
 # ------------------------------------------------------------------------------------------------ model analysis
 
@@ -67,29 +64,15 @@ def _numel(shape) -> int:
 
 def read_header_shapes(path) -> dict:
     """``{name: (shape, dtype name)}`` from a .safetensors header (json; nothing else is read)."""
+    from ..models.checkpoint_io import read_shapes
+
     p = Path(path)
+    if p.suffix.lower() != ".safetensors":  # read_shapes would load a .ckpt whole (and import torch)
+        raise ModelError(f"{p.name} is not a .safetensors file.")
     try:
-        with open(p, "rb") as f:
-            raw = f.read(8)
-            if len(raw) < 8:
-                raise ModelError(f"{p} is not a .safetensors file (too short).")
-            (n,) = struct.unpack("<Q", raw)
-            if not 2 <= n < (1 << 31):
-                raise ModelError(f"{p} is not a .safetensors file.")
-            header = json.loads(f.read(n))
+        return read_shapes(p)
     except OSError as e:
         raise ModelError(f"Cannot read {p}: {e.strerror or e}.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelError(f"{p} has a damaged .safetensors header.") from None
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            out[name] = (tuple(int(d) for d in info["shape"]), _ST_DTYPES.get(info["dtype"], info["dtype"]))
-        except (KeyError, TypeError, ValueError):
-            raise ModelError(f"{p} has a damaged .safetensors header (entry {name!r}).") from None
-    return out
 
 
 def _model_shapes(path: str) -> dict:
