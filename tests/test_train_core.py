@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import make_dataset, quick_config, run_training
+from diffusers_check import SD_KEY, file_modules, lora_wrapped, pipeline_for
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -168,9 +169,15 @@ def test_cli_trains_a_ckpt_model_with_overrides(tiny_ckpt, dataset, tmp_path):
     r = _cli("train", "--config_file", str(cfg), "--max_train_steps", "2", "--learning_rate", "1e-4",
              "--save_precision", "bf16")
     assert r.returncode == 0, r.stderr[-2000:]
-    with safe_open(tmp_path / "out" / "x.safetensors", "pt") as f:
+    out = tmp_path / "out" / "x.safetensors"
+    with safe_open(out, "pt") as f:
         assert f.metadata()["ss_steps"] == "2"
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.bfloat16
+        assert all(SD_KEY.match(k) for k in f.keys())
+    pipe = pipeline_for(load_base_model(ckpt))
+    pipe.load_lora_weights(str(out))
+    unet_mods, te_mods = file_modules(out)
+    assert lora_wrapped(pipe.unet) == len(unet_mods) and lora_wrapped(pipe.text_encoder) == len(te_mods)
 
 
 def test_continue_from_network_weights(tiny_ckpt, dataset, tmp_path):
