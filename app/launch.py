@@ -134,6 +134,10 @@ def run_app(argv: list[str]) -> int:
 
 def _screenshot(app, win, args, dataset) -> int:
     _wait(app, lambda: win.built, 10)
+    training = getattr(win, "training_page", None)
+    if args.page == "training" and hasattr(training, "settle"):  # the learning-rate preview is drawn
+        _wait(app, lambda: False, 0.3)
+        _wait(app, training.settle, 120)
     page = win.dataset_page
     if dataset:
         _wait(app, lambda: page.root is not None, 5)

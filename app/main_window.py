@@ -95,7 +95,10 @@ class MainWindow(QMainWindow):
         self.dataset_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.dataset_page.datasetOpened.connect(self._dataset_opened)
         self.dataset_page.dirtyChanged.connect(lambda _d: self._update_title())
-        self.training_page = TrainingPage()
+        self.training_page = TrainingPage(self.config, self.settings)
+        self.training_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.training_page.send_to_tools.connect(self.send_to_tools)
+        self.dataset_page.datasetOpened.connect(self.training_page.dataset_opened)
         self.tools_page = ToolsPage()
         self.tabs.addTab(self.dataset_page, tr("Dataset"))
         self.tabs.addTab(self.training_page, tr("Training"))
@@ -248,6 +251,11 @@ class MainWindow(QMainWindow):
         page = self.dataset_page
         if lang == i18n.language():
             return True
+        if self.training_page.is_training():  # the pages are rebuilt: not while a run is on
+            self.statusBar().showMessage(tr("Switch the language after training ends."), 8000)
+            self.language_actions[i18n.language()].setChecked(True)
+            return False
+        self.config = self.training_page.config()
         if page.has_unsaved() and not page.save_current():
             self.language_actions[i18n.language()].setChecked(True)
             return False
@@ -274,6 +282,10 @@ class MainWindow(QMainWindow):
         if page is None:
             super().closeEvent(e)
             return
+        training = getattr(self, "training_page", None)
+        if training is not None and not training.confirm_close(self.close):
+            e.ignore()  # asked first; the window closes once the stopped run has saved its file
+            return
         if page.has_unsaved() and not page.save_current():
             answer = QMessageBox.question(
                 self, tr("Unsaved caption"),
@@ -286,4 +298,12 @@ class MainWindow(QMainWindow):
             self.settings.setValue("window/page", self.tabs.currentIndex())
             self.settings.sync()
         page.shutdown()
+        if training is not None:
+            training.shutdown()
         super().closeEvent(e)
+
+    def send_to_tools(self, path: str) -> None:
+        """A file from the training view goes to the Tools page."""
+        self.tabs.setCurrentWidget(self.tools_page)
+        if hasattr(self.tools_page, "add_file"):
+            self.tools_page.add_file(path)

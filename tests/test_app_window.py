@@ -109,10 +109,10 @@ def test_settings_remember_dataset_geometry_and_undo_menu(qtbot, app_env):
     assert "LoRA Desk" in w2.about_text()
 
 
-def test_placeholder_pages_say_they_are_coming(qtbot, app_env):
-    from PySide6.QtWidgets import QLabel
+def test_training_and_tools_pages_are_real(qtbot, app_env):
+    from widgets.placeholder_page import PlaceholderPage
 
     w = _window(qtbot)
     for page in (w.training_page, w.tools_page):
-        texts = " ".join(lbl.text() for lbl in page.findChildren(QLabel))
-        assert "coming in a later version" in texts
+        assert not isinstance(page, PlaceholderPage)
+    assert w.training_page.start_btn.text() == "Start training"

@@ -1,16 +1,397 @@
-"""The Training page. Placeholder until the training forms land (parameter forms, presets, VRAM estimate,
-live plots); until then training runs from the command line."""
+"""The Training page: the parameter forms (generated from TrainConfig's metadata), config files (open/save
+kohya TOML, recent files, import of LoRA_Easy_Training_Scripts and bmaltais/kohya_ss configs), presets, the
+VRAM bar, the learning-rate preview, and the live training view with Start/Stop.
+
+Training runs in the same process on a QThread (app/train_worker.py, imported when Start is pressed); torch is
+loaded there, never while the window is built.
+"""
 from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox,
+                               QPushButton, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
-from .placeholder_page import PlaceholderPage
+from .lr_preview import LrPreview
+from .param_form import ParamForm
+from .train_view import TrainView
+from .vram_bar import VramBar
+
+MAX_RECENT = 8
+ESTIMATE_DEBOUNCE_MS = 10  # the VRAM bar follows an edit within 50 ms
 
 
-class TrainingPage(PlaceholderPage):
-    def __init__(self, parent=None):
-        super().__init__(
-            tr("Training — coming in a later version"),
-            tr("The training forms, presets, VRAM estimate and live loss plots are coming in a later version. "
-               "Until then, train from a terminal:\n\npython main.py train --config_file my_lora.toml"),
-            parent)
+class TrainingPage(QWidget):
+    send_to_tools = Signal(str)
+    status = Signal(str)
+    trainingChanged = Signal(bool)
+
+    def __init__(self, config=None, settings=None, parent=None):
+        super().__init__(parent)
+        from trainer.config import TrainConfig
+
+        if sys.getswitchinterval() > 0.001:  # short GIL turns: the window stays responsive while training
+            sys.setswitchinterval(0.001)
+        self.settings = settings
+        self.config_path: str | None = None
+        self.run = None
+        self.last_import = None
+        self.fail_dialog = None
+        self._close_when_done = None
+        self.issues: list = []
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(6)
+        bar = QHBoxLayout()
+        self.open_btn = QPushButton(tr("Open config…"))
+        self.open_btn.setToolTip(tr("Open a kohya TOML config, or a LoRA_Easy_Training_Scripts / kohya_ss (JSON) one"))
+        self.open_btn.clicked.connect(self.choose_open)
+        self.save_btn = QPushButton(tr("Save config…"))
+        self.save_btn.setToolTip(tr("Save every setting as a kohya TOML file"))
+        self.save_btn.clicked.connect(self.choose_save)
+        self.recent_btn = QToolButton()
+        self.recent_btn.setText(tr("Recent"))
+        self.recent_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self)
+        self.recent_btn.setMenu(self.recent_menu)
+        self.preset_combo = QComboBox()
+        self.preset_combo.setMinimumWidth(230)
+        self.preset_combo.setToolTip(tr("A preset changes only the settings it names"))
+        self.preset_combo.activated.connect(self._preset_chosen)
+        self.save_preset_btn = QPushButton(tr("Save as preset…"))
+        self.save_preset_btn.setToolTip(tr("Save the changed settings (without paths) as your own preset"))
+        self.save_preset_btn.clicked.connect(self.choose_save_preset)
+        self.start_btn = QPushButton(tr("Start training"))
+        self.start_btn.setObjectName("startButton")
+        self.start_btn.clicked.connect(self.start)
+        self.stop_btn = QPushButton(tr("Stop"))
+        self.stop_btn.setToolTip(tr("Stop after the current step and save a usable file"))
+        self.stop_btn.setEnabled(False)
+        self.stop_btn.clicked.connect(self.stop)
+        for w in (self.open_btn, self.save_btn, self.recent_btn):
+            bar.addWidget(w)
+        bar.addSpacing(16)
+        bar.addWidget(QLabel(tr("Preset:")))
+        bar.addWidget(self.preset_combo)
+        bar.addWidget(self.save_preset_btn)
+        bar.addStretch(1)
+        bar.addWidget(self.start_btn)
+        bar.addWidget(self.stop_btn)
+        outer.addLayout(bar)
+        self.blockers = QLabel()
+        self.blockers.setObjectName("warning")
+        self.blockers.setWordWrap(True)
+        self.blockers.setTextFormat(Qt.TextFormat.RichText)
+        self.blockers.linkActivated.connect(lambda name: self.form.focus_field(name))
+        outer.addWidget(self.blockers)
+
+        self.tabs = QTabWidget()
+        settings_tab = QSplitter(Qt.Orientation.Horizontal)
+        self.form = ParamForm(config if config is not None else TrainConfig())
+        self.form.changed.connect(self._changed)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(6, 0, 0, 0)
+        self.vram = VramBar()
+        self.lr_preview = LrPreview()
+        sl.addWidget(self.vram)
+        sl.addSpacing(8)
+        sl.addWidget(self.lr_preview, 1)
+        settings_tab.addWidget(self.form)
+        settings_tab.addWidget(side)
+        settings_tab.setSizes([760, 600])
+        self.view = TrainView()
+        self.view.send_to_tools.connect(self.send_to_tools)
+        self.tabs.addTab(settings_tab, tr("Settings"))
+        self.tabs.addTab(self.view, tr("Progress"))
+        outer.addWidget(self.tabs, 1)
+
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(ESTIMATE_DEBOUNCE_MS)
+        self._estimate_timer.timeout.connect(self._update_estimate)
+        self._preview_wanted = True
+        self._fill_presets()
+        self._fill_recent()
+        self._revalidate()
+        self._update_estimate()
+
+    # ------------------------------------------------------------------ config
+    def config(self):
+        return self.form.config()
+
+    def set_config(self, cfg) -> None:
+        self.form.set_config(cfg)
+        self._changed("")
+
+    def set_value(self, name: str, value) -> None:
+        self.form.set_value(name, value)
+
+    def dataset_opened(self, folder: str) -> None:
+        """The Dataset page opened a training folder: train on it."""
+        if not self.is_training() and folder and self.config().train_data_dir != folder:
+            if not (self.config().train_data_dir and Path(self.config().train_data_dir).resolve() == Path(folder).resolve()):
+                self.form.set_value("train_data_dir", folder)
+
+    def _changed(self, _name: str) -> None:
+        self._revalidate()
+        self._estimate_timer.start()
+        if self.isVisible():
+            self.lr_preview.request(self.config())
+        else:
+            self._preview_wanted = True
+
+    def showEvent(self, e) -> None:
+        super().showEvent(e)
+        if self._preview_wanted:  # the preview loads torch in a pool thread: only once the page is seen
+            self._preview_wanted = False
+            self.lr_preview.request(self.config())
+
+    def _update_estimate(self) -> None:
+        self.vram.update_config(self.config())
+
+    def _revalidate(self) -> None:
+        from trainer.validate import validate
+
+        cfg = self.config()
+        issues = list(validate(cfg, need_paths=True))
+        from trainer.validate import Issue
+
+        model = cfg.pretrained_model_name_or_path
+        if model and not os.path.exists(model):
+            issues.append(Issue("pretrained_model_name_or_path", tr("The base model file does not exist.")))
+        if cfg.train_data_dir and not os.path.isdir(cfg.train_data_dir):
+            issues.append(Issue("train_data_dir", tr("The training folder does not exist.")))
+        for name, msg in self.form.form_errors().items():
+            issues.append(Issue(name, msg))
+        self.issues = issues
+        self.form.show_issues(issues)
+        errors = [i for i in issues if i.error]
+        training = self.is_training()
+        self.start_btn.setEnabled(not errors and not training)
+        if errors:
+            links = "<br>".join(f"• <a href='{i.field}'>{i.field}</a>: {i.message}" for i in errors[:4])
+            more = len(errors) - 4
+            text = tr("Start is disabled until these are fixed:") + "<br>" + links
+            if more > 0:
+                text += "<br>" + tr("… and {n} more.").format(n=more)
+            self.blockers.setText(text)
+            self.blockers.show()
+            self.start_btn.setToolTip(errors[0].message)
+        else:
+            self.blockers.hide()
+            self.start_btn.setToolTip(tr("Train with these settings"))
+
+    def errors(self) -> list:
+        return [i for i in self.issues if i.error]
+
+    # ------------------------------------------------------------------ files
+    def choose_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, tr("Open config"), self._start_dir(),
+                                              tr("Configs (*.toml *.json);;All files (*)"))
+        if path:
+            self.open_config(path)
+
+    def open_config(self, path: str) -> bool:
+        """Read a config of any supported format; unknown keys are listed to the user."""
+        from trainer.config_import import import_config
+        from trainer.errors import UserError
+
+        try:
+            res = import_config(path)
+        except UserError as e:
+            QMessageBox.warning(self, tr("Cannot open the config"), str(e))
+            return False
+        self.last_import = res
+        self.set_config(res.config)
+        self.config_path = path if res.source_format == "kohya" and path.endswith(".toml") else None
+        self._add_recent(path)
+        self.status.emit(tr("Opened {path}").format(path=path))
+        if res.unknown or res.source_format != "kohya":
+            box = QMessageBox(QMessageBox.Icon.Information, tr("Config imported"), res.report(),
+                              QMessageBox.StandardButton.Ok, self)
+            box.setModal(False)
+            box.open()
+            self.import_dialog = box
+        return True
+
+    def choose_save(self) -> None:
+        start = self.config_path or str(Path(self._start_dir()) / ((self.config().output_name or "lora") + ".toml"))
+        path, _ = QFileDialog.getSaveFileName(self, tr("Save config"), start, tr("TOML config (*.toml)"))
+        if path:
+            if not path.endswith(".toml"):
+                path += ".toml"
+            self.save_config(path)
+
+    def save_config(self, path: str) -> bool:
+        from trainer.config_io import save_toml
+
+        try:
+            save_toml(self.config(), path)
+        except OSError as e:
+            QMessageBox.warning(self, tr("Cannot save the config"), str(e))
+            return False
+        self.config_path = path
+        self._add_recent(path)
+        self.status.emit(tr("Saved {path}").format(path=path))
+        return True
+
+    def _start_dir(self) -> str:
+        if self.config_path:
+            return str(Path(self.config_path).parent)
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def recent_files(self) -> list[str]:
+        if self.settings is None:
+            return []
+        value = self.settings.value("training/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        if self.settings is None:
+            return
+        path = str(Path(path).resolve())
+        items = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("training/recent", items[:MAX_RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent_files()
+        for p in items:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_config(p))
+        self.recent_btn.setEnabled(bool(items))
+
+    # ------------------------------------------------------------------ presets
+    def _fill_presets(self) -> None:
+        from trainer.presets import list_presets
+
+        self.preset_combo.clear()
+        self.preset_combo.addItem(tr("Apply a preset…"), None)
+        for name in list_presets():
+            self.preset_combo.addItem(name, name)
+
+    def _preset_chosen(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        if name:
+            self.apply_preset(name)
+        self.preset_combo.setCurrentIndex(0)
+
+    def apply_preset(self, name: str) -> None:
+        from trainer.errors import UserError
+        from trainer.presets import apply_preset
+
+        try:
+            cfg = apply_preset(self.config(), name)
+        except UserError as e:
+            QMessageBox.warning(self, tr("Cannot apply the preset"), str(e))
+            return
+        self.set_config(cfg)
+        self.status.emit(tr("Preset {name} applied.").format(name=name))
+
+    def choose_save_preset(self) -> None:
+        name, ok = QInputDialog.getText(self, tr("Save as preset"), tr("Preset name:"))
+        if ok and name.strip():
+            self.save_preset(name.strip())
+
+    def save_preset(self, name: str) -> str:
+        from trainer.presets import save_user_preset
+
+        path = save_user_preset(self.config(), name)
+        self._fill_presets()
+        self.status.emit(tr("Preset saved to {path}").format(path=path))
+        return str(path)
+
+    # ------------------------------------------------------------------ training
+    def is_training(self) -> bool:
+        return self.run is not None and self.run.is_running()
+
+    def settle(self) -> bool:
+        """True when nothing is pending (the preview is drawn): screenshots wait for it."""
+        return not self.lr_preview.busy() and not self._estimate_timer.isActive()
+
+    def start(self) -> bool:
+        from app.train_worker import TrainRun
+
+        self._revalidate()
+        if self.errors() or self.is_training():
+            return False
+        cfg = self.config()
+        self.run = TrainRun(cfg, self)
+        self.run.event.connect(self.view.on_event)
+        self.run.event.connect(self._event)
+        self.run.done.connect(self._done)
+        self.view.begin(cfg.output_dir)
+        self.tabs.setCurrentWidget(self.view)
+        self.form.set_read_only(True)
+        for w in (self.open_btn, self.recent_btn, self.preset_combo, self.start_btn):
+            w.setEnabled(False)
+        self.stop_btn.setEnabled(True)
+        self.run.start()
+        self.trainingChanged.emit(True)
+        return True
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.stop()
+            self.stop_btn.setEnabled(False)
+            self.view.status.setText(tr("Stopping after this step; saving…"))
+
+    def _event(self, e) -> None:
+        if type(e).__name__ == "Failed":
+            self.show_failure(e)
+
+    def show_failure(self, e) -> None:
+        titles = {"nan": tr("The loss became NaN"), "oom": tr("Out of GPU memory"), "input": tr("Cannot train")}
+        text = e.message
+        if e.advice:
+            text += "\n\n" + tr("What to change:") + " " + e.advice
+        if e.last_good:
+            text += "\n\n" + tr("The last good file is kept: {path}").format(path=e.last_good)
+        box = QMessageBox(QMessageBox.Icon.Warning, titles.get(e.kind, tr("Training failed")), text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)
+        box.open()
+        self.fail_dialog = box
+
+    def _done(self) -> None:
+        self.view.end()
+        self.form.set_read_only(False)
+        for w in (self.open_btn, self.recent_btn, self.preset_combo):
+            w.setEnabled(True)
+        self.stop_btn.setEnabled(False)
+        self._revalidate()
+        self.trainingChanged.emit(False)
+        if self._close_when_done is not None:
+            cb, self._close_when_done = self._close_when_done, None
+            cb()
+
+    def confirm_close(self, close_again) -> bool:
+        """Closing the window: True when it may close now. During training the user is asked first; on yes
+        training stops (a file is saved) and ``close_again`` is called when it has finished."""
+        if not self.is_training():
+            return True
+        answer = QMessageBox.question(
+            self, tr("Training is running"),
+            tr("Training is running. Stop it, save the file and close the window?"))
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self._close_when_done = close_again
+        self.stop()
+        return False
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop a run and wait for its thread (the window is going away)."""
+        if self.run is not None and self.run.is_running():
+            self.run.stop()
+            self.run.wait(timeout_ms)

@@ -1,0 +1,98 @@
+"""Running the core's Trainer from the GUI: a worker QObject moved to a QThread (no subprocess).
+
+The trainer reports plain events (trainer.events) to a callback and stops when a ``threading.Event`` is set.
+:class:`TrainWorker` turns each event into a Qt signal (delivered to the GUI thread, queued); widgets never
+see the worker thread. :class:`TrainRun` owns the thread:
+
+    run = TrainRun(cfg)
+    run.event.connect(view.on_event)      # Started / Step / Saved / Log / Finished / Failed objects
+    run.done.connect(...)                 # always last, after Finished or Failed
+    run.start(); ...; run.stop()          # stop: the trainer saves a usable file and finishes
+
+torch is imported in the worker thread when training starts, never at import time.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+class TrainWorker(QObject):
+    event = Signal(object)
+    done = Signal()
+
+    def __init__(self, cfg, stop: threading.Event):
+        super().__init__()
+        self.cfg = cfg
+        self.stop = stop
+        self.failed = False
+        self.result: str | None = None
+
+    def _on_event(self, e) -> None:
+        if type(e).__name__ == "Failed":
+            self.failed = True
+        self.event.emit(e)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            from trainer import events as ev
+            from trainer.errors import UserError
+            from trainer.trainer import Trainer
+
+            trainer = Trainer(self.cfg, self._on_event, self.stop)
+            try:
+                self.result = trainer.run()
+            except UserError as e:  # already reported as a Failed event (input, NaN, OOM) in most cases
+                if not self.failed:
+                    self._on_event(ev.Failed(str(e), kind="input", last_good=trainer.last_good))
+            except Exception as e:  # a bug or an unexpected library error: shown, never a crash
+                traceback.print_exc()
+                self._on_event(ev.Failed(f"{type(e).__name__}: {e}", "", "error", trainer.last_good))
+        except Exception as e:  # the import itself failed (a broken torch installation)
+            traceback.print_exc()
+            from trainer.events import Failed
+
+            self._on_event(Failed(f"{type(e).__name__}: {e}", "", "error", None))
+        finally:
+            self.done.emit()
+
+
+class TrainRun(QObject):
+    """One training run on its own QThread."""
+
+    event = Signal(object)
+    done = Signal()
+
+    def __init__(self, cfg, parent=None):
+        super().__init__(parent)
+        self.stop_event = threading.Event()
+        self.thread = QThread()
+        self.thread.setObjectName("training")
+        self.worker = TrainWorker(cfg, self.stop_event)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.event.connect(self.event)
+        self.worker.done.connect(self.thread.quit)
+        self.thread.finished.connect(self._finished)
+        self._running = False
+
+    def start(self) -> None:
+        self._running = True
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the trainer to stop after the current step; it saves a file and reports Finished."""
+        self.stop_event.set()
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def wait(self, ms: int) -> bool:
+        return self.thread.wait(ms)
+
+    def _finished(self) -> None:
+        self._running = False
+        self.done.emit()

@@ -1,0 +1,290 @@
+"""The live training view: step/total, epoch, it/s, ETA, progress bar, GPU memory in use, loss (raw and
+moving average) and learning rate per group as live plots, the log, and the saved files (size, step).
+
+Events arrive as Qt signals on the GUI thread (app/train_worker.py) and only append to buffers; a QTimer
+redraws the plots and labels at most 10 times a second, so a fast trainer never floods the window.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, QUrl, Qt, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from app.i18n import tr
+
+REFRESH_MS = 100  # plots and labels redraw at most 10 times a second
+GPU_POLL_MS = 1000
+LR_PENS = {"unet": "#1f77b4", "textencoder": "#d62728"}
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+class _Buffer:
+    """Growing float64 arrays without reallocating on every point."""
+
+    def __init__(self):
+        self.data = np.empty(1024)
+        self.n = 0
+
+    def append(self, v: float) -> None:
+        if self.n == len(self.data):
+            self.data = np.resize(self.data, 2 * len(self.data))
+        self.data[self.n] = v
+        self.n += 1
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+
+class TrainView(QWidget):
+    send_to_tools = Signal(str)
+    open_folder_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        top = QGridLayout()
+        self.status = QLabel(tr("Not started. Press Start to train with these settings."))
+        self.status.setObjectName("sectionTitle")
+        self.step_label = QLabel()
+        self.epoch_label = QLabel()
+        self.speed_label = QLabel()
+        self.eta_label = QLabel()
+        self.gpu_label = QLabel()
+        for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.gpu_label):
+            w.setObjectName("totals")
+        top.addWidget(self.status, 0, 0, 1, 5)
+        for i, w in enumerate((self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.gpu_label)):
+            top.addWidget(w, 1, i)
+        outer.addLayout(top)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p %")
+        outer.addWidget(self.progress)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        self.loss_plot = pg.PlotWidget(background="w", title=tr("Loss"))
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.loss_plot.setLabel("bottom", tr("step"))
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#9ab7d8", width=1), name=tr("loss"))
+        self.avg_curve = self.loss_plot.plot(pen=pg.mkPen("#d35400", width=2), name=tr("moving average"))
+        self.lr_plot = pg.PlotWidget(background="w", title=tr("Learning rate"))
+        self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.lr_plot.setLabel("bottom", tr("step"))
+        self.lr_plot.addLegend(offset=(-10, 10))
+        for p in (self.loss_plot, self.lr_plot):
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.lr_plot)
+        split.addWidget(plots)
+
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText(tr("Training messages appear here."))
+        files = QWidget()
+        fl = QVBoxLayout(files)
+        fl.setContentsMargins(0, 0, 0, 0)
+        title = QLabel(tr("Saved files"))
+        title.setObjectName("subTitle")
+        self.files = QTreeWidget()
+        self.files.setHeaderLabels([tr("File"), tr("Step"), tr("Epoch"), tr("Size")])
+        self.files.setRootIsDecorated(False)
+        self.files.setColumnWidth(0, 260)
+        self.files.itemSelectionChanged.connect(self._selection_changed)
+        buttons = QHBoxLayout()
+        self.open_folder_btn = QPushButton(tr("Open output folder"))
+        self.open_folder_btn.clicked.connect(self.open_folder)
+        self.send_btn = QPushButton(tr("Send to Tools"))
+        self.send_btn.setToolTip(tr("Check, resize, merge or sample the selected file on the Tools page"))
+        self.send_btn.setEnabled(False)
+        self.send_btn.clicked.connect(self._send)
+        buttons.addWidget(self.open_folder_btn)
+        buttons.addWidget(self.send_btn)
+        buttons.addStretch(1)
+        fl.addWidget(title)
+        fl.addWidget(self.files, 1)
+        fl.addLayout(buttons)
+        bottom.addWidget(self.log)
+        bottom.addWidget(files)
+        bottom.setSizes([600, 500])
+        split.addWidget(bottom)
+        split.setSizes([520, 260])
+        outer.addWidget(split, 1)
+
+        self.output_dir = ""
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._gpu_timer = QTimer(self)
+        self._gpu_timer.setInterval(GPU_POLL_MS)
+        self._gpu_timer.timeout.connect(self.poll_gpu)
+        self.refresh_count = 0  # redraws done (tests check the rate)
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self, output_dir: str = "") -> None:
+        self.output_dir = output_dir
+        self.steps = _Buffer()
+        self.losses = _Buffer()
+        self.avgs = _Buffer()
+        self.lrs: dict[str, _Buffer] = {}
+        self.lr_curves: dict[str, object] = {}
+        self.lr_plot.clear()
+        if self.lr_plot.plotItem.legend is not None:
+            self.lr_plot.plotItem.legend.clear()
+        self.loss_curve.setData([], [])
+        self.avg_curve.setData([], [])
+        self.last_step = None
+        self.total_steps = 0
+        self.epochs = 0
+        self.saved: list = []
+        self.files.clear()
+        self.log.clear()
+        self.progress.setValue(0)
+        self._dirty = False
+        for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label):
+            w.setText("")
+        self.poll_gpu()
+
+    def begin(self, output_dir: str) -> None:
+        self.reset(output_dir)
+        self.status.setText(tr("Starting: loading the model…"))
+        self._timer.start()
+        self._gpu_timer.start()
+
+    def end(self) -> None:
+        self.refresh()
+        self._timer.stop()
+        self._gpu_timer.stop()
+        self.poll_gpu()
+
+    # ------------------------------------------------------------------ events (GUI thread, queued)
+    def on_event(self, e) -> None:
+        kind = type(e).__name__
+        if kind == "Step":
+            self.steps.append(e.step)
+            self.losses.append(e.loss)
+            self.avgs.append(e.avg_loss)
+            for name, lr in e.lrs.items():
+                buf = self.lrs.get(name)
+                if buf is None:
+                    buf = self.lrs[name] = _Buffer()
+                    self.lr_curves[name] = self.lr_plot.plot(
+                        pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2),
+                        name=tr("UNet") if name == "unet" else tr("text encoder"))
+                buf.append(lr)
+            self.last_step = e
+            self._dirty = True
+        elif kind == "Started":
+            self.total_steps, self.epochs = e.total_steps, e.epochs
+            self.status.setText(tr("Training…"))
+            self.append_log(e.plan_text)
+            self.step_label.setText(tr("step {step} / {total}").format(step=e.start_step, total=e.total_steps))
+        elif kind == "Saved":
+            self.saved.append(e)
+            name = Path(e.path).name + (" " + tr("(final)") if e.final else "")
+            item = QTreeWidgetItem([name, str(e.step), str(e.epoch), fmt_size(e.size_bytes)])
+            item.setData(0, PATH_ROLE, e.path)
+            item.setToolTip(0, e.path)
+            self.files.addTopLevelItem(item)
+            self.files.setCurrentItem(item)
+            self.append_log(tr("Saved {path} ({size})").format(path=e.path, size=fmt_size(e.size_bytes)))
+        elif kind == "Log":
+            self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)
+        elif kind == "Finished":
+            self.refresh()
+            if e.stopped:
+                self.status.setText(tr("Stopped at step {step}; the file is saved.").format(step=e.steps))
+            else:
+                self.status.setText(tr("Finished: {steps} steps.").format(steps=e.steps))
+                self.progress.setValue(100)
+            self.append_log(tr("Finished: {path}").format(path=e.path))
+        elif kind == "Failed":
+            self.refresh()
+            self.status.setText(tr("Failed: {message}").format(message=e.message))
+            self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
+
+    def append_log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    def refresh(self) -> None:
+        """Redraw plots and labels from the buffers (timer, at most 10 per second)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.refresh_count += 1
+        x = self.steps.view()
+        self.loss_curve.setData(x, self.losses.view())
+        self.avg_curve.setData(x, self.avgs.view())
+        for name, buf in self.lrs.items():
+            self.lr_curves[name].setData(x[: buf.n], buf.view())
+        e = self.last_step
+        if e is not None:
+            self.step_label.setText(tr("step {step} / {total}").format(step=e.step, total=e.total_steps))
+            self.epoch_label.setText(tr("epoch {epoch} / {epochs}").format(epoch=e.epoch, epochs=self.epochs or "?"))
+            self.speed_label.setText(tr("{rate:.2f} it/s").format(rate=e.it_per_s))
+            self.eta_label.setText(tr("ETA {eta}").format(eta=fmt_duration(e.eta_s)))
+            if e.total_steps:
+                self.progress.setValue(int(100 * e.step / e.total_steps))
+
+    def poll_gpu(self) -> None:
+        from trainer.gpu_info import query_gpus
+
+        gpus = query_gpus()
+        if not gpus:
+            self.gpu_label.setText(tr("GPU memory: no GPU"))
+        else:
+            g = gpus[0]
+            self.gpu_label.setText(tr("GPU memory: {used:.1f} / {total:.1f} GiB").format(
+                used=g.used_bytes / 1024 ** 3, total=g.total_gib))
+
+    # ------------------------------------------------------------------ files
+    def selected_file(self) -> str | None:
+        item = self.files.currentItem()
+        return item.data(0, PATH_ROLE) if item is not None else None
+
+    def _selection_changed(self) -> None:
+        self.send_btn.setEnabled(self.selected_file() is not None)
+
+    def _send(self) -> None:
+        path = self.selected_file()
+        if path:
+            self.send_to_tools.emit(path)
+
+    def open_folder(self) -> None:
+        folder = self.output_dir
+        if self.saved:
+            folder = str(Path(self.saved[-1].path).parent)
+        if folder and os.path.isdir(folder):
+            self.open_folder_requested.emit(folder)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
