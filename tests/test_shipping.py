@@ -380,3 +380,17 @@ def test_desktop_file():
     assert e["Type"] == "Application" and e["Name"] == "LoRA Desk" and e["Terminal"] == "false"
     assert e["Exec"].split()[0] and e["Icon"]
     assert re.fullmatch(r"([A-Za-z]+;)+", e["Categories"])
+
+
+def test_install_desktop_writes_real_paths(tmp_path):
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "share"))
+    r = subprocess.run(["bash", str(ROOT / "packaging" / "install_desktop.sh")], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    p = configparser.ConfigParser(interpolation=None)
+    p.optionxform = str
+    p.read(tmp_path / "share" / "applications" / "lora-desk.desktop", encoding="utf-8")
+    e = p["Desktop Entry"]
+    assert e["Exec"] == f'"{ROOT / "start.sh"}"'  # a checkout: start.sh (sets up .venv on the first start)
+    assert Path(e["Icon"]) == ROOT / "resources" / "icons" / "lora_desk.png" and Path(e["Icon"]).exists()
+    assert Path(e["Path"]) == ROOT
