@@ -13,10 +13,28 @@ torch is imported in the worker thread when training starts, never at import tim
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+TRAIN_NICE = 5
+
+
+def lower_priority(nice: int = TRAIN_NICE) -> None:
+    """Run the training thread (and the compute threads torch starts from it, which inherit the value) a
+    little below the GUI thread: the window needs only a sliver of CPU, but needs it at once, even while
+    torch keeps every core busy. Linux only (nice is per thread there); a no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (OSError, AttributeError):
+        pass
 
 
 class TrainWorker(QObject):
@@ -37,6 +55,7 @@ class TrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        lower_priority()
         try:
             from trainer import events as ev
             from trainer.errors import UserError

@@ -21,6 +21,7 @@ from app.i18n import tr
 
 REFRESH_MS = 100  # plots and labels redraw at most 10 times a second
 GPU_POLL_MS = 1000
+MAX_DRAWN = 3000  # points per curve drawn
 LR_PENS = {"unet": "#1f77b4", "textencoder": "#d62728"}
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -100,8 +101,11 @@ class TrainView(QWidget):
         self.lr_plot.setLabel("bottom", tr("step"))
         self.lr_plot.addLegend(offset=(-10, 10))
         for p in (self.loss_plot, self.lr_plot):
-            p.setClipToView(True)
-            p.setDownsampling(auto=True, mode="peak")
+            # ranges are set by refresh(), only when the data leaves them: a change of range repaints the axes,
+            # the costliest part of a redraw
+            p.disableAutoRange()
+            p.setMouseEnabled(x=False, y=False)
+            p.hideButtons()
         plots.addWidget(self.loss_plot)
         plots.addWidget(self.lr_plot)
         split.addWidget(plots)
@@ -163,6 +167,7 @@ class TrainView(QWidget):
         if self.lr_plot.plotItem.legend is not None:
             self.lr_plot.plotItem.legend.clear()
         self.loss_curve.setData([], [])
+        self._loss_range = self._lr_range = None
         self.avg_curve.setData([], [])
         self.last_step = None
         self.total_steps = 0
@@ -176,8 +181,18 @@ class TrainView(QWidget):
             w.setText("")
         self.poll_gpu()
 
-    def begin(self, output_dir: str) -> None:
+    def begin(self, output_dir: str, groups: dict | None = None) -> None:
+        """A run starts. ``groups`` (name -> initial lr) lets the curves, legend and ranges be made now,
+        while the model loads, so the first step's redraw is as cheap as the others."""
         self.reset(output_dir)
+        for name in groups or {}:
+            self._lr_curve(name)
+        peak = max((lr for lr in (groups or {}).values() if lr), default=0.0)
+        if peak > 0:
+            self._lr_range = (0.0, peak * 1.15)
+            self.lr_plot.setYRange(*self._lr_range, padding=0)
+        self._loss_range = (0.0, 0.5)
+        self.loss_plot.setYRange(*self._loss_range, padding=0)
         self.status.setText(tr("Starting: loading the model…"))
         self._timer.start()
         self._gpu_timer.start()
@@ -196,17 +211,14 @@ class TrainView(QWidget):
             self.losses.append(e.loss)
             self.avgs.append(e.avg_loss)
             for name, lr in e.lrs.items():
-                buf = self.lrs.get(name)
-                if buf is None:
-                    buf = self.lrs[name] = _Buffer()
-                    self.lr_curves[name] = self.lr_plot.plot(
-                        pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2),
-                        name=tr("UNet") if name == "unet" else tr("text encoder"))
-                buf.append(lr)
+                self._lr_curve(name)
+                self.lrs[name].append(lr)
             self.last_step = e
             self._dirty = True
         elif kind == "Started":
             self.total_steps, self.epochs = e.total_steps, e.epochs
+            for p in (self.loss_plot, self.lr_plot):
+                p.setXRange(0, max(1, e.total_steps), padding=0.02)
             self.status.setText(tr("Training…"))
             self.append_log(e.plan_text)
             self.step_label.setText(tr("step {step} / {total}").format(step=e.start_step, total=e.total_steps))
@@ -234,6 +246,12 @@ class TrainView(QWidget):
             self.status.setText(tr("Failed: {message}").format(message=e.message))
             self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
 
+    def _lr_curve(self, name: str) -> None:
+        if name not in self.lrs:
+            self.lrs[name] = _Buffer()
+            self.lr_curves[name] = self.lr_plot.plot(pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2),
+                                                     name=tr("UNet") if name == "unet" else tr("text encoder"))
+
     def append_log(self, text: str) -> None:
         self.log.appendPlainText(text)
 
@@ -244,10 +262,19 @@ class TrainView(QWidget):
         self._dirty = False
         self.refresh_count += 1
         x = self.steps.view()
-        self.loss_curve.setData(x, self.losses.view())
-        self.avg_curve.setData(x, self.avgs.view())
+        k = max(1, len(x) // MAX_DRAWN)  # long runs are thinned for drawing; the buffers keep every step
+        losses, avgs = self.losses.view(), self.avgs.view()
+        self.loss_curve.setData(x[::k], losses[::k])
+        self.avg_curve.setData(x[::k], avgs[::k])
+        self._fit_y(self.loss_plot, "_loss_range", losses, floor=None)
+        peak = 0.0
         for name, buf in self.lrs.items():
-            self.lr_curves[name].setData(x[: buf.n], buf.view())
+            values = buf.view()
+            self.lr_curves[name].setData(x[: buf.n][::k], values[::k])
+            if buf.n:
+                peak = max(peak, float(np.nanmax(values)))
+        if peak > 0:
+            self._fit_y(self.lr_plot, "_lr_range", np.array([0.0, peak]), floor=0.0)
         e = self.last_step
         if e is not None:
             self.step_label.setText(tr("step {step} / {total}").format(step=e.step, total=e.total_steps))
@@ -256,6 +283,22 @@ class TrainView(QWidget):
             self.eta_label.setText(tr("ETA {eta}").format(eta=fmt_duration(e.eta_s)))
             if e.total_steps:
                 self.progress.setValue(int(100 * e.step / e.total_steps))
+
+    def _fit_y(self, plot, attr: str, values: np.ndarray, floor) -> None:
+        """Grow (or, when far too wide, shrink) the y range to hold the data; unchanged otherwise."""
+        finite = values[np.isfinite(values)]
+        if not len(finite):
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        if floor is not None:
+            lo = floor
+        cur = getattr(self, attr, None)
+        span = max(hi - lo, abs(hi) * 1e-3, 1e-12)
+        if cur is not None and cur[0] <= lo and cur[1] >= hi and (cur[1] - cur[0]) < 4 * span:
+            return
+        new = (lo - (0 if floor is not None else 0.1 * span), hi + 0.15 * span)
+        setattr(self, attr, new)
+        plot.setYRange(*new, padding=0)
 
     def poll_gpu(self) -> None:
         from trainer.gpu_info import query_gpus

@@ -26,6 +26,17 @@ MAX_RECENT = 8
 ESTIMATE_DEBOUNCE_MS = 10  # the VRAM bar follows an edit within 50 ms
 
 
+def lr_groups(cfg) -> dict:
+    """The parameter groups the trainer will report (name -> initial lr), as trainer.network builds them."""
+    groups = {}
+    if not cfg.network_train_text_encoder_only:
+        groups["unet"] = cfg.unet_lr if cfg.unet_lr is not None else cfg.learning_rate
+    if not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
+                                                 cfg.cache_text_encoder_outputs_to_disk):
+        groups["textencoder"] = cfg.text_encoder_lr if cfg.text_encoder_lr is not None else cfg.learning_rate
+    return groups
+
+
 class TrainingPage(QWidget):
     send_to_tools = Signal(str)
     status = Signal(str)
@@ -331,7 +342,7 @@ class TrainingPage(QWidget):
         self.run.event.connect(self.view.on_event)
         self.run.event.connect(self._event)
         self.run.done.connect(self._done)
-        self.view.begin(cfg.output_dir)
+        self.view.begin(cfg.output_dir, lr_groups(cfg))
         self.tabs.setCurrentWidget(self.view)
         self.form.set_read_only(True)
         for w in (self.open_btn, self.recent_btn, self.preset_combo, self.start_btn):
