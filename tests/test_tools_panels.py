@@ -23,7 +23,7 @@ def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
     w.set_lora_files([tools_files["lora"]])
     w.check.base.set_path(tools_files["base"])
     w.check.start()
-    qtbot.waitUntil(lambda: w.check.task is None, timeout=60000)
+    qtbot.waitUntil(lambda: w.check.task is None, timeout=180000)
     assert w.check.status.text() == "Healthy." and w.check.table.rowCount() > 10
 
     s = w.sample
@@ -35,6 +35,6 @@ def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
     s.height_.setValue(64)
     s.out.set_path(tmp_path / "g.png")
     s.start()
-    qtbot.waitUntil(lambda: s.task is None, timeout=90000)
+    qtbot.waitUntil(lambda: s.task is None, timeout=180000)
     assert "1 images" in s.status.text(), s.status.text()
     assert s.view.pixmap() is not None and not s.view.pixmap().isNull() and (0, 0) in s.view.cells

@@ -87,7 +87,6 @@ class FileList(QWidget):
 class ToolPanel(QWidget):
     """Form on top, Run/Stop with a progress bar, a result area below."""
 
-    title = ""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -177,7 +176,6 @@ def _need(value: str, what: str) -> str:
 
 
 class CheckPanel(ToolPanel):
-    title = "Check"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -214,7 +212,6 @@ class CheckPanel(ToolPanel):
 
 
 class ResizePanel(ToolPanel):
-    title = "Resize"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -260,7 +257,6 @@ class ResizePanel(ToolPanel):
 
 
 class MergePanel(ToolPanel):
-    title = "Merge"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -345,7 +341,6 @@ class GridView(QLabel):
 
 
 class SamplePanel(ToolPanel):
-    title = "Sample grid"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -430,8 +425,9 @@ class ToolsPanels(QTabWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.check, self.resize_panel, self.merge, self.sample = CheckPanel(), ResizePanel(), MergePanel(), SamplePanel()
-        for p in (self.check, self.resize_panel, self.merge, self.sample):
-            self.addTab(p, tr(p.title))
+        for p, title in ((self.check, tr("Check")), (self.resize_panel, tr("Resize")), (self.merge, tr("Merge")),
+                         (self.sample, tr("Sample grid"))):
+            self.addTab(p, title)
 
     def set_lora_files(self, paths) -> None:
         """Offer a training run's saved files: the last one in the single-file fields, all in the lists."""

@@ -43,10 +43,9 @@ def _cached(folder: str, pad_token: str):
 
 
 def load_tokenizer(pad_token: str = CLIP_PAD, folder: Path | None = None):
-    """One CLIPTokenizer (a fresh copy; the files are parsed once per process)."""
-    import copy
-
-    return copy.deepcopy(_cached(str(folder or tokenizer_dir()), pad_token))
+    """The CLIPTokenizer for these files and padding, parsed once per process and shared: callers only
+    tokenize with it (a deep copy held the interpreter lock ~0.2 s and stalled the window)."""
+    return _cached(str(folder or tokenizer_dir()), pad_token)
 
 
 def load_tokenizers(family: str) -> list:
