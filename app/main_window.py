@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
 
         self.store = CaptionStore(self)
         self.store.failed.connect(self._store_failed)
-        self.store.undo_stack.cleanChanged.connect(lambda _c: self._update_title())
+        self.store.undo_stack.cleanChanged.connect(self._update_title)  # a bound slot: dropped with the window
         self.store.undo_stack.indexChanged.connect(self._update_undo_actions)
         shell = self.tabs
         self._build(page=self._pending_page)
@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         self.dataset_page = DatasetPage(self.store, cache_dir(), self.config)
         self.dataset_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.dataset_page.datasetOpened.connect(self._dataset_opened)
-        self.dataset_page.dirtyChanged.connect(lambda _d: self._update_title())
+        self.dataset_page.dirtyChanged.connect(self._update_title)
         self.training_page = TrainingPage(self.config, self.settings)
         self.training_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.training_page.send_to_tools.connect(self.send_to_tools)
@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
         self.config_path = str(path) if path else None
         self._update_title()
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_signal_args) -> None:
         page = self.dataset_page
         title = APP_NAME
         if page is not None and page.root is not None:

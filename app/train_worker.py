@@ -115,3 +115,13 @@ class TrainRun(QObject):
     def _finished(self) -> None:
         self._running = False
         self.done.emit()
+
+
+def warm_up_training_core() -> None:
+    """Import the training core and parse the CLIP tokenizers once, in a pool thread while the user edits
+    settings: building the tokenizers holds the interpreter lock ~0.15 s each, which would otherwise stall
+    the window right after Start."""
+    import trainer.trainer  # noqa: F401 - the import is the work
+    from trainer.models.tokenizers import load_tokenizers
+
+    load_tokenizers("sdxl")  # both paddings: CLIP-L's and OpenCLIP's (SD 2.x uses the latter)

@@ -64,6 +64,13 @@ def test_training_from_the_widget(ready_page, qtbot):
     view = page.view
     meter = GapMeter()
     meter.note = lambda: (view.total_steps > 0, view.steps.n, view.log.toPlainText()[-60:])
+    import gc
+
+    from trainer.models.tokenizers import _cached
+
+    # the page warms the core up in a pool thread once it is shown (a user edits settings meanwhile)
+    qtbot.waitUntil(lambda: _cached.cache_info().currsize >= 2, timeout=60000)
+    gc.collect()  # not the GUI's pause: garbage earlier tests left in this process
     meter.start()
     assert page.start()
     assert page.is_training() and not page.start_btn.isEnabled() and page.stop_btn.isEnabled()
@@ -90,8 +97,8 @@ def test_training_from_the_widget(ready_page, qtbot):
     # plots are redrawn on the timer, never more than 10 times a second
     assert view.refresh_count >= 1
     # the GUI thread was never blocked for more than 100 ms while training ran (steps, plots, saving).
-    # Measured from the Started event: before it the core loads the model, and two calls there hold the GIL
-    # longer (a deep copy of the Rust CLIP tokenizer, ~0.2 s; loading extension modules) - reported upstream.
+    # Measured from the Started event: while the worker loads the model one gap of ~0.28 s remains (the
+    # tokenizer build, ~0.15 s, now happens in the page's warm-up; the rest is not found yet).
     during = [g for g in meter.gaps if g[2][0]]
     assert meter.ticks > 20 and all(g[1] < 0.1 for g in during), "\n".join(map(str, meter.gaps))
 

@@ -26,14 +26,35 @@ LORA_FILTER = "LoRA (*.safetensors)"
 MODEL_FILTER = "Checkpoints (*.safetensors *.ckpt)"
 
 
-class FileField(QWidget):
+def dropped_paths(event) -> list[str]:
+    """Local files of a drag from a file manager (or from the Training page's saved list)."""
+    mime = event.mimeData()
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+
+class _DropTarget:
+    """Accept drags that carry local files; `take_dropped(paths)` does the rest."""
+
+    def dragEnterEvent(self, event):  # noqa: N802 - Qt's name
+        if dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):  # noqa: N802 - Qt's name
+        paths = dropped_paths(event)
+        if paths:
+            self.take_dropped(paths)
+            event.acceptProposedAction()
+
+
+class FileField(_DropTarget, QWidget):
     """A path line edit with a Browse button; accepts a dropped file."""
 
     def __init__(self, filter_: str, save: bool = False, parent=None):
         super().__init__(parent)
         self.filter, self.save = filter_, save
         self.edit = QLineEdit()
-        self.edit.setAcceptDrops(True)
+        self.edit.setAcceptDrops(False)  # the field takes the drop as a path, not as "file://..." text
+        self.setAcceptDrops(True)
         btn = QPushButton(tr("Browse…"))
         btn.clicked.connect(self._browse)
         lay = QHBoxLayout(self)
@@ -53,12 +74,16 @@ class FileField(QWidget):
     def set_path(self, p) -> None:
         self.edit.setText(str(p))
 
+    def take_dropped(self, paths: list[str]) -> None:
+        self.set_path(paths[0])
 
-class FileList(QWidget):
-    """Several files (rows of a sample grid, LoRAs to merge): Add / Remove, in order."""
+
+class FileList(_DropTarget, QWidget):
+    """Several files (rows of a sample grid, LoRAs to merge): Add / Remove, in order; files can be dropped."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setAcceptDrops(True)
         self.list = QListWidget()
         add, rm = QPushButton(tr("Add…")), QPushButton(tr("Remove"))
         add.clicked.connect(self._add)
@@ -82,6 +107,9 @@ class FileList(QWidget):
     def set_paths(self, paths) -> None:
         self.list.clear()
         self.list.addItems([str(p) for p in paths])
+
+    def take_dropped(self, paths: list[str]) -> None:
+        self.set_paths(self.paths() + [p for p in paths if p not in self.paths()])
 
 
 class ToolPanel(QWidget):

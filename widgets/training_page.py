@@ -163,6 +163,11 @@ class TrainingPage(QWidget):
         if self._preview_wanted:  # the preview loads torch in a pool thread: only once the page is seen
             self._preview_wanted = False
             self.lr_preview.request(self.config())
+            from app.train_worker import warm_up_training_core
+
+            from .worker import run_task
+
+            run_task(warm_up_training_core, owner=self)
 
     def _update_estimate(self) -> None:
         self.vram.update_config(self.config())
