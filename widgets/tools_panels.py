@@ -419,11 +419,9 @@ class SamplePanel(ToolPanel):
         signal = self.signal
 
         def run(on_progress, stop):
-            import torch
-
             from trainer.tools.sample import SampleSettings, sample_grid
 
-            s = SampleSettings(device="cuda" if torch.cuda.is_available() else "cpu", **kw)
+            s = SampleSettings(device="auto", **kw)
             return sample_grid(base, loras, s, out, on_progress=on_progress, stop=stop,
                                on_image=lambda item, grid: signal.image.emit(item, grid.copy()))
 

@@ -185,7 +185,7 @@ def _sample(argv) -> int:
     ap.add_argument("--max_token_length", type=int, choices=[75, 150, 225], default=None,
                     help="default: from the LoRA's metadata")
     ap.add_argument("--v_parameterization", action="store_true")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto", help="auto (a CUDA GPU when present), cuda or cpu")
     ap.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None,
                     help="default fp32 on the CPU, fp16 on a GPU")
     ap.add_argument("--out", required=True, help="grid image (.png); single images go to a folder beside it")

@@ -55,7 +55,7 @@ class SampleSettings:
     height: int = 512
     clip_skip: int | None = None  # None: from the first LoRA's ss_clip_skip
     max_token_length: int | None = None  # None: from the first LoRA's ss_max_token_length
-    device: str = "cpu"
+    device: str = "auto"  # auto: the first CUDA GPU when there is one, else the CPU
     precision: str | None = None  # fp32 | fp16 | bf16; None: fp32 on the CPU, fp16 on a GPU
 
 
@@ -233,7 +233,7 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
             raise UserError(f"LoRA file not found: {p}")
         metas.append(read_metadata(p))
     _, sampler_name = _scheduler(s.sampler, {})  # validate the name before loading the model
-    device = s.device
+    device = s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device '{device}' is not available on this machine; use cpu.")
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(

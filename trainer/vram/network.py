@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..netargs import as_bool, parse_network_args
+from ..netargs import as_bool
 from .model import Layer, ModelInfo
 
 # ------------------------------------------------------------------------------------------------ network
@@ -38,33 +37,16 @@ _PRESET_KINDS = {
 
 
 def net_settings(cfg) -> NetSettings:
-    """network_module / network_dim / network_args -> NetSettings, as trainer.network.build.network_spec."""
-    try:
-        args = parse_network_args(cfg.network_args)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    dim = cfg.network_dim or 4
-    try:
-        conv_dim = int(float(args.get("conv_dim", 0) or 0))
-        factor = int(float(args.get("factor", -1)))
-        block = int(float(args.get("block_size", args.get("unit", 4))))
-    except ValueError:
-        raise ConfigError("network_args: conv_dim, factor and block_size must be numbers.") from None
-    if cfg.network_module == "lycoris.kohya":
-        algo = args.get("algo", "lora").lower()
-        preset = args.get("preset", "full")
-        if preset not in _PRESET_KINDS:
-            raise ConfigError(f"network_args preset='{preset}' is not known; use one of {', '.join(_PRESET_KINDS)}.")
-        if "conv_dim" not in args:
-            conv_dim = dim
-    elif cfg.network_module in ("networks.lora", "networks.dylora"):
-        algo = "dylora" if cfg.network_module == "networks.dylora" else "locon"
-        preset = "sd-scripts"
-    else:
-        raise ConfigError(f"network_module '{cfg.network_module}' is not supported.")
-    return NetSettings(algo, dim, conv_dim, preset, as_bool(args.get("use_tucker", args.get("use_cp", False))),
-                       as_bool(args.get("dora_wd", False)), factor, as_bool(args.get("decompose_both", False)),
-                       as_bool(args.get("full_matrix", False)), max(1, block))
+    """network_module / network_dim / network_args -> NetSettings (the trainer's own network_spec)."""
+    from ..network.spec import network_spec
+
+    spec = network_spec(cfg)
+    a = spec.args
+    return NetSettings(spec.algo, spec.dim, spec.conv_dim, spec.preset,
+                       as_bool(a.get("use_tucker", a.get("use_cp", False))), as_bool(a.get("dora_wd", False)),
+                       int(float(a.get("factor", -1))), as_bool(a.get("decompose_both", False)),
+                       as_bool(a.get("full_matrix", False)),
+                       max(1, int(float(a.get("block_size", a.get("unit", 4))))))
 
 
 def targeted(layer: Layer, ns: NetSettings) -> bool:
