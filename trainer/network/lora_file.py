@@ -65,8 +65,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise ModelError(f"{path} is not a readable .safetensors file ({e}).") from None
 
 
-def load_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Load a LoRA file and normalise text-encoder names to sd-scripts' spelling."""
+def read_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A LoRA file's tensors under the names the file has, and its metadata (the check tool wants both raw)."""
     from safetensors.torch import load_file
 
     p = Path(path)
@@ -76,11 +76,17 @@ def load_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
         raise ModelError(f"{p} is not a .safetensors LoRA file.")
     try:
         sd = load_file(str(p))
-    except Exception as e:
+    except Exception as e:  # safetensors raises its own error types
         raise ModelError(f"{p} is not a readable .safetensors file ({e}).") from None
     if not any(k.startswith("lora_") for k in sd):
         raise ModelError(f"{p} is not a LoRA file: it has no lora_unet_/lora_te_ keys.")
-    return rename_modules(sd, te_name_to_kohya), read_metadata(p)
+    return sd, read_metadata(p)
+
+
+def load_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load a LoRA file and normalise text-encoder names to sd-scripts' spelling."""
+    sd, metadata = read_lora(path)
+    return rename_modules(sd, te_name_to_kohya), metadata
 
 
 def json_str(value) -> str:

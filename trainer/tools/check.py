@@ -16,7 +16,6 @@ from typing import Callable
 
 import torch
 
-from ..errors import ModelError
 from .lora_modules import _DIFF_UNET, _ORIG_UNET, guess_family, lora_delta, parse_modules
 from .targets import real_model_shapes, real_model_spec, target_map
 
@@ -122,21 +121,9 @@ def _family_by_shape(mods) -> str | None:
 
 
 def _read(path: Path) -> tuple[dict, dict]:
-    from safetensors.torch import load_file
+    from ..network.lora_file import read_lora
 
-    from ..network.lora_file import read_metadata
-
-    if not path.is_file():
-        raise ModelError(f"LoRA file not found: {path}")
-    if path.suffix.lower() != ".safetensors":
-        raise ModelError(f"{path} is not a .safetensors LoRA file.")
-    try:
-        sd = load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types
-        raise ModelError(f"{path} is not a readable .safetensors file ({e}).") from None
-    if not any(k.startswith("lora_") for k in sd):
-        raise ModelError(f"{path} is not a LoRA file: it has no lora_unet_/lora_te_ keys.")
-    return sd, read_metadata(path)
+    return read_lora(path)  # names as the file has them: misnamed keys are what check reports
 
 
 def _norm(t: torch.Tensor) -> float:
