@@ -14,9 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QPushButton, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QListView, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
@@ -29,6 +29,7 @@ from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
 from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
+from .totals_bar import TotalsBar
 from .worker import gc_paused, run_task
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
@@ -187,27 +188,10 @@ class DatasetPage(QWidget):
         outer.addWidget(self.split, 1)
 
         # totals
-        totals = QFrame()
-        totals.setObjectName("totalsBar")
-        tl = QHBoxLayout(totals)
-        tl.setContentsMargins(8, 4, 8, 4)
-        self.totals = QLabel(tr("Open a training folder to see samples and steps per epoch."))
-        self.totals.setObjectName("totals")
-        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        tl.addWidget(self.totals, 1)
-        tl.addWidget(QLabel("train_batch_size"))
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 256)
-        self.batch.setValue(self.values["train_batch_size"])
-        self.batch.valueChanged.connect(lambda v: self._set_value("train_batch_size", v))
-        tl.addWidget(self.batch)
-        tl.addWidget(QLabel("gradient_accumulation_steps"))
-        self.accum = QSpinBox()
-        self.accum.setRange(1, 1024)
-        self.accum.setValue(self.values["gradient_accumulation_steps"])
-        self.accum.valueChanged.connect(lambda v: self._set_value("gradient_accumulation_steps", v))
-        tl.addWidget(self.accum)
-        outer.addWidget(totals)
+        self.totals_bar = TotalsBar(self.values["train_batch_size"], self.values["gradient_accumulation_steps"])
+        self.totals_bar.valueChanged.connect(self._set_value)
+        self.totals, self.batch, self.accum = self.totals_bar.totals, self.totals_bar.batch, self.totals_bar.accum
+        outer.addWidget(self.totals_bar)
 
         self.selection_label = QLabel()
         self._stats_timer = QTimer(self)
@@ -490,29 +474,9 @@ class DatasetPage(QWidget):
         self._update_totals()
 
     def _update_totals(self) -> None:
-        if self.scan is None:
-            return
-        from trainer.dataset.plan import plan_steps
-
-        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in self.scan.concepts]
-        samples = self.scan.samples_per_epoch
-        batch = int(self.values["train_batch_size"])
-        accum = int(self.values["gradient_accumulation_steps"])
-        simple = -(-(-(-samples // batch)) // accum)
-        text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
-        text += " · <b>" + tr("{n} steps per epoch").format(n=simple) + "</b> " + \
-            tr("at batch {b}").format(b=batch)
-        if accum > 1:
-            text += " " + tr("with gradient accumulation {a}").format(a=accum)
-        if self.bucket_report is not None and self.bucket_report.counts:
-            try:
-                plan = plan_steps(self.bucket_report.counts, batch, accum)
-                if plan.steps_per_epoch != simple:
-                    text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
-                        n=plan.steps_per_epoch, b=len(plan.buckets))
-            except Exception:
-                pass
-        self.totals.setText(text)
+        if self.scan is not None:
+            self.totals_bar.show_totals(self.scan, self.bucket_report, int(self.values["train_batch_size"]),
+                                        int(self.values["gradient_accumulation_steps"]))
 
     # ------------------------------------------------------------------ window plumbing
     def save_current(self) -> bool:

@@ -1,0 +1,54 @@
+"""The always-visible totals of the Dataset page: samples and steps per epoch (76x1 + 16x6 = 172 ...) at the
+chosen train_batch_size and gradient_accumulation_steps, counted as the trainer counts them."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSpinBox
+
+from app.i18n import tr
+
+
+class TotalsBar(QFrame):
+    valueChanged = Signal(str, int)  # kohya field name, new value
+
+    def __init__(self, batch: int, accum: int, parent=None):
+        super().__init__(parent)
+        self.setObjectName("totalsBar")
+        tl = QHBoxLayout(self)
+        tl.setContentsMargins(8, 4, 8, 4)
+        self.totals = QLabel(tr("Open a training folder to see samples and steps per epoch."))
+        self.totals.setObjectName("totals")
+        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        tl.addWidget(self.totals, 1)
+        self.batch = self._spin(tl, "train_batch_size", 256, batch)
+        self.accum = self._spin(tl, "gradient_accumulation_steps", 1024, accum)
+
+    def _spin(self, layout, key: str, top: int, value: int) -> QSpinBox:
+        layout.addWidget(QLabel(key))
+        box = QSpinBox()
+        box.setRange(1, top)
+        box.setValue(value)
+        box.valueChanged.connect(lambda v: self.valueChanged.emit(key, v))
+        layout.addWidget(box)
+        return box
+
+    def show_totals(self, scan, bucket_report, batch: int, accum: int) -> None:
+        from trainer.dataset.plan import plan_steps
+
+        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
+        samples = scan.samples_per_epoch
+        simple = -(-(-(-samples // batch)) // accum)
+        text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
+        text += " · <b>" + tr("{n} steps per epoch").format(n=simple) + "</b> " + \
+            tr("at batch {b}").format(b=batch)
+        if accum > 1:
+            text += " " + tr("with gradient accumulation {a}").format(a=accum)
+        if bucket_report is not None and bucket_report.counts:
+            try:
+                plan = plan_steps(bucket_report.counts, batch, accum)
+                if plan.steps_per_epoch != simple:
+                    text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
+                        n=plan.steps_per_epoch, b=len(plan.buckets))
+            except Exception:
+                pass
+        self.totals.setText(text)
