@@ -97,10 +97,20 @@ class TrainRun(QObject):
         self.worker.done.connect(self.thread.quit)
         self.thread.finished.connect(self._finished)
         self._running = False
+        self._launched = False
 
-    def start(self) -> None:
+    def start(self, when=None) -> None:
+        """Start the thread now, or when ``when(callback)`` calls back (the training view's first paint)."""
         self._running = True
-        self.thread.start()
+        if when is None:
+            self._launch()
+        else:
+            when(self._launch)
+
+    def _launch(self) -> None:
+        if not self._launched:
+            self._launched = True
+            self.thread.start()
 
     def stop(self) -> None:
         """Ask the trainer to stop after the current step; it saves a file and reports Finished."""
@@ -110,6 +120,7 @@ class TrainRun(QObject):
         return self._running
 
     def wait(self, ms: int) -> bool:
+        self._launch()  # a run still waiting for its start goes now (and stops at once), so that it ends
         return self.thread.wait(ms)
 
     def _finished(self) -> None:

@@ -68,8 +68,9 @@ def test_training_from_the_widget(ready_page, qtbot):
 
     from trainer.models.tokenizers import _cached
 
-    # the page warms the core up in a pool thread once it is shown (a user edits settings meanwhile)
-    qtbot.waitUntil(lambda: _cached.cache_info().currsize >= 2, timeout=60000)
+    # the page warms the core up and draws the learning-rate preview in pool threads once it is shown (a user
+    # reads the settings meanwhile)
+    qtbot.waitUntil(lambda: _cached.cache_info().currsize >= 2 and page.settle(), timeout=60000)
     gc.collect()  # not the GUI's pause: garbage earlier tests left in this process
     meter.start()
     assert page.start()
@@ -96,12 +97,9 @@ def test_training_from_the_widget(ready_page, qtbot):
     assert page.start_btn.isEnabled() and not page.stop_btn.isEnabled()
     # plots are redrawn on the timer, never more than 10 times a second
     assert view.refresh_count >= 1
-    # the GUI thread was never blocked for more than 100 ms while training ran (steps, plots, saving).
-    # Measured from the first step: before it gaps of 0.2-0.6 s remain (issue 7 stays open for them) -
-    # pyqtgraph's first paint of the progress plots (~0.15 s on the GUI thread) while the worker loads the
-    # model and competes for the GIL.
-    during = [g for g in meter.gaps if g[2][1] >= 1]
-    assert meter.ticks > 20 and all(g[1] < 0.1 for g in during), "\n".join(map(str, meter.gaps))
+    # the GUI thread was never blocked for more than 100 ms from pressing Start to the end: the first paint of
+    # the view, model loading, steps, plots, saving
+    assert meter.ticks > 20 and meter.max_gap < 0.1, "\n".join(map(str, meter.gaps))
 
 
 def test_stop_during_training_saves_within_2s(ready_page, qtbot):
@@ -151,3 +149,38 @@ def test_closing_the_window_during_training_asks_first(qtbot, app_env, tiny_ckpt
     w.close()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=180000)
     assert not page.is_training() and page.view.saved and page.view.saved[-1].final
+
+
+def test_training_starts_once_the_view_has_painted(qtbot, app_env):
+    """The worker thread starts after the view's first paint (or a timeout when the window is hidden), so that
+    the paint does not race the model load for the interpreter lock."""
+    from PySide6.QtWidgets import QTabWidget, QWidget
+
+    from widgets.train_view import TrainView
+
+    tabs = QTabWidget()
+    qtbot.addWidget(tabs)
+    view = TrainView()
+    tabs.addTab(QWidget(), "form")
+    tabs.addTab(view, "progress")
+    tabs.resize(900, 600)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    called = []
+    view.begin("", {"unet": 1e-4})
+    view.after_first_paint(lambda: called.append(time.perf_counter()), timeout_ms=5000)
+    t0 = time.perf_counter()
+    qtbot.wait(30)
+    assert not called  # the view is not shown yet: nothing painted
+    tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: bool(called), timeout=3000)
+    assert called[0] - t0 < 2.0  # well before the timeout
+    assert list(view.lr_curves) == ["unet"] and "UNet" in view.lr_plot.plotItem.titleLabel.text
+
+    hidden = TrainView()
+    qtbot.addWidget(hidden)
+    late = []
+    hidden.after_first_paint(lambda: late.append(1), timeout_ms=50)
+    qtbot.waitUntil(lambda: bool(late), timeout=2000)
+    qtbot.wait(100)
+    assert late == [1]  # once

@@ -6,15 +6,16 @@ redraws the plots and labels at most 10 times a second, so a fast trainer never 
 """
 from __future__ import annotations
 
+import html
 import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, QUrl, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.i18n import tr
@@ -23,7 +24,9 @@ REFRESH_MS = 100  # plots and labels redraw at most 10 times a second
 GPU_POLL_MS = 1000
 MAX_DRAWN = 3000  # points per curve drawn
 LR_PENS = {"unet": "#1f77b4", "textencoder": "#d62728"}
+LOSS_PEN, AVG_PEN = "#9ab7d8", "#d35400"
 PATH_ROLE = Qt.ItemDataRole.UserRole
+AXIS_WIDTH = 64  # px, room for labels such as "0.00015"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -43,6 +46,13 @@ def fmt_size(n: int) -> str:
     return str(n)
 
 
+def titled_legend(title: str, entries) -> str:
+    """A plot title that names its curves in their colours: cheaper to draw than a pyqtgraph legend, whose
+    first layout repaints the whole view a second time."""
+    keys = " ".join(f'<span style="color:{color}">━ {html.escape(name)}</span>' for color, name in entries)
+    return f"{html.escape(title)}&nbsp;&nbsp;&nbsp;{keys}"
+
+
 class _Buffer:
     """Growing float64 arrays without reallocating on every point."""
 
@@ -58,6 +68,45 @@ class _Buffer:
 
     def view(self) -> np.ndarray:
         return self.data[: self.n]
+
+
+class _AfterFirstPaint(QObject):
+    """Calls back once the watched widgets have painted and the window has been quiet (no paint) for
+    ``quiet_ms`` - the first paint's layout changes cause a second, smaller one -, or after ``timeout_ms``
+    (a hidden window never paints)."""
+
+    def __init__(self, widgets, callback, quiet_ms: int, timeout_ms: int, parent):
+        super().__init__(parent)
+        self.widgets = list(widgets)
+        self.unpainted = list(widgets[1:])  # widgets[0] is the view; its children follow
+        self.callback = callback
+        self.quiet = QTimer(self)
+        self.quiet.setSingleShot(True)
+        self.quiet.setInterval(quiet_ms)
+        self.quiet.timeout.connect(self._fire)
+        self.limit = QTimer(self)
+        self.limit.setSingleShot(True)
+        self.limit.timeout.connect(self._fire)
+        self.limit.start(timeout_ms)
+        for w in self.widgets:
+            w.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.unpainted = [w for w in self.unpainted if w is not obj]
+            if not self.unpainted:
+                self.quiet.start()  # restarted by every later paint
+        return False
+
+    def _fire(self) -> None:
+        if self.callback is None:
+            return
+        cb, self.callback = self.callback, None
+        self.quiet.stop()
+        self.limit.stop()
+        for w in self.widgets:
+            w.removeEventFilter(self)
+        cb()
 
 
 class TrainView(QWidget):
@@ -90,22 +139,26 @@ class TrainView(QWidget):
 
         split = QSplitter(Qt.Orientation.Vertical)
         plots = QSplitter(Qt.Orientation.Horizontal)
-        self.loss_plot = pg.PlotWidget(background="w", title=tr("Loss"))
+        self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
         self.loss_plot.setLabel("bottom", tr("step"))
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#9ab7d8", width=1), name=tr("loss"))
-        self.avg_curve = self.loss_plot.plot(pen=pg.mkPen("#d35400", width=2), name=tr("moving average"))
-        self.lr_plot = pg.PlotWidget(background="w", title=tr("Learning rate"))
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(LOSS_PEN, width=1))
+        self.avg_curve = self.loss_plot.plot(pen=pg.mkPen(AVG_PEN, width=2))
+        self.loss_plot.setTitle(titled_legend(tr("Loss"), [(LOSS_PEN, tr("loss")), (AVG_PEN, tr("moving average"))]))
+        self.lr_plot = pg.PlotWidget(background="w")
         self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
         self.lr_plot.setLabel("bottom", tr("step"))
-        self.lr_plot.addLegend(offset=(-10, 10))
         for p in (self.loss_plot, self.lr_plot):
             # ranges are set by refresh(), only when the data leaves them: a change of range repaints the axes,
             # the costliest part of a redraw
             p.disableAutoRange()
             p.setMouseEnabled(x=False, y=False)
             p.hideButtons()
+            # a fixed axis width: fitted to its labels it would change after the first paint and paint again
+            p.getAxis("left").setWidth(AXIS_WIDTH)
+            p.getAxis("bottom").setHeight(40)
+            for ax in ("left", "bottom"):  # repaints blit the axes unless their range changed
+                p.getAxis(ax).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         plots.addWidget(self.loss_plot)
         plots.addWidget(self.lr_plot)
         split.addWidget(plots)
@@ -153,19 +206,26 @@ class TrainView(QWidget):
         self._gpu_timer.setInterval(GPU_POLL_MS)
         self._gpu_timer.timeout.connect(self.poll_gpu)
         self.refresh_count = 0  # redraws done (tests check the rate)
+        self.lr_curves: dict[str, object] = {}
+        self._lr_title_text = ""
+        self._start_gate = None
         self.reset()
 
     # ------------------------------------------------------------------ state
-    def reset(self, output_dir: str = "") -> None:
+    def reset(self, output_dir: str = "", groups=LR_PENS) -> None:
         self.output_dir = output_dir
         self.steps = _Buffer()
         self.losses = _Buffer()
         self.avgs = _Buffer()
         self.lrs: dict[str, _Buffer] = {}
-        self.lr_curves: dict[str, object] = {}
-        self.lr_plot.clear()
-        if self.lr_plot.plotItem.legend is not None:
-            self.lr_plot.plotItem.legend.clear()
+        if list(self.lr_curves) != list(groups):
+            self.lr_plot.clear()  # made again only when the groups change
+            self.lr_curves = {}
+        for curve in self.lr_curves.values():
+            curve.setData([], [])
+        for name in groups:
+            self._lr_curve(name)
+        self._lr_title()
         self.loss_curve.setData([], [])
         self._loss_range = self._lr_range = None
         self.avg_curve.setData([], [])
@@ -182,11 +242,9 @@ class TrainView(QWidget):
         self.poll_gpu()
 
     def begin(self, output_dir: str, groups: dict | None = None) -> None:
-        """A run starts. ``groups`` (name -> initial lr) lets the curves, legend and ranges be made now,
+        """A run starts. ``groups`` (name -> initial lr) lets the curves and ranges be made now,
         while the model loads, so the first step's redraw is as cheap as the others."""
-        self.reset(output_dir)
-        for name in groups or {}:
-            self._lr_curve(name)
+        self.reset(output_dir, groups or {})
         peak = max((lr for lr in (groups or {}).values() if lr), default=0.0)
         if peak > 0:
             self._lr_range = (0.0, peak * 1.15)
@@ -196,6 +254,15 @@ class TrainView(QWidget):
         self.status.setText(tr("Starting: loading the model…"))
         self._timer.start()
         self._gpu_timer.start()
+
+    def after_first_paint(self, callback, timeout_ms: int = 800) -> None:
+        """Call back once the view has been drawn. Training starts only then: the first paints of the view
+        take ~50 ms of the GUI thread and, racing a worker thread that loads the model for the interpreter
+        lock, stretched to 0.3-0.6 s of frozen window."""
+        if self._start_gate is not None:  # the last run's (never deleted from its own slot: PySide crashes)
+            self._start_gate.deleteLater()
+        self._start_gate = _AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
+                                            80, timeout_ms, self)
 
     def end(self) -> None:
         self.refresh()
@@ -249,8 +316,16 @@ class TrainView(QWidget):
     def _lr_curve(self, name: str) -> None:
         if name not in self.lrs:
             self.lrs[name] = _Buffer()
-            self.lr_curves[name] = self.lr_plot.plot(pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2),
-                                                     name=tr("UNet") if name == "unet" else tr("text encoder"))
+        if name not in self.lr_curves:
+            self.lr_curves[name] = self.lr_plot.plot(pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2))
+            self._lr_title()
+
+    def _lr_title(self) -> None:
+        names = {"unet": tr("UNet"), "textencoder": tr("text encoder")}
+        title = titled_legend(tr("Learning rate"), [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves])
+        if title != self._lr_title_text:
+            self._lr_title_text = title
+            self.lr_plot.setTitle(title)
 
     def append_log(self, text: str) -> None:
         self.log.appendPlainText(text)

@@ -353,7 +353,7 @@ class TrainingPage(QWidget):
         for w in (self.open_btn, self.recent_btn, self.preset_combo, self.start_btn):
             w.setEnabled(False)
         self.stop_btn.setEnabled(True)
-        self.run.start()
+        self.run.start(when=self.view.after_first_paint)
         self.trainingChanged.emit(True)
         return True
 
