@@ -99,6 +99,9 @@ class MainWindow(QMainWindow):
         self.training_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.training_page.send_to_tools.connect(self.send_to_tools)
         self.dataset_page.datasetOpened.connect(self.training_page.dataset_opened)
+        # batch size, accumulation, resolution and buckets are set on either page and shown on both
+        self.dataset_page.settingsEdited.connect(self.training_page.apply_dataset_settings)
+        self.training_page.configChanged.connect(self.dataset_page.set_config)
         self.tools_page = ToolsPage()
         self.tabs.addTab(self.dataset_page, tr("Dataset"))
         self.tabs.addTab(self.training_page, tr("Training"))

@@ -116,6 +116,8 @@ class BucketPreview(QWidget):
         self.steps.setValue(int(values.get("bucket_reso_steps", 64)))
         for w in widgets:
             w.blockSignals(False)
+        if self.scan is not None:  # the images are sorted again for the new settings
+            self._timer.start()
 
     def settings(self) -> dict:
         return {"resolution": self.resolution.text().strip(), "enable_bucket": self.enable_bucket.isChecked(),

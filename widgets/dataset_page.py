@@ -62,6 +62,7 @@ class DatasetPage(QWidget):
     status = Signal(str)  # a sentence for the status bar
     datasetOpened = Signal(str)
     dirtyChanged = Signal(bool)
+    settingsEdited = Signal(dict)  # TrainConfig fields (kohya names) the user changed here: batch, buckets...
 
     def __init__(self, store: CaptionStore, cache_folder: Path, config=None, parent=None):
         super().__init__(parent)
@@ -210,9 +211,10 @@ class DatasetPage(QWidget):
     def set_config(self, cfg, update_widgets: bool = True) -> None:
         """Take the dataset-related fields of a TrainConfig (a dataclass with kohya names)."""
         d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-        for k in DATASET_FIELDS:
-            if k in d and d[k] is not None:
-                self.values[k] = d[k]
+        changed = {k: d[k] for k in DATASET_FIELDS if d.get(k) is not None and d[k] != self.values.get(k)}
+        if not changed:  # the Training page sends its config on every edit
+            return
+        self.values.update(changed)
         if update_widgets:
             self.buckets.set_settings(self.values)
             self.batch.setValue(int(self.values["train_batch_size"]))
@@ -223,10 +225,12 @@ class DatasetPage(QWidget):
     def _set_value(self, key, value) -> None:
         self.values[key] = value
         self._update_totals()
+        self.settingsEdited.emit({key: value})
 
     def _bucket_settings_changed(self, values: dict) -> None:
         self.values.update(values)
         self._update_bucketer()
+        self.settingsEdited.emit(dict(values))
 
     def bucketer(self):
         try:

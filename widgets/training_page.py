@@ -41,6 +41,7 @@ class TrainingPage(QWidget):
     send_to_tools = Signal(str)
     status = Signal(str)
     trainingChanged = Signal(bool)
+    configChanged = Signal(object)  # the TrainConfig after any edit (the Dataset page follows its fields)
 
     def __init__(self, config=None, settings=None, parent=None):
         super().__init__(parent)
@@ -144,6 +145,16 @@ class TrainingPage(QWidget):
     def set_value(self, name: str, value) -> None:
         self.form.set_value(name, value)
 
+    def apply_dataset_settings(self, values: dict) -> None:
+        """Batch size, resolution or bucket settings changed on the Dataset page: the form follows (not during
+        a run, whose settings are fixed)."""
+        if self.is_training():
+            return
+        cfg = self.config()
+        for name, value in values.items():
+            if name in self.form.rows and getattr(cfg, name) != value:
+                self.form.set_value(name, value)
+
     def dataset_opened(self, folder: str) -> None:
         """The Dataset page opened a training folder: train on it."""
         if not self.is_training() and folder and self.config().train_data_dir != folder:
@@ -151,6 +162,7 @@ class TrainingPage(QWidget):
                 self.form.set_value("train_data_dir", folder)
 
     def _changed(self, _name: str) -> None:
+        self.configChanged.emit(self.config())
         self._revalidate()
         self._estimate_timer.start()
         if self.isVisible():

@@ -1,0 +1,51 @@
+"""Batch size, gradient accumulation, resolution and bucket settings are set on either page (Dataset or
+Training) and shown on both, so the steps shown beside the images are the steps that will be trained."""
+from app_fixtures import app_env, wait_loaded  # noqa: F401
+from conftest import make_dataset
+
+
+def _window(qtbot, app_env):
+    from app.main_window import MainWindow
+    from app.settings import make_settings
+
+    w = MainWindow(make_settings(), None, persist=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built, timeout=10000)
+    w.open_dataset(make_dataset(app_env / "data"))  # 2_redcircle: 3 images, 1_bluesquare: 2 -> 8 samples
+    wait_loaded(qtbot, w.dataset_page)
+    return w
+
+
+def test_dataset_page_edits_reach_the_training_form(qtbot, app_env):
+    w = _window(qtbot, app_env)
+    data, train = w.dataset_page, w.training_page
+    data.totals_bar.batch.setValue(4)  # as the user types in the spin box
+    data.totals_bar.accum.setValue(2)
+    assert train.config().train_batch_size == 4 and train.config().gradient_accumulation_steps == 2
+    assert train.form.rows["train_batch_size"].value() == 4
+    assert "1 steps per epoch" in data.totals.text()  # ceil(8 / 4) / 2
+    data.buckets.resolution.setText("768,768")
+    data.buckets.max_reso.setValue(1536)
+    assert train.config().resolution == "768,768" and train.config().max_bucket_reso == 1536
+    assert train.form.rows["resolution"].value() == "768,768"
+
+
+def test_training_form_and_presets_reach_the_dataset_page(qtbot, app_env):
+    w = _window(qtbot, app_env)
+    data, train = w.dataset_page, w.training_page
+    train.set_value("train_batch_size", 3)
+    assert data.totals_bar.batch.value() == 3 and data.values["train_batch_size"] == 3
+    assert "3 steps per epoch" in data.totals.text()  # ceil(8 / 3)
+    train.set_value("resolution", "640,640")
+    assert data.buckets.resolution.text() == "640,640"
+    # the bucket preview sorts the images again for the new resolution
+    def sorted_for_640():
+        report = data.buckets.report
+        areas = [w * h for w, h in (report.counts if report is not None else ())]
+        return bool(areas) and max(areas) <= 640 * 640 and min(areas) > 512 * 512
+
+    qtbot.waitUntil(sorted_for_640, timeout=10000)
+    train.apply_preset("sd15_24gb")
+    assert data.totals_bar.batch.value() == 6 and data.buckets.resolution.text() == "512,512"
+    assert train.config().train_batch_size == 6
