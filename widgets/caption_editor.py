@@ -8,10 +8,11 @@ rename, drag to reorder) and the whole caption file as raw text (natural-languag
 * A file changed by another program is noticed (file watcher, and a check before every save): without unsaved
   edits it is reloaded; with them a bar offers "Reload" or "Keep mine".
 * Tags act on the first line only (the trained caption); further lines are kept as they are.
+
+Keeping in step with the file on disk lives in :mod:`widgets.caption_disk_sync`.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QStringListModel, Qt, QTimer, Signal
@@ -20,19 +21,12 @@ from PySide6.QtWidgets import (QCompleter, QFrame, QHBoxLayout, QLabel, QLineEdi
 
 from app.i18n import tr
 
+from .caption_disk_sync import CaptionDiskSync, file_stamp
 from .caption_store import CaptionStore
 from .tag_chips import TagChips
 
 
-def _stamp(path: Path):
-    try:
-        st = os.stat(path)
-        return (st.st_mtime_ns, st.st_size)
-    except OSError:
-        return None
-
-
-class CaptionEditor(QWidget):
+class CaptionEditor(CaptionDiskSync, QWidget):
     dirtyChanged = Signal(bool)
     message = Signal(str)
 
@@ -181,7 +175,7 @@ class CaptionEditor(QWidget):
         self.readonly = False
         self.warning.hide()
         self.newline, self.encoding = "\n", "utf-8"
-        self._stamp = _stamp(self.path)
+        self._stamp = file_stamp(self.path)
         if not self.path.exists():
             self.disk_text = None
             text = self.entry.caption if self.entry is not None else ""
@@ -348,17 +342,6 @@ class CaptionEditor(QWidget):
             return True
         return self._commit(self.text(), tr("Edit caption of {name}").format(name=self.entry.path.name))
 
-    def _changed_on_disk(self) -> bool:
-        from trainer.dataset.captions import read_caption
-
-        if _stamp(self.path) == self._stamp:
-            return False
-        try:
-            now = read_caption(self.path).text if self.path.exists() else None
-        except Exception:
-            return True
-        return now != self.disk_text
-
     def _commit(self, new_text: str, label: str) -> bool:
         if self._changed_on_disk():
             self._set_text_keep_dirty(new_text)
@@ -374,7 +357,7 @@ class CaptionEditor(QWidget):
             self._set_text_keep_dirty(new_text)
             return False
         self.disk_text = new_text
-        self._stamp = _stamp(self.path)
+        self._stamp = file_stamp(self.path)
         self.warning.hide()
         self._watch()
         if self.text() != new_text:
@@ -394,78 +377,4 @@ class CaptionEditor(QWidget):
 
     def revert(self) -> None:
         if self.entry is not None:
-            self._load()
-
-    # ------------------------------------------------------------------ changes from outside
-    def _watch(self) -> None:
-        self._unwatch()
-        if self.path is None:
-            return
-        if self.path.exists():
-            self.watcher.addPath(os.fspath(self.path))
-        self.watcher.addPath(os.fspath(self.path.parent))
-
-    def _unwatch(self) -> None:
-        paths = self.watcher.files() + self.watcher.directories()
-        if paths:
-            self.watcher.removePaths(paths)
-
-    def _on_file_event(self, _path: str) -> None:
-        self.check_disk()
-
-    def check_disk(self) -> None:
-        """Compare the file with what the editor knows; reload or ask (see module doc)."""
-        if self.entry is None or self.readonly:
-            return
-        if self.path.exists() and os.fspath(self.path) not in self.watcher.files():
-            self.watcher.addPath(os.fspath(self.path))  # an atomic replace drops the watch
-        if not self._changed_on_disk():
-            self._stamp = _stamp(self.path)
-            return
-        if self.is_dirty():
-            self._show_conflict()
-        else:
-            self._load()
-            self.message.emit(tr("{name} was changed on disk and has been reloaded.").format(name=self.path.name))
-
-    def _show_conflict(self) -> None:
-        self.conflict.show()
-
-    def reload_from_disk(self) -> None:
-        self.conflict.hide()
-        self._load()
-
-    def keep_mine(self) -> None:
-        """Overwrite the file changed on disk with the editor's text (undo brings the disk version back)."""
-        from trainer.dataset.captions import read_caption
-
-        self.conflict.hide()
-        mine = self.text()
-        try:
-            cf = read_caption(self.path) if self.path.exists() else None
-        except Exception as e:
-            self.message.emit(str(e))
-            return
-        self.disk_text = cf.text if cf is not None else None
-        if cf is not None:
-            self.newline, self.encoding = cf.newline, cf.encoding
-        self._stamp = _stamp(self.path)
-        self._set_dirty(mine != self._baseline())
-        self.save()
-
-    def _on_store_changed(self, paths: list) -> None:
-        """Undo/redo or a bulk edit changed files: reload ours when it is among them."""
-        if self._committing or self.path is None or self.path not in {Path(p) for p in paths}:
-            return
-        from trainer.dataset.captions import read_caption
-
-        try:
-            now = read_caption(self.path).text if self.path.exists() else None
-        except Exception:
-            return
-        if now == self.disk_text:
-            return
-        if self.is_dirty():
-            self._show_conflict()
-        else:
             self._load()

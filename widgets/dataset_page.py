@@ -4,19 +4,18 @@ samples-per-epoch and steps totals (always visible at the bottom).
 
 The dataset layer (``trainer.dataset``, no Qt and no torch) does the work; it is imported on first use so the
 window appears before numpy and Pillow load. Scanning runs in a pool thread, so even 10,000 images never
-freeze the window.
+freeze the window (see :mod:`widgets.dataset_opening`).
 """
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView,
+                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
@@ -25,40 +24,19 @@ from .bulk_dialog import BulkDialog
 from .caption_editor import CaptionEditor
 from .caption_store import CaptionStore
 from .concept_list import ConceptList
+from .dataset_opening import DatasetOpening
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
 from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
 from .totals_bar import TotalsBar
-from .worker import gc_paused, run_task
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
                   "caption_extension")
 
 
-def _scan_and_index(root: str, caption_extension: str):
-    """Runs in a pool thread: the scan, the path indexes and the tag frequency (all the work that grows with
-    the number of images), so the GUI thread only fills widgets. The dataset layer is imported here too."""
-    from trainer.dataset.scan import scan_dataset
-    from trainer.dataset.tags import tag_frequency
-
-    with gc_paused():
-        scan = scan_dataset(root, caption_extension)
-        images = scan.images
-        by_image = {os.fspath(e.path): e for e in images}  # also caches each Path's string form
-        by_caption = {os.fspath(e.default_caption_path(scan.caption_extension)): e for e in images}
-        return scan, by_image, by_caption, tag_frequency(scan)
-
-
-def _release(scan) -> None:
-    """Break the concept <-> image reference cycles of a scan no longer shown, so reference counting frees it
-    at once (its objects were frozen out of the garbage collector's reach)."""
-    for c in scan.concepts:
-        c.images = []
-
-
-class DatasetPage(QWidget):
+class DatasetPage(DatasetOpening, QWidget):
     status = Signal(str)  # a sentence for the status bar
     datasetOpened = Signal(str)
     dirtyChanged = Signal(bool)
@@ -77,7 +55,7 @@ class DatasetPage(QWidget):
         self.values = self._defaults()
         if config is not None:
             self.set_config(config, update_widgets=False)
-        self._scan_task = None
+        self._scan_task = None  # DatasetOpening's state: the running scan, widgets still being filled
         self._filling = False
         self._by_image: dict[str, object] = {}
         self._by_caption: dict[str, object] = {}
@@ -247,88 +225,6 @@ class DatasetPage(QWidget):
         except Exception:
             return
         self.hygiene.set_training_size(res, int(self.values["min_bucket_reso"]))
-
-    # ------------------------------------------------------------------ opening
-    def choose_folder(self) -> None:
-        start = os.fspath(self.root) if self.root else os.path.expanduser("~")
-        folder = QFileDialog.getExistingDirectory(self, tr("Open training folder"), start)
-        if folder:
-            self.open_dataset(folder)
-
-    def open_dataset(self, folder) -> None:
-        if not self.editor.set_entry(None):
-            return
-        self.root = Path(folder)
-        self.path_label.setText(os.fspath(self.root))
-        self.banner.hide()
-        self.status.emit(tr("Scanning {folder}…").format(folder=self.root))
-        root = self.root
-        self._scan_task = run_task(_scan_and_index, os.fspath(root), self.values["caption_extension"],
-                                   owner=self, on_done=lambda s, r=root: self._scanned(r, s),
-                                   on_error=lambda m, r=root: self._scan_failed(r, m))
-
-    def reload(self) -> None:
-        if self.root is not None:
-            keep = self.editor.entry.path if self.editor.entry is not None else None
-            self._reselect = keep
-            self.open_dataset(self.root)
-
-    def is_loading(self) -> bool:
-        return self._scan_task is not None or self._filling or self.buckets.is_running()
-
-    def _scan_failed(self, root: Path, msg: str) -> None:
-        if root != self.root:
-            return
-        self._scan_task = None
-        self.error = msg
-        self.banner.setText(msg)
-        self.banner.show()
-        self.status.emit(msg)
-
-    def _scanned(self, root: Path, result) -> None:
-        """Fill the widgets from a finished scan, one widget per event-loop turn (no long freeze)."""
-        if root != self.root:
-            return
-        scan, self._by_image, self._by_caption, freq = result
-        self._scan_task = None
-        self.error = None
-        old, self.scan = self.scan, scan
-        self.bucket_report = None
-        steps = [
-            lambda: self.model.set_entries(scan.images, concept=None),
-            lambda: self.concepts.set_scan(scan),
-            lambda: self.tag_stats.set_scan(scan, freq),
-            self._update_completion,
-            lambda: self.hygiene.set_scan(scan, self._resolution(), int(self.values["min_bucket_reso"])),
-            lambda: self.buckets.set_scan(scan),
-            self._update_totals,
-            lambda: self._finish_open(root, scan, old),
-        ]
-        self._filling = True
-
-        def run_next():
-            if self.scan is not scan:
-                return  # another folder was opened meanwhile
-            steps.pop(0)()
-            if steps:
-                QTimer.singleShot(0, self, run_next)  # skipped if the page is deleted meanwhile
-
-        run_next()
-
-    def _finish_open(self, root: Path, scan, old) -> None:
-        self._filling = False
-        if old is not None and old is not scan:
-            _release(old)
-        gc.freeze()  # the scan lives as long as it is shown: keep full collections from walking it
-        self.datasetOpened.emit(os.fspath(root))
-        self.status.emit(tr("{n} images in {c} concepts; {p} problems found by the scan.").format(
-            n=len(scan.images), c=len(scan.concepts), p=len(scan.problems)))
-        again = getattr(self, "_reselect", None)
-        self._reselect = None
-        if again is not None and self.select_path(again):
-            return
-        if self.model.rowCount():
-            self.view.setCurrentIndex(self.model.index(0))
 
     def _resolution(self):
         from trainer.validate import parse_resolution
