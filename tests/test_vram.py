@@ -15,6 +15,7 @@ import pytest
 
 from trainer import vram
 from trainer.config import TrainConfig
+from trainer.models.fullsize import write_full_size_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 1024 ** 3
@@ -23,60 +24,11 @@ GiB = 1024 ** 3
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
-def _full_models(family: str):
-    """The real SD 1.5 / SDXL architectures on the meta device (shapes only, no memory)."""
-    import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    def te(hidden, layers, inter, act, proj=None):
-        cfg = CLIPTextConfig(vocab_size=49408, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
-                             num_attention_heads=hidden // 64, max_position_embeddings=77, hidden_act=act,
-                             **({"projection_dim": proj} if proj else {}))
-        return (CLIPTextModelWithProjection if proj else CLIPTextModel)(cfg)
-
-    with torch.device("meta"):
-        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
-        if family == "sd1":
-            unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)
-            tes = [te(768, 12, 3072, "quick_gelu")]
-        else:
-            unet = UNet2DConditionModel(
-                sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
-                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                cross_attention_dim=2048, attention_head_dim=[5, 10, 20], use_linear_projection=True,
-                transformer_layers_per_block=[1, 2, 10], addition_embed_type="text_time",
-                addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
-            tes = [te(768, 12, 3072, "quick_gelu"), te(1280, 32, 5120, "gelu", proj=1280)]
-    return unet, vae, tes
-
-
-def write_header_only_checkpoint(path: Path, family: str) -> Path:
-    """A .safetensors file with the real fp16 header of a full-size model and a sparse (hole) body."""
-    from trainer.models.diffusers_to_ldm import to_ldm_state_dict
-
-    unet, vae, tes = _full_models(family)
-    sd = to_ldm_state_dict(family, unet, vae, tes)
-    header, offset = {}, 0
-    for k, v in sd.items():
-        n = 2 * v.numel()
-        header[k] = {"dtype": "F16", "shape": list(v.shape), "data_offsets": [offset, offset + n]}
-        offset += n
-    raw = json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        f.truncate(8 + len(raw) + offset)
-    return path
-
-
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
     """family -> header-only full-size checkpoint (SD 1.5: 2.13 GB, SDXL: 6.94 GB on paper, sparse on disk)."""
     d = tmp_path_factory.mktemp("fullsize")
-    return {fam: write_header_only_checkpoint(d / f"{fam}.safetensors", fam) for fam in ("sd1", "sdxl")}
+    return {fam: write_full_size_checkpoint(d / f"{fam}.safetensors", fam) for fam in ("sd1", "sdxl")}
 
 
 def sd15(path, **kw) -> TrainConfig:
