@@ -16,9 +16,14 @@ def tokenize(tokenizer, captions: list[str], max_token_length: int | None) -> to
     total = (max_token_length or 75) + 2
     ids = tokenizer(captions, padding="max_length", truncation=True, max_length=total,
                     return_tensors="pt").input_ids
+    return split_chunks(ids, tokenizer.eos_token_id, tokenizer.pad_token_id)
+
+
+def split_chunks(ids: torch.Tensor, eos: int, pad: int) -> torch.Tensor:
+    """Padded sequences [batch, 2 + 75*n] (<BOS> tokens <EOS> <PAD>...) -> [batch, n, 77] chunks."""
+    total = ids.shape[1]
     if total == CHUNK:
         return ids.unsqueeze(1)
-    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     chunks = []
     for i in range(1, total - CHUNK + 2, CHUNK - 2):
         chunk = torch.cat([ids[:, :1], ids[:, i:i + CHUNK - 2], ids[:, -1:]], dim=1)
@@ -37,7 +42,7 @@ def _final_norm(te):
     return inner.final_layer_norm
 
 
-def _join_chunks(states: torch.Tensor, batch: int, n_chunks: int) -> torch.Tensor:
+def join_chunks(states: torch.Tensor, batch: int, n_chunks: int) -> torch.Tensor:
     """[batch*chunks, 77, d] -> [batch, 1 + 75*chunks + 1, d] (inner BOS/EOS dropped)."""
     states = states.reshape(batch, n_chunks * CHUNK, states.shape[-1])
     if n_chunks == 1:
@@ -58,7 +63,7 @@ def encode_sd(te, input_ids: torch.Tensor, clip_skip: int | None) -> torch.Tenso
     else:
         out = te(flat, output_hidden_states=True, return_dict=True)
         states = _final_norm(te)(out.hidden_states[-clip_skip])
-    return _join_chunks(states, b, n)
+    return join_chunks(states, b, n)
 
 
 def encode_sdxl(te1, te2, ids1: torch.Tensor, ids2: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,8 +72,8 @@ def encode_sdxl(te1, te2, ids1: torch.Tensor, ids2: torch.Tensor, eos_id: int) -
     out1 = te1(ids1.reshape(b * n, CHUNK).to(te1.device), output_hidden_states=True, return_dict=True)
     flat2 = ids2.reshape(b * n, CHUNK).to(te2.device)
     out2 = te2(flat2, output_hidden_states=True, return_dict=True)
-    h1 = _join_chunks(out1.hidden_states[-2], b, n)
-    h2 = _join_chunks(out2.hidden_states[-2], b, n)
+    h1 = join_chunks(out1.hidden_states[-2], b, n)
+    h2 = join_chunks(out2.hidden_states[-2], b, n)
     # pooled output: te2's final-norm state at the first <EOS> of the first chunk, projected (as sd-scripts)
     last = out2.last_hidden_state
     eos_pos = (flat2 == eos_id).int().argmax(dim=-1)

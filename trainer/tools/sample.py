@@ -130,18 +130,33 @@ def encode_prompts(pipe, family: str, prompt: str, negative: str, clip_skip, max
     import torch
 
     from ..text import encode_sd, encode_sdxl, tokenize
+    from .prompt_weights import apply_weights, has_emphasis, weighted_tokens
+
+    texts = [prompt, negative]
+    emphasis = any(has_emphasis(t) for t in texts)  # (tag:1.2) and friends, as in the WebUI
+
+    def ids_of(tokenizer):
+        if not emphasis:
+            return tokenize(tokenizer, texts, max_token_length), None
+        pairs = [weighted_tokens(tokenizer, t, max_token_length) for t in texts]
+        return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
 
     with torch.no_grad():
         if family == "sdxl":
-            ids1 = tokenize(pipe.tokenizer, [prompt, negative], max_token_length)
-            ids2 = tokenize(pipe.tokenizer_2, [prompt, negative], max_token_length)
+            ids1, weights = ids_of(pipe.tokenizer)
+            ids2, _ = ids_of(pipe.tokenizer_2)
             states, pooled = encode_sdxl(pipe.text_encoder, pipe.text_encoder_2, ids1, ids2,
                                          pipe.tokenizer_2.eos_token_id)
+            if weights is not None:
+                states = apply_weights(states, weights)
             dt = pipe.unet.dtype
             return {"prompt_embeds": states[:1].to(dt), "negative_prompt_embeds": states[1:].to(dt),
                     "pooled_prompt_embeds": pooled[:1].to(dt), "negative_pooled_prompt_embeds": pooled[1:].to(dt)}
-        ids = tokenize(pipe.tokenizer, [prompt, negative], max_token_length)
-        states = encode_sd(pipe.text_encoder, ids, clip_skip).to(pipe.unet.dtype)
+        ids, weights = ids_of(pipe.tokenizer)
+        states = encode_sd(pipe.text_encoder, ids, clip_skip)
+        if weights is not None:
+            states = apply_weights(states, weights)
+        states = states.to(pipe.unet.dtype)
         return {"prompt_embeds": states[:1], "negative_prompt_embeds": states[1:]}
 
 
