@@ -14,6 +14,7 @@ from trainer.models.loader import load_base_model
 from trainer.tools.cli import main_merge
 from trainer.tools.lora_modules import lora_delta, parse_modules
 from trainer.tools.merge import merge_into_checkpoint, merge_loras
+from trainer.network.lora_file import load_lora
 
 TOL = 1e-4  # fp32 here; an fp16 merge differs by fp16 rounding only
 
@@ -167,3 +168,45 @@ def test_bad_input_gives_one_sentence(tools_files, tmp_path, monkeypatch, capsys
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and errors[0].startswith("error: Could not write")
+
+
+@pytest.mark.parametrize("algo", ["loha", "lokr"])
+def test_lycoris_files_merge_into_one_lora_by_svd(tools_files, tmp_path, algo):
+    """LoHa/LoKr + LoRA -> one LoRA: the summed full weight change, reduced by SVD (exact at full rank)."""
+    from trainer.models.family import detect
+    from trainer.tools.lora_modules import module_delta
+    from trainer.tools.targets import target_map
+    from trainer.tools.stream_io import CheckpointReader
+
+    args = ["algo=" + algo, "preset=full"] + (["factor=4"] if algo == "lokr" else [])
+    lyco = make_lora(tmp_path / f"{algo}.safetensors", "sd1", seed=7, dim=4, alpha=2.0, module="lycoris.kohya",
+                     args=args)
+    plain = tools_files["locon"]
+    with pytest.raises(UserError, match="give a new rank"):
+        merge_loras([lyco, plain], [0.7, 0.5], tmp_path / "no.safetensors")
+    reader = CheckpointReader(tools_files["base"])
+    shapes = reader.shapes()
+    reader.close()
+    tm = target_map(shapes, detect(shapes))
+    r = merge_loras([lyco, plain], [0.7, 0.5], tmp_path / "full.safetensors", new_rank=100000,
+                    shapes_from=tools_files["base"])
+    assert r.rows[0].kinds == algo and r.rows[1].kinds == "lora"
+    m_l, m_p = parse_modules(load_file(str(lyco))), parse_modules(load_file(str(plain)))
+    out_sd, out_md = load_lora(r.path)
+    m_o = parse_modules(out_sd)
+    assert set(m_o) == set(m_l) | set(m_p) and all(m.plain for m in m_o.values())
+    assert out_md["ss_network_module"] == "networks.lora" and "ss_network_args" not in out_md
+    convs = 0
+    for name, m in m_o.items():
+        shape = tm[name].shape
+        want = sum(r_ * module_delta(mods[name], shape) for mods, r_ in ((m_l, 0.7), (m_p, 0.5)) if name in mods)
+        got = lora_delta(m).reshape(shape)
+        assert (got - want).abs().max() < 1e-5 * max(1.0, float(want.abs().max())), name
+        convs += len(shape) == 4
+    assert convs > 0  # conv layers (3x3) come out as LoCon modules
+    small = merge_loras([lyco, plain], [0.7, 0.5], tmp_path / "r2.safetensors", new_rank=2,
+                        shapes_from=tools_files["base"])
+    # without shapes_from the real SD 1.x architecture is used: the tiny model's factors do not fit it
+    with pytest.raises(ModelError, match="does not fit its layer"):
+        merge_loras([lyco], [1.0], tmp_path / "real.safetensors", new_rank=4)
+    assert {m.rank for m in parse_modules(load_lora(small.path)[0]).values()} <= {1, 2}

@@ -38,3 +38,25 @@ def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
     qtbot.waitUntil(lambda: s.task is None, timeout=180000)
     assert "1 images" in s.status.text(), s.status.text()
     assert s.view.pixmap() is not None and not s.view.pixmap().isNull() and (0, 0) in s.view.cells
+
+
+def test_merge_panel_merges_loras_by_svd_to_the_new_rank(qtbot, tools_files, tmp_path):
+    from trainer.network.lora_file import load_lora
+    from trainer.tools.lora_modules import parse_modules
+    from widgets.tools_panels import ToolsPanels
+
+    w = ToolsPanels()
+    qtbot.addWidget(w)
+    m = w.merge
+    m.loras.set_paths([tools_files["lora"], tools_files["lora_b"]])
+    m.ratios.setText("0.7 0.5")
+    m.out.set_path(tmp_path / "ab.safetensors")
+    m.new_rank.setValue(3)
+    m.base.set_path(tools_files["base"])
+    m.start()  # a new rank with a base model: refused with the reason, nothing runs
+    assert m.task is None and "clear the base model" in m.status.text()
+    m.base.set_path("")
+    m.start()
+    qtbot.waitUntil(lambda: m.task is None, timeout=120000)
+    ranks = {mod.rank for mod in parse_modules(load_lora(tmp_path / "ab.safetensors")[0]).values()}
+    assert ranks == {3}, m.status.text()

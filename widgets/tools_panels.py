@@ -84,6 +84,9 @@ class ResizePanel(ToolPanel):
         method = None if self.method.currentText() == "fixed" else self.method.currentText()
         param = self.param.value() if method else None
         prec = None if self.precision.currentIndex() == 0 else self.precision.currentText()
+        new_rank = self.new_rank.value() or None
+        if base and new_rank:
+            raise ValueError(tr("A new rank is for merging into one LoRA: clear the base model or set the rank to 0."))
         rank = self.rank.value()
 
         def run(on_progress, stop):
@@ -110,9 +113,15 @@ class MergePanel(ToolPanel):
         self.out = FileField(MODEL_FILTER, save=True)
         self.precision = QComboBox()
         self.precision.addItems(["as input", "fp16", "bf16", "fp32"])
+        self.new_rank = QSpinBox()
+        self.new_rank.setRange(0, 1024)
+        self.new_rank.setSpecialValueText(tr("stack the ranks"))
+        self.new_rank.setToolTip(tr("Merging into one LoRA: 0 stacks the files' ranks (exact); a rank reduces "
+                                    "the sum to it by SVD (needed for LoHa and LoKr files)"))
         self.form.addRow(tr("Base model (empty: merge into one LoRA)"), self.base)
         self.form.addRow(tr("LoRA files"), self.loras)
         self.form.addRow(tr("Ratios (one per file)"), self.ratios)
+        self.form.addRow(tr("New rank (one LoRA)"), self.new_rank)
         self.form.addRow(tr("Save to"), self.out)
         self.form.addRow(tr("Save precision"), self.precision)
 
@@ -124,6 +133,9 @@ class MergePanel(ToolPanel):
         out = need(self.out.path(), tr("where to save"))
         base = self.base.path() or None
         prec = None if self.precision.currentIndex() == 0 else self.precision.currentText()
+        new_rank = self.new_rank.value() or None
+        if base and new_rank:
+            raise ValueError(tr("A new rank is for merging into one LoRA: clear the base model or set the rank to 0."))
 
         def run(on_progress, stop):
             from trainer.tools.merge import merge_into_checkpoint, merge_loras
@@ -131,7 +143,8 @@ class MergePanel(ToolPanel):
             if base:
                 return merge_into_checkpoint(base, loras, ratios, out, save_precision=prec, on_progress=on_progress,
                                              stop=stop)
-            return merge_loras(loras, ratios, out, save_precision=prec, on_progress=on_progress, stop=stop)
+            return merge_loras(loras, ratios, out, new_rank=new_rank, save_precision=prec, on_progress=on_progress,
+                               stop=stop)
 
         return run
 

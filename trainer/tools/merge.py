@@ -13,7 +13,9 @@ memory. A ``.ckpt`` base is loaded through the safe loader (memory-mapped when i
 
 LoRA into LoRA (``merge_loras``): ``concat`` (default) stacks the modules' ranks -- exact, rank = sum of ranks,
 alpha = rank; with ``new_rank`` the summed change is reduced by SVD to that rank (as sd-scripts'
-``svd_merge_lora.py``), alpha = new_rank.
+``svd_merge_lora.py``), alpha = new_rank. LoHa, LoKr and Tucker modules have no factors to stack: with
+``new_rank`` their full weight change (lycoris' formula, for the layer's shape in the family's architecture)
+is summed and reduced by SVD into a LoRA/LoCon module.
 """
 from __future__ import annotations
 
@@ -30,10 +32,11 @@ from ..errors import ModelError, UserError
 from ..models.family import detect
 from ..models.spec import FAMILY_NAMES
 from ..network.lora_file import SAVE_DTYPES, load_lora, save_lora
-from .lora_modules import FAMILY_WORDS, LoraModule, guess_family, lora_delta, merged_weight, parse_modules
+from .lora_modules import (FAMILY_WORDS, LoraModule, guess_family, lora_delta, merged_weight, module_delta,
+                           parse_modules)
 from .resize import svd_low_rank
 from .stream_io import CheckpointReader, check_not_input, write_safetensors
-from .targets import target_map
+from .targets import real_model_shapes, real_model_spec, target_map
 
 
 @dataclass
@@ -195,10 +198,75 @@ def merge_into_checkpoint(sd_model, models: list, ratios: list | None, save_to, 
 # ----------------------------------------------------------------------------------------- LoRA + LoRA
 
 
+def _layer_shapes(family: str | None, shapes_from) -> dict:
+    """LoRA module name -> shape of the weight it changes: from ``shapes_from`` (a checkpoint of the architecture)
+    or the real SD 1.x / 2.x / SDXL model."""
+    if shapes_from is not None:
+        reader = CheckpointReader(Path(shapes_from))
+        try:
+            shapes = reader.shapes()
+        finally:
+            reader.close()
+        tm = target_map(shapes, detect(shapes, where=str(shapes_from)))
+    elif family is None:
+        raise ModelError("Cannot tell which model family the LoHa/LoKr files are for (no ss_base_model_version, "
+                         "no telling module names), so their layers' shapes are unknown.")
+    else:
+        tm = target_map(real_model_shapes(family), real_model_spec(family))
+    return {name: t.shape for name, t in tm.items()}
+
+
+def _stacked(name: str, parts: list, new_rank: int | None) -> tuple:
+    """(down, up, rank) of plain LoRA/LoCon ``parts`` [(module, ratio, file)]: ranks stacked, or SVD to
+    ``new_rank`` through the stacked factors (never the full weight)."""
+    downs, ups = [], []
+    shape_up = None
+    for m, r, fname in parts:
+        d, u = m.tensors["lora_down.weight"].float(), m.tensors["lora_up.weight"].float()
+        if shape_up is not None and (u.shape[0] != shape_up[0] or d.shape[1:] != downs[0].shape[1:]):
+            raise ModelError(f"{fname}: module {name} has another shape than in the other files.")
+        shape_up = u.shape
+        downs.append(d)
+        ups.append(u * (r * m.scale))
+    down = torch.cat(downs, dim=0)
+    up = torch.cat(ups, dim=1)
+    if new_rank is None:
+        return down, up, down.shape[0]
+    out_size = up.shape[0]
+    U, S, Vh = svd_low_rank(up.reshape(out_size, -1), down.reshape(down.shape[0], -1))
+    rank = min(int(new_rank), S.shape[0])
+    up2, down2 = U[:, :rank] * S[:rank], Vh[:rank]
+    if down.ndim == 4:
+        down2 = down2.reshape(rank, *down.shape[1:])
+        up2 = up2.reshape(out_size, rank, 1, 1)
+    return down2.contiguous(), up2.contiguous(), rank
+
+
+def _svd_of_deltas(name: str, parts: list, shape: tuple | None, new_rank: int) -> tuple:
+    """(down, up, rank) of the summed full weight change of ``parts`` [(module, ratio, file)], by SVD."""
+    if shape is None:
+        raise ModelError(f"{parts[0][2]}: module {name} has no layer in the model family's architecture.")
+    delta = 0
+    for m, r, fname in parts:
+        try:
+            delta = delta + r * module_delta(m, shape)
+        except RuntimeError:  # lycoris rebuilds the weight for that shape: the factors do not fit it
+            raise ModelError(f"{fname}: module {name} does not fit its layer ({'x'.join(map(str, shape))}) in the "
+                             "model family's architecture (is the file for another model?).") from None
+    U, S, Vh = torch.linalg.svd(delta.reshape(shape[0], -1), full_matrices=False)
+    rank = min(int(new_rank), S.shape[0])
+    up, down = U[:, :rank] * S[:rank], Vh[:rank]
+    if len(shape) == 4:
+        up, down = up.reshape(shape[0], rank, 1, 1), down.reshape(rank, *shape[1:])
+    return down.contiguous(), up.contiguous(), rank
+
+
 def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | None = None,
                 save_precision: str | None = None, on_progress: Callable[[int, int], None] | None = None,
-                stop: threading.Event | None = None) -> MergeResult:
-    """Several LoRA files -> one: stacked ranks (``new_rank=None``) or SVD to ``new_rank``."""
+                stop: threading.Event | None = None, shapes_from=None) -> MergeResult:
+    """Several LoRA files -> one: stacked ranks (``new_rank=None``) or SVD to ``new_rank`` (needed for LoHa,
+    LoKr and Tucker modules; ``shapes_from``: a checkpoint whose architecture gives their layers' shapes,
+    default the real model of the files' family)."""
     t0 = time.monotonic()
     paths = [Path(m) for m in models]
     ratios = _ratios(paths, ratios)
@@ -212,10 +280,14 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
     for p in paths:
         sd, md = load_lora(p)
         mods = parse_modules(sd, str(p))
-        bad = [m.name for m in mods.values() if not m.plain]
-        if bad:
-            raise ModelError(f"{p.name} has modules that are not plain LoRA/LoCon (e.g. {bad[0]}, "
-                             f"{mods[bad[0]].kind}); such files can be merged into a checkpoint, not into a LoRA.")
+        other = [m.name for m in mods.values() if m.kind == "other"]
+        if other:
+            raise ModelError(f"{p.name} has modules this app cannot merge (not LoRA, LoCon, LoHa or LoKr), "
+                             f"e.g. {other[0]}.")
+        lyco = [m.name for m in mods.values() if not m.plain]
+        if lyco and new_rank is None:
+            raise UserError(f"{p.name} has {mods[lyco[0]].kind} modules (e.g. {lyco[0]}), whose ranks cannot be "
+                            "stacked: give a new rank to merge the files by SVD into a LoRA of that rank.")
         fam = guess_family(mods, md)
         if fam:
             families.add(fam)
@@ -223,38 +295,22 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
     if len(families) > 1:
         raise ModelError("The LoRA files are for different model families (" +
                          ", ".join(FAMILY_NAMES[f] for f in sorted(families)) + "); they cannot be merged.")
+    lyco = any(not m.plain for _, mods, _ in loaded for m in mods.values())
+    layer_shapes = _layer_shapes(next(iter(families), None), shapes_from) if lyco else {}
     names = []
     for _, mods, _ in loaded:
         names += [n for n in mods if n not in names]
     result_sd: dict[str, torch.Tensor] = {}
-    rows = [MergeRow(p.name, r, len(mods), "lora") for (p, mods, _), r in zip(loaded, ratios)]
+    rows = [MergeRow(p.name, r, len(mods), ", ".join(sorted({m.kind for m in mods.values()})))
+            for (p, mods, _), r in zip(loaded, ratios)]
     for i, name in enumerate(names):
         if stop is not None and stop.is_set():
             raise UserError(f"Stopped; {out} was not written.")
         parts = [(mods[name], r, p.name) for (p, mods, _), r in zip(loaded, ratios) if name in mods]
-        downs, ups = [], []
-        shape_up = None
-        for m, r, fname in parts:
-            d, u = m.tensors["lora_down.weight"].float(), m.tensors["lora_up.weight"].float()
-            if shape_up is not None and (u.shape[0] != shape_up[0] or d.shape[1:] != downs[0].shape[1:]):
-                raise ModelError(f"{fname}: module {name} has another shape than in the other files.")
-            shape_up = u.shape
-            downs.append(d)
-            ups.append(u * (r * m.scale))
-        down = torch.cat(downs, dim=0)
-        up = torch.cat(ups, dim=1)
-        if new_rank is None:
-            rank = down.shape[0]
+        if all(m.plain for m, _, _ in parts):
+            down, up, rank = _stacked(name, parts, new_rank)
         else:
-            out_size = up.shape[0]
-            U, S, Vh = svd_low_rank(up.reshape(out_size, -1), down.reshape(down.shape[0], -1))
-            rank = min(int(new_rank), S.shape[0])
-            up2 = (U[:, :rank] * S[:rank])
-            down2 = Vh[:rank]
-            if down.ndim == 4:
-                down2 = down2.reshape(rank, *down.shape[1:])
-                up2 = up2.reshape(out_size, rank, 1, 1)
-            up, down = up2.contiguous(), down2.contiguous()
+            down, up, rank = _svd_of_deltas(name, parts, layer_shapes.get(name), new_rank)
         result_sd[f"{name}.lora_down.weight"] = down
         result_sd[f"{name}.lora_up.weight"] = up
         result_sd[f"{name}.alpha"] = torch.tensor(float(rank))  # scale 1: the ratios and scales are in lora_up
@@ -263,14 +319,17 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
     md = dict(loaded[0][2])
     md.pop("sshs_model_hash", None)
     md.pop("sshs_legacy_hash", None)
+    if lyco:  # the result is plain LoRA/LoCon, whatever the first file was
+        md["ss_network_module"] = "networks.lora"
+        md.pop("ss_network_args", None)
     ranks = sorted({int(v.shape[0]) for k, v in result_sd.items() if k.endswith("lora_down.weight")})
     md["ss_network_dim"] = str(ranks[0]) if len(ranks) == 1 else "Dynamic"
     md["ss_network_alpha"] = md["ss_network_dim"]
     how = "concatenated" if new_rank is None else f"SVD to rank {new_rank}"
     md["ss_training_comment"] = f"merged ({how}) from " + ", ".join(f"{r.file}:{r.ratio}" for r in rows)
     md["lora_desk_merged"] = json.dumps([{"file": r.file, "ratio": r.ratio} for r in rows])
-    precision = save_precision or {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(
-        next(iter(loaded[0][1].values())).tensors["lora_down.weight"].dtype, "fp32")
+    first = next(t for t in next(iter(loaded[0][1].values())).tensors.values() if t.ndim > 1)
+    precision = save_precision or {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(first.dtype, "fp32")
     try:
         size = save_lora(out, result_sd, md, precision)
     except OSError as e:
