@@ -108,8 +108,12 @@ class TrainRun(QObject):
             when(self._launch)
 
     def _launch(self) -> None:
-        if not self._launched:
-            self._launched = True
+        if self._launched:
+            return
+        self._launched = True
+        if self.stop_event.is_set():  # stopped before it began: nothing to train, nothing to save
+            self._finished()
+        else:
             self.thread.start()
 
     def stop(self) -> None:
@@ -120,7 +124,7 @@ class TrainRun(QObject):
         return self._running
 
     def wait(self, ms: int) -> bool:
-        self._launch()  # a run still waiting for its start goes now (and stops at once), so that it ends
+        self._launch()  # a run still waiting for the view's first paint starts (or ends, when stopped) now
         return self.thread.wait(ms)
 
     def _finished(self) -> None:

@@ -141,6 +141,7 @@ def test_closing_the_window_during_training_asks_first(qtbot, app_env, tiny_ckpt
     page = w.training_page
     page.set_config(cfg)
     assert page.start()
+    qtbot.waitUntil(lambda: page.view.steps.n >= 1, timeout=180000)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
     w.close()
@@ -184,3 +185,14 @@ def test_training_starts_once_the_view_has_painted(qtbot, app_env):
     qtbot.waitUntil(lambda: bool(late), timeout=2000)
     qtbot.wait(100)
     assert late == [1]  # once
+
+
+def test_stop_before_the_first_paint_ends_without_training(ready_page, qtbot):
+    page = ready_page(max_train_steps=1000)
+    page.hide()  # nothing paints: the run waits for its start
+    assert page.start()
+    page.stop()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=5000)
+    assert not page.run.thread.isRunning() and page.view.saved == []
+    assert page.view.status.text() == "Stopped before training began; nothing was saved."
+    assert page.start_btn.isEnabled()

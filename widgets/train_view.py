@@ -15,8 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
@@ -209,6 +209,7 @@ class TrainView(QWidget):
         self.lr_curves: dict[str, object] = {}
         self._lr_title_text = ""
         self._start_gate = None
+        self._ended = True
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -252,6 +253,7 @@ class TrainView(QWidget):
         self._loss_range = (0.0, 0.5)
         self.loss_plot.setYRange(*self._loss_range, padding=0)
         self.status.setText(tr("Starting: loading the model…"))
+        self._ended = False
         self._timer.start()
         self._gpu_timer.start()
 
@@ -259,12 +261,14 @@ class TrainView(QWidget):
         """Call back once the view has been drawn. Training starts only then: the first paints of the view
         take ~50 ms of the GUI thread and, racing a worker thread that loads the model for the interpreter
         lock, stretched to 0.3-0.6 s of frozen window."""
-        if self._start_gate is not None:  # the last run's (never deleted from its own slot: PySide crashes)
+        if self._start_gate is not None:  # the last run's; deleted here, not from its own slot (see traps.md)
             self._start_gate.deleteLater()
         self._start_gate = _AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
                                             80, timeout_ms, self)
 
     def end(self) -> None:
+        if not self._ended:  # stopped before the trainer began
+            self.status.setText(tr("Stopped before training began; nothing was saved."))
         self.refresh()
         self._timer.stop()
         self._gpu_timer.stop()
@@ -301,6 +305,7 @@ class TrainView(QWidget):
         elif kind == "Log":
             self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)
         elif kind == "Finished":
+            self._ended = True
             self.refresh()
             if e.stopped:
                 self.status.setText(tr("Stopped at step {step}; the file is saved.").format(step=e.steps))
@@ -309,6 +314,7 @@ class TrainView(QWidget):
                 self.progress.setValue(100)
             self.append_log(tr("Finished: {path}").format(path=e.path))
         elif kind == "Failed":
+            self._ended = True
             self.refresh()
             self.status.setText(tr("Failed: {message}").format(message=e.message))
             self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
