@@ -75,7 +75,7 @@ def test_training_from_the_widget(ready_page, qtbot):
     meter.start()
     assert page.start()
     assert page.is_training() and not page.start_btn.isEnabled() and page.stop_btn.isEnabled()
-    assert page.tabs.currentWidget() is view
+    qtbot.waitUntil(lambda: page.tabs.currentWidget() is view, timeout=1000)
     qtbot.waitUntil(lambda: not page.is_training(), timeout=180000)
     meter.stop()
     assert page.fail_dialog is None, page.fail_dialog.text()

@@ -360,7 +360,8 @@ class TrainingPage(QWidget):
         self.run.event.connect(self._event)
         self.run.done.connect(self._done)
         self.view.begin(cfg.output_dir, lr_groups(cfg))
-        self.tabs.setCurrentWidget(self.view)
+        # the view is shown on the next event-loop turn: its first paint (~50 ms) then does not add to this one
+        QTimer.singleShot(0, self._show_view)
         self.form.set_read_only(True)
         for w in (self.open_btn, self.recent_btn, self.preset_combo, self.start_btn):
             w.setEnabled(False)
@@ -368,6 +369,10 @@ class TrainingPage(QWidget):
         self.run.start(when=self.view.after_first_paint)
         self.trainingChanged.emit(True)
         return True
+
+    def _show_view(self) -> None:
+        if self.is_training():
+            self.tabs.setCurrentWidget(self.view)
 
     def stop(self) -> None:
         if self.run is not None:
