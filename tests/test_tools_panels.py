@@ -60,3 +60,21 @@ def test_merge_panel_merges_loras_by_svd_to_the_new_rank(qtbot, tools_files, tmp
     qtbot.waitUntil(lambda: m.task is None, timeout=120000)
     ranks = {mod.rank for mod in parse_modules(load_lora(tmp_path / "ab.safetensors")[0]).values()}
     assert ranks == {3}, m.status.text()
+
+
+def test_resize_panel_resizes(qtbot, tools_files, tmp_path):
+    from trainer.network.lora_file import load_lora
+    from trainer.tools.lora_modules import parse_modules
+    from widgets.tools_panels import ToolsPanels
+
+    w = ToolsPanels()
+    qtbot.addWidget(w)
+    w.set_lora_files([tools_files["lora"]])
+    r = w.resize_panel
+    r.rank.setValue(2)
+    r.out.set_path(tmp_path / "r2.safetensors")
+    r.start()
+    qtbot.waitUntil(lambda: r.task is None, timeout=120000)
+    assert "norm kept" in r.status.text(), r.status.text()
+    assert {m.rank for m in parse_modules(load_lora(tmp_path / "r2.safetensors")[0]).values()} == {2}
+    assert r.table.rowCount() > 10

@@ -84,9 +84,6 @@ class ResizePanel(ToolPanel):
         method = None if self.method.currentText() == "fixed" else self.method.currentText()
         param = self.param.value() if method else None
         prec = None if self.precision.currentIndex() == 0 else self.precision.currentText()
-        new_rank = self.new_rank.value() or None
-        if base and new_rank:
-            raise ValueError(tr("A new rank is for merging into one LoRA: clear the base model or set the rank to 0."))
         rank = self.rank.value()
 
         def run(on_progress, stop):
