@@ -199,3 +199,14 @@ def test_text_encoder_only_writes_no_unet_keys(tiny_ckpt, dataset, tmp_path):
                                         network_train_text_encoder_only=True))
     keys = load_file(path).keys()
     assert keys and all(k.startswith("lora_te_") for k in keys)
+
+
+def test_train_norm_without_latent_cache_trains(tiny_ckpt, dataset, tmp_path):
+    """The VAE can return channels-last latents; a trained GroupNorm's backward on them crashed the process on
+    CPU. Latents are made contiguous; the norm layers train and are saved."""
+    path, events = run_training(quick_config(
+        tiny_ckpt("sd1"), dataset, tmp_path, max_train_steps=2, cache_latents=False,
+        network_module="lycoris.kohya", network_args=["train_norm=True", "preset=attn-mlp"],
+        network_train_unet_only=True))
+    keys = load_file(path).keys()
+    assert any("norm" in k for k in keys) and len([e for e in events if type(e).__name__ == "Step"]) == 2

@@ -57,9 +57,11 @@ class StepModel:
     @torch.no_grad()
     def latents(self, batch) -> torch.Tensor:
         if "latents" in batch:
-            return batch["latents"].to(self.rt.device, dtype=torch.float32)
+            return batch["latents"].to(self.rt.device, dtype=torch.float32).contiguous()
         x = batch["pixels"].to(self.rt.device, dtype=self.vae.dtype)
-        return self.vae.encode(x).latent_dist.sample().float() * VAE_SCALING[self.family]
+        # contiguous: the VAE can return channels-last latents, on which the backward of a trained GroupNorm
+        # (train_norm) crashes the process on CPU (torch 2.13)
+        return (self.vae.encode(x).latent_dist.sample().float() * VAE_SCALING[self.family]).contiguous()
 
     # --- the loss
     def loss(self, batch) -> torch.Tensor:
