@@ -34,4 +34,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    # the Windows bundle: data-loader workers start this executable again; without this they would open
+    # another window (a no-op when not frozen)
+    multiprocessing.freeze_support()
     sys.exit(main(sys.argv[1:]))
