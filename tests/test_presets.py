@@ -1,9 +1,10 @@
 """Presets: every built-in preset loads through the CLI's option parsing and passes validation; a preset only
-changes the keys it names; user presets are saved without paths and shadow built-ins."""
+changes the keys it names; user presets are saved without paths, never replace one without being asked and never take a built-in name."""
 import pytest
 
 from trainer.cli import config_from_args
 from trainer.config import TrainConfig
+from trainer.errors import ConfigError
 from trainer.presets import apply_preset, list_presets, preset_values, save_user_preset
 from trainer.validate import errors
 
@@ -45,3 +46,15 @@ def test_user_preset_round_trip_without_paths():
     assert apply_preset(TrainConfig(), "mine").network_dim == 24
     with pytest.raises(Exception, match="Did you mean 'mine'"):
         preset_values("mien")
+    with pytest.raises(FileExistsError):  # replaced only when asked to
+        save_user_preset(TrainConfig(network_dim=8), "mine")
+    save_user_preset(TrainConfig(network_dim=8), "mine", overwrite=True)
+    assert apply_preset(TrainConfig(), "mine").network_dim == 8
+
+
+@pytest.mark.parametrize("name, why", [("../escape", "cannot be a preset name"), ("a/b", "cannot be a preset name"),
+                                       ("x:y", "cannot be a preset name"), ("con", "cannot be a preset name"),
+                                       ("", "cannot be a preset name"), ("sd15_8gb", "is a built-in preset")])
+def test_bad_user_preset_names_are_refused(name, why):
+    with pytest.raises(ConfigError, match=why):
+        save_user_preset(TrainConfig(network_dim=8), name)

@@ -72,7 +72,7 @@ def test_preset_save_toml_reload_identical(tpage, tmp_path):
     assert tpage.recent_files()[0] == str(path.resolve())
 
 
-def test_user_preset_round_trip(tpage):
+def test_user_preset_round_trip(tpage, monkeypatch):
     tpage.set_value("network_dim", 12)
     tpage.set_value("output_dir", "/somewhere")
     path = tpage.save_preset("mine")
@@ -81,6 +81,16 @@ def test_user_preset_round_trip(tpage):
     tpage.set_value("network_dim", 64)
     tpage.apply_preset("mine")
     assert tpage.config().network_dim == 12 and tpage.config().output_dir == "/somewhere"
+    from PySide6.QtWidgets import QMessageBox
+
+    asked, warned = [], []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a) or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a))
+    tpage.set_value("network_dim", 40)
+    assert tpage.save_preset("mine") is None and asked  # asked first; "no" keeps the old one
+    tpage.apply_preset("mine")
+    assert tpage.config().network_dim == 12
+    assert tpage.save_preset("../elsewhere") is None and "cannot be a preset name" in warned[0][2]
 
 
 def test_invalid_combination_disables_start_and_shows_the_sentence(tpage, tiny_ckpt, tmp_path):

@@ -1,5 +1,5 @@
 """Presets: kohya TOML files that set only the keys they name. Built-in ones ship in resources/presets/,
-user presets live in the user's config folder and win over built-ins of the same name."""
+user presets live in the user's config folder (a name of a built-in one is refused)."""
 from __future__ import annotations
 
 import difflib
@@ -46,11 +46,30 @@ def apply_preset(cfg: TrainConfig, name: str) -> TrainConfig:
     return from_dict(preset_values(name), base=cfg, source=f"preset {name}")
 
 
-def save_user_preset(cfg: TrainConfig, name: str, keys: list[str] | None = None) -> Path:
-    """Save the changed settings (or just `keys`) as a user preset; paths are never stored in a preset."""
-    folder = user_presets_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.toml"
+_BAD_CHARS = set('<>:"/\\|?*') | {chr(c) for c in range(32)}
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def user_preset_path(name: str) -> Path:
+    """Where a user preset of this name is saved; ConfigError for a name that cannot be a file name in the
+    presets folder (path separators, characters Windows refuses) or that would hide a built-in preset."""
+    name = name.strip()
+    if not name or name.startswith(".") or any(ch in _BAD_CHARS for ch in name) or \
+            name.lower() in _WINDOWS_RESERVED or name.endswith("."):
+        raise ConfigError(f"'{name}' cannot be a preset name: use letters, digits, spaces, '-' or '_' "
+                          "(no / \\ : * ? \" < > |).")
+    if (builtin_dir() / f"{name}.toml").is_file():
+        raise ConfigError(f"'{name}' is a built-in preset; save yours under another name.")
+    return user_presets_dir() / f"{name}.toml"
+
+
+def save_user_preset(cfg: TrainConfig, name: str, keys: list[str] | None = None, *, overwrite: bool = False) -> Path:
+    """Save the changed settings (or just `keys`) as a user preset; paths are never stored in a preset.
+    An existing user preset of that name is replaced only with ``overwrite``."""
+    path = user_preset_path(name)
+    if path.exists() and not overwrite:
+        raise FileExistsError(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps_toml(cfg, only_changed=True)
     data = toml.loads(text)
     for k in ("pretrained_model_name_or_path", "train_data_dir", "output_dir", "vae", "network_weights",

@@ -332,10 +332,21 @@ class TrainingPage(QWidget):
         if ok and name.strip():
             self.save_preset(name.strip())
 
-    def save_preset(self, name: str) -> str:
+    def save_preset(self, name: str) -> str | None:
+        from trainer.errors import ConfigError
         from trainer.presets import save_user_preset
 
-        path = save_user_preset(self.config(), name)
+        try:
+            path = save_user_preset(self.config(), name)
+        except ConfigError as e:
+            QMessageBox.warning(self, tr("Cannot save the preset"), str(e))
+            return None
+        except FileExistsError:
+            answer = QMessageBox.question(self, tr("Replace the preset?"),
+                                          tr("You already have a preset named {name}. Replace it?").format(name=name))
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+            path = save_user_preset(self.config(), name, overwrite=True)
         self._fill_presets()
         self.status.emit(tr("Preset saved to {path}").format(path=path))
         return str(path)
