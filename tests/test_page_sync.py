@@ -49,3 +49,16 @@ def test_training_form_and_presets_reach_the_dataset_page(qtbot, app_env):
     train.apply_preset("sd15_24gb")
     assert data.totals_bar.batch.value() == 6 and data.buckets.resolution.text() == "512,512"
     assert train.config().train_batch_size == 6
+
+
+def test_caption_extension_from_the_training_page_rescans_the_dataset(qtbot, app_env):
+    w = _window(qtbot, app_env)
+    data, train = w.dataset_page, w.training_page
+    root = data.root
+    for p in root.glob("*/*.txt"):  # the same captions under another extension, with one more tag
+        p.with_suffix(".caption").write_text(p.read_text(encoding="utf-8").strip() + ", from caption files\n",
+                                             encoding="utf-8")
+    train.set_value("caption_extension", ".caption")
+    qtbot.waitUntil(lambda: data.scan is not None and data.scan.caption_extension == ".caption"
+                    and not data.is_loading(), timeout=10000)
+    assert any(e.caption and "from caption files" in e.caption for e in data.scan.images)

@@ -178,6 +178,10 @@ class DatasetPage(DatasetOpening, QWidget):
         self._stats_timer.setInterval(300)
         self._stats_timer.timeout.connect(self._refresh_tags)
         store.changed.connect(self._captions_changed)
+        self._rescan_timer = QTimer(self)
+        self._rescan_timer.setSingleShot(True)
+        self._rescan_timer.setInterval(600)  # the extension is typed a key at a time
+        self._rescan_timer.timeout.connect(self.reload)
 
     # ------------------------------------------------------------------ settings (TrainConfig fields)
     @staticmethod
@@ -199,6 +203,8 @@ class DatasetPage(DatasetOpening, QWidget):
             self.accum.setValue(int(self.values["gradient_accumulation_steps"]))
             self.editor.keep_tokens = int(self.values["keep_tokens"])
             self._update_bucketer()
+            if "caption_extension" in changed and self.root is not None:
+                self._rescan_timer.start()  # captions are other files now: read the folder again
 
     def _set_value(self, key, value) -> None:
         self.values[key] = value
