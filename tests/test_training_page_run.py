@@ -196,3 +196,19 @@ def test_stop_before_the_first_paint_ends_without_training(ready_page, qtbot):
     assert not page.run.thread.isRunning() and page.view.saved == []
     assert page.view.status.text() == "Stopped before training began; nothing was saved."
     assert page.start_btn.isEnabled()
+
+
+def test_scale_weight_norms_report_is_shown(qtbot, app_env):
+    from trainer import events as ev
+    from widgets.train_view import TrainView
+
+    view = TrainView()
+    qtbot.addWidget(view)
+    view.begin("", {"unet": 1e-4})
+    view.on_event(ev.Started(10, 1, 10, 10, 1, "plan"))
+    view.on_event(ev.Step(1, 10, 1, 0.5, 0.5, {"unet": 1e-4}, 2.0, 5.0,
+                          {"keys_scaled": 3, "average_key_norm": 0.912, "max_key_norm": 1.0}))
+    view.refresh()
+    assert view.norm_label.text() == "scale_weight_norms: 3 keys scaled, average key norm 0.912"
+    view.begin("", {"unet": 1e-4})
+    assert view.norm_label.text() == ""

@@ -130,6 +130,9 @@ class TrainView(QWidget):
         top.addWidget(self.status, 0, 0, 1, 5)
         for i, w in enumerate((self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.gpu_label)):
             top.addWidget(w, 1, i)
+        self.norm_label = QLabel()
+        self.norm_label.setObjectName("hint")
+        top.addWidget(self.norm_label, 2, 0, 1, 5)
         outer.addLayout(top)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -238,7 +241,7 @@ class TrainView(QWidget):
         self.log.clear()
         self.progress.setValue(0)
         self._dirty = False
-        for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label):
+        for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.norm_label):
             w.setText("")
         self.poll_gpu()
 
@@ -362,6 +365,9 @@ class TrainView(QWidget):
             self.epoch_label.setText(tr("epoch {epoch} / {epochs}").format(epoch=e.epoch, epochs=self.epochs or "?"))
             self.speed_label.setText(tr("{rate:.2f} it/s").format(rate=e.it_per_s))
             self.eta_label.setText(tr("ETA {eta}").format(eta=fmt_duration(e.eta_s)))
+            if "keys_scaled" in e.extra:  # scale_weight_norms: how many weights were held back, as sd-scripts logs
+                self.norm_label.setText(tr("scale_weight_norms: {n} keys scaled, average key norm {avg:.3f}").format(
+                    n=e.extra["keys_scaled"], avg=e.extra.get("average_key_norm", 0.0)))
             if e.total_steps:
                 self.progress.setValue(int(100 * e.step / e.total_steps))
 
