@@ -212,3 +212,16 @@ def test_scale_weight_norms_report_is_shown(qtbot, app_env):
     assert view.norm_label.text() == "scale_weight_norms: 3 keys scaled, average key norm 0.912"
     view.begin("", {"unet": 1e-4})
     assert view.norm_label.text() == ""
+
+
+def test_a_run_stopped_before_its_first_step_says_nothing_was_saved(qtbot, app_env):
+    from trainer import events as ev
+    from widgets.train_view import TrainView
+
+    view = TrainView()
+    qtbot.addWidget(view)
+    view.begin("", {"unet": 1e-4})
+    view.on_event(ev.Finished("", 0, True))  # the core's event when stopped during model loading or caching
+    view.end()
+    assert view.status.text() == "Stopped before training began; nothing was saved."
+    assert "Finished:" not in view.log.toPlainText()

@@ -310,12 +310,15 @@ class TrainView(QWidget):
         elif kind == "Finished":
             self._ended = True
             self.refresh()
-            if e.stopped:
+            if not e.path:  # stopped while the model loaded or images were cached: no file written
+                self.status.setText(tr("Stopped before training began; nothing was saved."))
+            elif e.stopped:
                 self.status.setText(tr("Stopped at step {step}; the file is saved.").format(step=e.steps))
             else:
                 self.status.setText(tr("Finished: {steps} steps.").format(steps=e.steps))
                 self.progress.setValue(100)
-            self.append_log(tr("Finished: {path}").format(path=e.path))
+            if e.path:
+                self.append_log(tr("Finished: {path}").format(path=e.path))
         elif kind == "Failed":
             self._ended = True
             self.refresh()
