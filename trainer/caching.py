@@ -2,7 +2,10 @@
 
 Disk caches sit next to the image (`img.npz`, `img_te_outputs.npz`, as sd-scripts names them) and hold
 what they were made for (bucket, resized size, crop; caption and model); they are reused only when all of
-it still matches, so changing the resolution or the caption never trains on stale data."""
+it still matches, so changing the resolution or the caption never trains on stale data.
+
+Both loops look at an optional `stop` Event before each batch (caption) and raise InterruptedError when it is
+set; disk cache files already written are complete (each is written to a temporary name, then renamed)."""
 from __future__ import annotations
 
 import hashlib
@@ -43,7 +46,8 @@ def _save_npz(path: Path, **arrays) -> None:
 @torch.no_grad()
 def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch_size: int,
                   on_progress=None, stop=None) -> tuple[list[torch.Tensor], list[tuple[int, int]], list[str]]:
-    """Encode every item once. Returns (latents per item, crop per item, paths that failed to decode)."""
+    """Encode every item once. Returns (latents per item, crop per item, paths that failed to decode).
+    InterruptedError when `stop` (a threading.Event) is set."""
     items: list[TrainItem] = data.items
     latents: list[torch.Tensor | None] = [None] * len(items)
     crops: list[tuple[int, int]] = [(0, 0)] * len(items)
@@ -67,7 +71,7 @@ def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch
         idx = todo[bucket]
         for start in range(0, len(idx), batch_size):
             if stop is not None and stop.is_set():
-                raise InterruptedError
+                raise InterruptedError("stopped while caching latents")
             chunk, pixels = [], []
             for i in idx[start:start + batch_size]:
                 try:
@@ -97,11 +101,14 @@ def te_cache_key(caption: str, model_tag: str, max_token_length, clip_skip) -> s
 
 @torch.no_grad()
 def cache_text_outputs(data, encode, model_tag: str, *, to_disk: bool, max_token_length, clip_skip,
-                       on_progress=None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Encode each item's (fixed) caption once. `encode(captions) -> (states [B,T,D], pooled [B,P] or None)`."""
+                       on_progress=None, stop=None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Encode each item's (fixed) caption once. `encode(captions) -> (states [B,T,D], pooled [B,P] or None)`.
+    InterruptedError when `stop` (a threading.Event) is set."""
     out: list = [None] * len(data.items)
     by_caption: dict[str, tuple] = {}
     for i, item in enumerate(data.items):
+        if stop is not None and stop.is_set():
+            raise InterruptedError("stopped while caching text-encoder outputs")
         caption = item.entry.caption
         key = te_cache_key(caption, model_tag, max_token_length, clip_skip)
         path = item.entry.path.with_name(item.entry.path.stem + "_te_outputs.npz")

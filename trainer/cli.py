@@ -1,8 +1,12 @@
 """`python main.py train --config_file FILE.toml [--<kohya_name> VALUE ...]`: headless training with a
-progress bar. Bad input gives one line and exit code 1, never a traceback."""
+progress bar. Bad input gives one line and exit code 1, never a traceback. Ctrl+C stops like the GUI's Stop
+button (see TRAIN_EPILOG)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 import threading
 
@@ -11,9 +15,16 @@ from .config_io import _base_types, apply_overrides, load_toml
 from .errors import UserError
 
 
-def build_parser(prog: str = "main.py train") -> argparse.ArgumentParser:
+TRAIN_EPILOG = ("Ctrl+C stops training after the current step and saves a usable LoRA file (exit code 0, as "
+                "for a finished run); pressed before the first step, it ends without writing a file (exit "
+                "code 130). A second Ctrl+C quits at once without saving (exit code 130). Bad input: exit "
+                "code 1.")
+STOP_MESSAGE = "Stopping after this step and saving... (Ctrl+C again to quit at once)"
+
+
+def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train a LoRA from a kohya-style TOML config; "
-                                "options given here override the file.")
+                                "options given here override the file.", epilog=epilog)
     p.add_argument("--config_file", help="kohya-ss style TOML config (flat or sectioned)")
     p.add_argument("--preset", help="apply a preset (built-in or user) over the config file; its keys win")
     for name, f in FIELDS.items():
@@ -29,7 +40,7 @@ def build_parser(prog: str = "main.py train") -> argparse.ArgumentParser:
 
 
 def config_from_args(argv: list[str]) -> TrainConfig:
-    args = build_parser().parse_args(argv)
+    args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
     cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
     if args.preset:
         from .presets import apply_preset
@@ -42,9 +53,9 @@ def config_from_args(argv: list[str]) -> TrainConfig:
 class ConsoleReporter:
     """Trainer events -> tqdm bar (it/s, ETA) and log lines."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=None):
         self.bar = None
-        self.stream = stream
+        self.stream = stream if stream is not None else sys.stderr  # the one of now, not of import time
 
     def __call__(self, e) -> None:
         from tqdm import tqdm
@@ -65,7 +76,8 @@ class ConsoleReporter:
             self.write(f"saved {e.path} (epoch {e.epoch}, step {e.step})")
         elif isinstance(e, ev.Finished):
             self.close()
-            self.write(("stopped early; " if e.stopped else "") + f"done: {e.path}")
+            if e.path:  # "" when stopped before the first step (the trainer's log line says so)
+                self.write(("stopped early; " if e.stopped else "") + f"done: {e.path}")
         elif isinstance(e, ev.Failed):
             self.close()
 
@@ -80,7 +92,56 @@ class ConsoleReporter:
             self.bar = None
 
 
+def _say(stream, text: str) -> None:
+    """Write from a signal handler: straight to the file descriptor, since the handler may interrupt a
+    write to the same buffered stream (a second write into it would raise 'reentrant call')."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests): the stream itself
+        stream.write(text)
+        stream.flush()
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, text.encode("utf-8", "replace"))
+
+
+def stop_handler(stop: threading.Event, stream=None):
+    """The SIGINT handler: the first Ctrl+C sets `stop` (the trainer ends after the current step with a
+    saved file, or without one before the first step) and says so; the next raises KeyboardInterrupt."""
+
+    def handler(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        _say(stream if stream is not None else sys.stderr, "\n" + STOP_MESSAGE + "\n")
+
+    return handler
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(stop: threading.Event, stream=None):
+    """Within the block, Ctrl+C sets `stop` instead of raising KeyboardInterrupt (see stop_handler); the
+    previous SIGINT handler comes back afterwards. Only in the main thread (Python delivers signals there
+    and signal.signal works nowhere else), only in a single process (under `accelerate launch` or torchrun
+    the launcher owns Ctrl+C and the processes could stop at different steps, so there it stays
+    KeyboardInterrupt) and only where SIGINT is not ignored."""
+    if threading.current_thread() is not threading.main_thread() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # started with Ctrl+C ignored (nohup, a background job): leave it so
+        yield
+        return
+    signal.signal(signal.SIGINT, stop_handler(stop, stream))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
 def main_train(argv: list[str]) -> int:
+    """Exit codes: 0 trained (also when stopped early with a saved file), 1 bad input, 130 interrupted with
+    nothing saved (Ctrl+C before the first step, or a second Ctrl+C)."""
     try:
         cfg = config_from_args(argv)
         from .demo import ensure_demo_model
@@ -91,9 +152,12 @@ def main_train(argv: list[str]) -> int:
         stop = threading.Event()
         trainer = Trainer(cfg, ConsoleReporter(), stop)
         try:
-            trainer.run()
+            with stop_on_ctrl_c(stop):
+                path = trainer.run()
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
+            return 130
+        if not path and stop.is_set():  # stopped before the first step: no file was written
             return 130
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

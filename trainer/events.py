@@ -46,7 +46,7 @@ class Log:
 
 @dataclass
 class Finished:
-    path: str | None         # the final LoRA file
+    path: str | None         # the final LoRA file; "" when stopped before the first step (nothing saved)
     steps: int
     stopped: bool = False    # True when the user stopped early
 

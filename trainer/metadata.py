@@ -30,6 +30,7 @@ class RunInfo:
     bucket_info: dict = field(default_factory=dict)
     model_hashes: tuple[str, str] | None = None
     vae_hashes: tuple[str, str] | None = None
+    seed: int | None = None       # the seed used (drawn by the trainer when cfg.seed is None)
 
 
 def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
@@ -62,7 +63,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_clip_skip": cfg.clip_skip,
         "ss_max_token_length": cfg.max_token_length,
         "ss_cache_latents": bool(cfg.cache_latents or cfg.cache_latents_to_disk),
-        "ss_seed": cfg.seed,
+        "ss_seed": run.seed if run.seed is not None else cfg.seed,  # the seed used, as sd-scripts records
         "ss_lowram": cfg.lowram,
         "ss_noise_offset": cfg.noise_offset,
         "ss_multires_noise_iterations": cfg.multires_noise_iterations,

@@ -77,7 +77,7 @@ def cache_latents_into(data, base, cfg, rt, emit, stop) -> None:
         torch.cuda.empty_cache()
 
 
-def cache_text_into(model, data, base, cfg, rt, emit) -> None:
+def cache_text_into(model, data, base, cfg, rt, emit, stop=None) -> None:
     from .caching import cache_text_outputs
 
     emit(ev.Log("Caching text-encoder outputs"))
@@ -85,7 +85,7 @@ def cache_text_into(model, data, base, cfg, rt, emit) -> None:
         model.te_cache = cache_text_outputs(
             data, model.encode_captions, f"{cfg.pretrained_model_name_or_path}|{base.family}",
             to_disk=cfg.cache_text_encoder_outputs_to_disk, max_token_length=cfg.max_token_length,
-            clip_skip=cfg.clip_skip)
+            clip_skip=cfg.clip_skip, stop=stop)
     for te in base.text_encoders:
         te.to("cpu")
 

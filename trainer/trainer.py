@@ -2,7 +2,14 @@
 
 Reads top to bottom like the loop it is: check the settings, scan the dataset, load the model, plan the
 steps, cache, build the network/optimizer/scheduler, loop, save. Progress goes out as plain events
-(trainer.events); a set `stop` Event ends the run at the next step with a usable file."""
+(trainer.events).
+
+Stopping: a set `stop` Event is looked at between the set-up phases, inside the latent and text-encoder
+caching loops and before every batch and optimizer step. Set after the first optimizer step, the run ends
+after the current step with a usable file (Saved, then Finished(path, steps, stopped=True)). Set before the
+first optimizer step of this run (model loading, caching, any set-up), nothing is written - a file of the same
+name from an earlier run is left as it was - and the run ends with Finished(path="", steps=0, stopped=True);
+run() then returns None. No Failed event, no exception."""
 from __future__ import annotations
 
 import random
@@ -28,6 +35,10 @@ NAN_ADVICE = ("Lower the learning rate, use mixed_precision bf16 instead of fp16
               "network_alpha towards network_dim, or turn on min_snr_gamma.")
 
 
+class _StoppedBeforeTraining(Exception):
+    """The stop Event was set before the first optimizer step: there is nothing to save."""
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, on_event: Callable[[object], None] | None = None,
                  stop: threading.Event | None = None):
@@ -37,6 +48,7 @@ class Trainer:
         self.last_good: str | None = None
 
     rt = None  # Runtime, once run() has started
+    seed: int | None = None  # the seed used (cfg.seed, or the one drawn when it is None)
 
     def emit(self, event) -> None:
         if self.rt is None or self.rt.is_main:  # only the main process reports under accelerate launch
@@ -44,9 +56,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ entry point
     def run(self) -> str | None:
-        """Train; returns the final LoRA path (None when nothing was saved). UserError for bad input."""
+        """Train; returns the final LoRA path, or None when nothing was saved (stopped before the first
+        optimizer step; Finished then carries path=""). UserError for bad input."""
         try:
             return self._run()
+        except _StoppedBeforeTraining:
+            return self._stopped_before_training()
+        except InterruptedError:  # the caching loops' answer to a set stop Event
+            if not self.stop.is_set():
+                raise
+            return self._stopped_before_training()
         except TrainingStopped:
             raise
         except UserError as e:
@@ -57,6 +76,16 @@ class Trainer:
                                 "oom", self.last_good))
             raise UserError("The GPU ran out of memory. " + OOM_ADVICE) from None
 
+    def _stopped_before_training(self) -> None:
+        self.emit(ev.Log("Stopped before the first training step; nothing was saved."))
+        self.emit(ev.Finished("", 0, True))
+        return None
+
+    def _check_stop(self) -> None:
+        """A check point before the first optimizer step: a set stop Event ends the run without a file."""
+        if self.stop.is_set():
+            raise _StoppedBeforeTraining
+
     def _run(self) -> str | None:
         from .runtime import make_runtime
 
@@ -64,6 +93,7 @@ class Trainer:
         problems = config_errors(cfg)
         if problems:
             raise ConfigError(" ".join(p.message for p in problems))
+        self._check_stop()
         self.rt = rt = make_runtime(cfg)
         for issue in validate(cfg):
             self.emit(ev.Log(issue.message, "warning"))
@@ -78,20 +108,30 @@ class Trainer:
             seed = box[0]
         self._seed_all(seed)
 
+        self.seed = seed  # the seed used (drawn when cfg.seed is None): ss_seed records it
+        self._check_stop()
+
         scan, report, bucketer = self._scan()
+        self._check_stop()
         base = self._load_model()
+        self._check_stop()
         data, plan = self._prepare_data(scan, report, base, seed)
         train_te = not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
                                                              cfg.cache_text_encoder_outputs_to_disk)
         if cfg.cache_latents or cfg.cache_latents_to_disk:  # first, while only the VAE is on the GPU
             S.cache_latents_into(data, base, cfg, rt, self.emit, self.stop)
+            self._check_stop()
             data, plan = self._replan(data, scan, base, seed)
         model = S.prepare_models(base, cfg, rt, train_te, self.emit)
+        self._check_stop()
         if not train_te and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
-            S.cache_text_into(model, data, base, cfg, rt, self.emit)
+            S.cache_text_into(model, data, base, cfg, rt, self.emit, self.stop)
+            self._check_stop()
         network = S.trained_network(base, cfg, rt, train_te, self.emit)
+        self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
         self.optimizer_description, self.group_names = optim.description, optim.group_names
+        self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
     # ------------------------------------------------------------------ set-up steps
@@ -179,7 +219,8 @@ class Trainer:
         if cfg.resume:
             progress = load_state(cfg.resume, network, opt, sched)
             self.emit(ev.Log(f"Resumed from {cfg.resume} at step {progress.step}"))
-        self.metadata = self._metadata(plan, base, scan, report, data, progress.session_id)
+        self._check_stop()
+        self.metadata = self._metadata(plan, base, scan, report, data, progress.session_id, seed)
         from .tb import TensorBoard
 
         tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
@@ -203,6 +244,8 @@ class Trainer:
                 batch_in_epoch = sampler.start
                 acc_loss, acc_n = 0.0, 0
                 for batch in loader:
+                    if step == start_step:  # no optimizer step yet in this run: stopping leaves no file
+                        self._check_stop()
                     for path in batch["skipped"]:
                         if path not in reported_bad:
                             reported_bad.add(path)
@@ -217,6 +260,8 @@ class Trainer:
                     last_of_epoch = batch_in_epoch >= data.local_batches_per_epoch
                     if acc_n < accum and not last_of_epoch:
                         continue
+                    if step == start_step:
+                        self._check_stop()
                     self._optimizer_step(network, params, opt, sched, scaler)
                     step += 1
                     step_loss = acc_loss / acc_n
@@ -333,7 +378,7 @@ class Trainer:
         self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
         raise TrainingStopped(msg + " " + NAN_ADVICE)
 
-    def _metadata(self, plan, base, scan, report, data, session_id) -> dict:
+    def _metadata(self, plan, base, scan, report, data, session_id, seed) -> dict:
         from .dataset.tags import tag_frequency
         from .metadata import RunInfo, build_metadata
         from .network.lora_file import file_hashes
@@ -351,5 +396,5 @@ class Trainer:
             dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
             tag_frequency=tag_frequency(scan),
             bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
-            model_hashes=hashes, vae_hashes=vae_hashes)
+            model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
         return build_metadata(cfg, run)
