@@ -57,6 +57,9 @@ class TrainWorker(QObject):
     def run(self) -> None:
         lower_priority()
         try:
+            from trainer.imports import ml_imports
+
+            ml_imports()  # the page's warm-up may still be importing in a pool thread
             from trainer import events as ev
             from trainer.errors import UserError
             from trainer.trainer import Trainer
@@ -136,7 +139,9 @@ def warm_up_training_core() -> None:
     """Import the training core and parse the CLIP tokenizers once, in a pool thread while the user edits
     settings: building the tokenizers holds the interpreter lock ~0.15 s each, which would otherwise stall
     the window right after Start."""
-    import trainer.trainer  # noqa: F401 - the import is the work
+    from trainer.imports import ml_imports
     from trainer.models.tokenizers import load_tokenizers
+
+    ml_imports()  # the import is most of the work
 
     load_tokenizers("sdxl")  # both paddings: CLIP-L's and OpenCLIP's (SD 2.x uses the latter)

@@ -17,7 +17,10 @@ def tiny_ckpt(tmp_path_factory):
 
     def get(family: str = "sd1") -> Path:
         if family not in made:
+            from trainer.imports import ml_imports
             from trainer.models.tiny import make_tiny_checkpoint
+
+            ml_imports()  # a page under test may be importing the same libraries in a pool thread
 
             path = tmp_path_factory.mktemp("models") / f"tiny-{family}.safetensors"
             made[family] = make_tiny_checkpoint(path, family=family, seed=0)

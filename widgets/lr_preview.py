@@ -58,6 +58,9 @@ def _bucket_counts(cfg) -> dict | None:
 
 def schedule_preview(cfg) -> dict:
     """{steps, curves {group: [lr]}, epoch_steps, save_steps, note}; runs in a pool thread (imports torch)."""
+    from trainer.imports import ml_imports
+
+    ml_imports()  # other pool threads import the same libraries (see trainer/imports.py)
     from trainer.dataset.plan import plan_steps
     from trainer.optim.preview import lr_curve
 

@@ -59,6 +59,9 @@ class ToolPanel(QWidget):
         self.status.setText(tr("Working…"))
 
         def call(on_progress=None, cancel=None):
+            from trainer.imports import ml_imports
+
+            ml_imports(tools=True)  # other threads may be importing the same libraries (trainer/imports.py)
             return fn(on_progress, stop)
 
         self.task = run_task(call, on_done=self._done, on_error=self._failed, on_progress=self._progress, owner=self)
