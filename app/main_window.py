@@ -37,8 +37,9 @@ class MainWindow(QMainWindow):
     def __init__(self, settings, config=None, persist: bool = True, deferred: bool = False):
         super().__init__()
         self.settings = settings
-        self.config = config
         self.persist = persist
+        self._started_from = None
+        self.config = config
         self.store = None
         self.dataset_page = None
         self.config_path = None  # the open config file (shown in the title): set_config_path
@@ -67,6 +68,10 @@ class MainWindow(QMainWindow):
             return
         from widgets.caption_store import CaptionStore
 
+        if self.config is None and self.persist:  # the last session's settings (the first time: a starter preset)
+            from .session_config import load_session_config
+
+            self.config, self._started_from = load_session_config()
         self.store = CaptionStore(self)
         self.store.failed.connect(self._store_failed)
         self.store.undo_stack.cleanChanged.connect(self._update_title)  # a bound slot: dropped with the window
@@ -114,7 +119,12 @@ class MainWindow(QMainWindow):
             sb.removeWidget(self._summary)
         self._summary = QLabel()
         sb.addPermanentWidget(self._summary)
-        sb.showMessage(tr("Ready. Open a training folder with Ctrl+O."))
+        if self._started_from == "starter":
+            sb.showMessage(tr("Ready. The training settings start from the SD 1.5 8 GB preset; pick the preset for "
+                              "your model and card on the Training page."))
+            self._started_from = None
+        else:
+            sb.showMessage(tr("Ready. Open a training folder with Ctrl+O."))
         self._update_title()
 
     def _build_menus(self) -> None:
@@ -300,6 +310,13 @@ class MainWindow(QMainWindow):
             self.settings.setValue("window/geometry", self.saveGeometry())
             self.settings.setValue("window/page", self.tabs.currentIndex())
             self.settings.sync()
+            if training is not None:
+                from .session_config import save_session_config
+
+                try:
+                    save_session_config(training.config())
+                except OSError:  # a read-only config folder must not keep the window open
+                    pass
         page.shutdown()
         if training is not None:
             training.shutdown()

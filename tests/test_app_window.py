@@ -116,3 +116,21 @@ def test_training_and_tools_pages_are_real(qtbot, app_env):
     for page in (w.training_page, w.tools_page):
         assert not isinstance(page, PlaceholderPage)
     assert w.training_page.start_btn.text() == "Start training"
+
+
+def test_training_settings_start_from_a_preset_and_carry_over_to_the_next_session(qtbot, app_env):
+    from app.session_config import session_path
+
+    w = _window(qtbot)  # persist=True, no config file: the first start ever
+    cfg = w.training_page.config()
+    assert cfg.network_dim == 32 and cfg.optimizer_type == "AdamW8bit" and cfg.learning_rate == 1e-4
+    assert "SD 1.5 8 GB preset" in w.statusBar().currentMessage()
+    w.training_page.set_value("network_dim", 24)
+    w.close()
+    assert session_path().is_file()
+    w2 = _window(qtbot)
+    assert w2.training_page.config().network_dim == 24
+    assert w2.dataset_page.values["train_batch_size"] == w2.training_page.config().train_batch_size == 2
+    session_path().write_text("not = [valid", encoding="utf-8")  # a damaged file: start over, never refuse
+    w3 = _window(qtbot)
+    assert w3.training_page.config().network_dim == 32

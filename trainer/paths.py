@@ -9,6 +9,9 @@ APP = "LoRADesk"
 
 
 def user_config_dir() -> Path:
+    override = os.environ.get("LORA_DESK_CONFIG_DIR")  # the app's override too (app/settings.py): tests, portable use
+    if override:
+        return Path(override)
     if sys.platform == "win32":
         base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
     elif sys.platform == "darwin":
