@@ -42,10 +42,18 @@ def parse_optimizer_args(
     ``setting`` names the setting in error messages (``lr_scheduler_args`` uses the same parser).
     A mapping is returned as a copy; ``None`` or an empty list gives ``{}``.
     """
-    if items is None:
-        return {}
     if isinstance(items, Mapping):
         return {str(k): v for k, v in items.items()}
+    return {key: parse_value(value) for _item, key, value in split_items(items, setting)}
+
+
+def split_items(
+    items: Iterable[str] | str | None, setting: str = "optimizer_args"
+) -> list[tuple[str, str, str]]:
+    """The ``(item, key, value text)`` of every ``key=value`` item, in order (a key may repeat; the last one
+    wins in :func:`parse_optimizer_args`). Raises ConfigError for an item that is not ``key=value``."""
+    if items is None:
+        return []
     if isinstance(items, str):
         try:
             items = shlex.split(items)
@@ -53,7 +61,7 @@ def parse_optimizer_args(
             raise ConfigError(
                 f"{setting} cannot be read ({e}): write items as key=value separated by spaces."
             ) from e
-    result: dict[str, Any] = {}
+    result: list[tuple[str, str, str]] = []
     for item in items:
         if not isinstance(item, str):
             raise ConfigError(f"{setting} item {item!r} is not a key=value string.")
@@ -70,8 +78,21 @@ def parse_optimizer_args(
             )
         if not value.strip():
             raise ConfigError(f"{setting} item '{item}' has no value after '='.")
-        result[key] = parse_value(value)
+        result.append((item, key, value))
     return result
+
+
+def is_unreadable_literal(text: str) -> bool:
+    """A value that starts like a Python number, tuple, list, dict or quoted string but is none
+    (``(0.9,0.99``, ``1e-4x``): :func:`parse_value` keeps it as text, which no optimizer can use."""
+    text = text.strip()
+    if text[:1] not in "0123456789+-.([{'\"":
+        return False
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return True
+    return False
 
 
 def format_args(kwargs: Mapping[str, Any]) -> str:

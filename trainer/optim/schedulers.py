@@ -32,10 +32,15 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from trainer.errors import ConfigError
 from trainer.optim.args import parse_optimizer_args
+from trainer.optim.checks import (
+    CUSTOM_SCHEDULER,
+    CUSTOM_TYPE_ALIASES,
+    WARM_RESTARTS_ALIASES,
+    WARM_RESTARTS_ARGS,
+    scheduler_number,
+)
 
 POLYNOMIAL_END_LR = 1e-7  # diffusers' get_polynomial_decay_schedule_with_warmup lr_end default
-
-CUSTOM_SCHEDULER = "cosine_annealing_warmup_restarts"
 
 SCHEDULERS: dict[str, str] = {
     "constant": "The learning rate stays the same from start to end (no warmup).",
@@ -50,12 +55,7 @@ SCHEDULERS: dict[str, str] = {
 }
 
 # lr_scheduler_type values that mean our built-in scheduler (the guide's patched katsura-jp module)
-_CUSTOM_TYPE_ALIASES = {
-    "cosine_annealing_warmup.cosineannealingwarmuprestarts",
-    "cosine_annealing_warmup.scheduler.cosineannealingwarmuprestarts",
-    "cosineannealingwarmuprestarts",
-    CUSTOM_SCHEDULER,
-}
+_CUSTOM_TYPE_ALIASES = CUSTOM_TYPE_ALIASES
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -190,9 +190,8 @@ class CosineAnnealingWarmupRestarts(LambdaLR):
     ``gamma`` = down_factor.
     """
 
-    ARGS = ("T_0", "gamma_min_lr", "decay", "down_factor", "warmup_steps", "cycle_warmup", "init_lr_ground",
-            "min_lr", "min_lr_ratio")
-    ALIASES = {"first_cycle_steps": "T_0", "gamma": "down_factor"}
+    ARGS = WARM_RESTARTS_ARGS
+    ALIASES = WARM_RESTARTS_ALIASES
 
     def __init__(
         self,
@@ -208,12 +207,7 @@ class CosineAnnealingWarmupRestarts(LambdaLR):
         min_lr_ratio: float | None = None,
         last_epoch: int = -1,
     ) -> None:
-        def number(name, value, kind=float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"lr_scheduler_args {name} must be a number, not {value!r}.")
-            if kind is int and value != int(value):
-                raise ConfigError(f"lr_scheduler_args {name} must be a whole number of steps, not {value!r}.")
-            return kind(value)
+        number = scheduler_number  # torch-free, shared with trainer.optim.checks (the forms' checks)
 
         T_0 = number("T_0", T_0, int)
         warmup_steps = number("warmup_steps", warmup_steps, int)
