@@ -42,6 +42,8 @@ SCHEDULER_CHOICES = (
     "adafactor", "cosine_annealing_warmup_restarts",
 )
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
+SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
+SAVE_PRECISION_ALIASES = {"fp32": "float"}  # stored as sd-scripts' name: a saved config stays valid there
 
 
 @dataclass
@@ -220,10 +222,16 @@ class TrainConfig:
     save_model_as: str = opt("safetensors", "saving", "File format.", choices=("safetensors",),
                              advanced=True)
     save_precision: str | None = opt(None, "saving", "Precision of the saved weights (empty = fp32).",
-                                     choices=(None, "fp16", "bf16", "float"), recommended="fp16 or bf16")
+                                     choices=(None,) + SAVE_PRECISIONS, recommended="fp16 or bf16")
     training_comment: str = opt("", "saving", "Text stored in the file's metadata.")
     logging_dir: str = opt("", "saving", "Folder for TensorBoard logs (empty = no logs).")
     log_prefix: str = opt("", "saving", "Prefix of the TensorBoard run folder.")
+
+    def __post_init__(self) -> None:
+        # save_precision: fp32 (any case) is another name of sd-scripts' "float"; "" means empty (fp32)
+        if isinstance(self.save_precision, str):
+            value = self.save_precision.strip().lower()
+            self.save_precision = SAVE_PRECISION_ALIASES.get(value, value) or None
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

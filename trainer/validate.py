@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import TrainConfig
+from .config import SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
+from .errors import ConfigError
 from .netargs import parse_network_args
+from .network.spec import fp8_problem, network_spec, unsupported
+from .optim.checks import optimizer_arg_problems, scheduler_problems
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,31 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if cfg.network_train_unet_only and cfg.network_train_text_encoder_only:
         err("network_train_unet_only", "network_train_unet_only and network_train_text_encoder_only "
                                        "exclude each other: nothing would be trained.")
-    try:
-        args = parse_network_args(cfg.network_args)
-    except ValueError as e:
-        err("network_args", str(e))
-        args = {}
     if cfg.network_module not in ("networks.lora", "networks.dylora", "lycoris.kohya"):
         err("network_module", f"network_module '{cfg.network_module}' is not supported; use networks.lora, "
                               "networks.dylora or lycoris.kohya.")
+        try:
+            args = parse_network_args(cfg.network_args)
+        except ValueError as e:
+            err("network_args", str(e))
+            args = {}
+    else:  # what build_network would refuse once the model is loaded
+        try:
+            spec = network_spec(cfg)
+        except ConfigError as e:
+            err("network_args", str(e))
+            spec = None
+        args = spec.args if spec else {}
+        if spec:
+            for msg in unsupported(spec):
+                err("network_args", msg)
+            problem = fp8_problem(cfg, spec)
+            if problem:
+                err("fp8_base", problem)
+            dropout = cfg.network_dropout
+            if "dropout" in args and dropout is not None and float(args["dropout"]) != dropout:
+                err("network_args", f"network_args dropout={args['dropout']} and network_dropout {dropout:g} "
+                                    "set the same dropout; keep one of them.")
     if cfg.network_module == "networks.lora" and "algo" in args:
         warn("network_args", "algo= is a LyCORIS option; it is ignored unless network_module is "
                              "lycoris.kohya.")
@@ -112,6 +132,10 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         if max(lrs or {1.0}) < 0.1:
             warn("learning_rate", f"{cfg.optimizer_type} finds the step size itself and expects "
                                   "learning_rate around 1.0.")
+    for msg in optimizer_arg_problems(cfg.optimizer_type, cfg.optimizer_args):
+        err("optimizer_args", msg)
+    for field, msg in scheduler_problems(cfg):
+        err(field, msg)
     if cfg.lr_warmup_steps < 0:
         err("lr_warmup_steps", "lr_warmup_steps cannot be negative.")
     if cfg.lr_warmup_steps and (cfg.lr_scheduler in ("constant", "adafactor") and not cfg.lr_scheduler_type):
@@ -125,8 +149,8 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         err("full_fp16", "full_fp16 needs mixed_precision = fp16.")
     if cfg.full_fp16 and cfg.full_bf16:
         err("full_bf16", "full_fp16 and full_bf16 exclude each other.")
-    if cfg.save_precision not in (None, "fp16", "bf16", "float"):
-        err("save_precision", "save_precision must be fp16, bf16 or float.")
+    if cfg.save_precision not in (None, *SAVE_PRECISIONS, *SAVE_PRECISION_ALIASES):
+        err("save_precision", "save_precision must be fp16, bf16 or fp32 (sd-scripts calls it float).")
     if cfg.v2 and cfg.sdxl:
         err("v2", "v2 and sdxl exclude each other: a model is either SD 2.x or SDXL.")
     if cfg.zero_terminal_snr and not cfg.v_parameterization:

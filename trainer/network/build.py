@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..netargs import as_bool
+from ..netargs import as_bool, use_tucker
 from .presets import PRESETS, TE_ALL, UNET_CONV_BLOCKS, UNET_TRANSFORMER, lycoris_preset
-from .spec import NetworkSpec, network_spec
+from .spec import NetworkSpec, bypass_mode, fp8_problem, network_spec, unsupported
 
 
 
@@ -39,15 +39,17 @@ def _targets(spec: NetworkSpec) -> dict:
 
 def _lycoris_kwargs(spec: NetworkSpec, cfg) -> dict:
     """Keyword arguments of LycorisNetworkKohya. We construct it directly: lycoris' create_network would
-    re-apply its own (colliding) "full" preset over ours."""
+    re-apply its own (colliding) "full" preset over ours. Every network_arg the builder accepts is passed
+    here (spec.unsupported lists the ones refused instead)."""
     a = spec.args
+    dropout = float(a["dropout"]) if "dropout" in a else (cfg.network_dropout or 0.0)
     kw = {
         "multiplier": 1.0, "lora_dim": spec.dim, "alpha": spec.alpha,
         "conv_lora_dim": spec.conv_dim, "conv_alpha": spec.conv_alpha, "network_module": spec.algo,
-        "dropout": cfg.network_dropout or 0.0,
+        "dropout": dropout,  # network_args dropout= is LyCORIS' name for network_dropout
         "rank_dropout": float(a.get("rank_dropout", 0) or 0),
         "module_dropout": float(a.get("module_dropout", 0) or 0),
-        "use_tucker": as_bool(a.get("use_tucker", a.get("use_cp", False))),
+        "use_tucker": use_tucker(a),
         "train_norm": as_bool(a.get("train_norm", False)),
         "weight_decompose": as_bool(a.get("dora_wd", False)),
         "factor": int(float(a.get("factor", -1))),
@@ -57,11 +59,13 @@ def _lycoris_kwargs(spec: NetworkSpec, cfg) -> dict:
         "rs_lora": as_bool(a.get("rs_lora", False)),
         "decompose_both": as_bool(a.get("decompose_both", False)),
         "constraint": float(a.get("constraint", a.get("constrain", 0)) or 0),
+        "use_scalar": as_bool(a.get("use_scalar", False)),
+        "rank_dropout_scale": as_bool(a.get("rank_dropout_scale", False)),
+        "wd_on_out": as_bool(a.get("wd_on_output", True)),  # LyCORIS' default: DoRA norms per output
         "warn_on_unmatched": False,
         # LoRA/LoCon as x -> down -> up (like sd-scripts), not by building the full delta weight every
         # forward: that costs a second full-size matmul per layer. DoRA needs the full weight.
-        "bypass_mode": as_bool(a.get("bypass_mode", spec.algo in ("lora", "locon")
-                                     and not as_bool(a.get("dora_wd", False)))),
+        "bypass_mode": bypass_mode(spec),
     }
     return kw
 
@@ -133,16 +137,15 @@ def build_network(cfg, unet: nn.Module, text_encoders: list[nn.Module]) -> LoraN
 
     lyco_logger.setLevel(logging.WARNING)  # lycoris prints dozens of INFO lines per network
     spec = network_spec(cfg)
+    refused = unsupported(spec) + [p for p in [fp8_problem(cfg, spec)] if p]  # validate() says the same
+    if refused:
+        raise ConfigError(" ".join(refused))
     train_te = not cfg.network_train_unet_only
     train_unet = not cfg.network_train_text_encoder_only
     lk.LycorisNetworkKohya.apply_preset(_targets(spec))  # class-level state in lycoris: set it every time
     named = [_named_te(te) for te in text_encoders] if train_te else []
     te_arg = (named if len(named) > 1 else named[0]) if named else None
     net = lk.LycorisNetworkKohya(te_arg, unet, **_lycoris_kwargs(spec, cfg))
-    if cfg.fp8_base and not _lycoris_kwargs(spec, cfg)["bypass_mode"]:
-        raise ConfigError(f"fp8_base works with LoRA and LoCon (x -> down -> up); {spec.algo}"
-                          f"{' with dora_wd' if as_bool(spec.args.get('dora_wd')) else ''} adds to the 8-bit "
-                          "weights themselves. Turn fp8_base off or use algo=lora/locon.")
     net.apply_to(te_arg, unet, apply_text_encoder=bool(named), apply_unet=train_unet)
     if not net.loras:
         raise ConfigError(f"The network settings ({spec.module}, preset {spec.preset}) match no layer of "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..netargs import parse_network_args
+from ..netargs import UNSUPPORTED, as_bool, parse_network_args, use_tucker, value_problem
 from .presets import PRESETS
 
 ALGOS = ("lora", "locon", "loha", "lokr", "ia3", "dylora", "full", "diag-oft", "boft", "glora")
@@ -28,15 +28,16 @@ def network_spec(cfg) -> NetworkSpec:
         args = parse_network_args(cfg.network_args)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    for key, value in args.items():
+        problem = value_problem(key, value)
+        if problem:
+            raise ConfigError(problem)
+    if any(k in args for k in ("use_tucker", "use_cp", "use_conv_cp", "disable_conv_cp")):
+        args["use_tucker"] = str(use_tucker(args))  # one answer for the builder and the VRAM estimate
     dim = cfg.network_dim or 4
     alpha = cfg.network_alpha if cfg.network_alpha is not None else 1.0
-    try:
-        conv_dim = int(float(args.get("conv_dim", 0) or 0))
-        conv_alpha = float(args.get("conv_alpha", 1.0 if conv_dim else 0) or 0)
-        for key in ("factor", "block_size", "unit"):
-            int(float(args.get(key, 0)))
-    except ValueError:
-        raise ConfigError("network_args: conv_dim, conv_alpha, factor and block_size must be numbers.") from None
+    conv_dim = int(float(args.get("conv_dim", 0) or 0))
+    conv_alpha = float(args.get("conv_alpha", 1.0 if conv_dim else 0) or 0)
     if cfg.network_module == "lycoris.kohya":
         algo = args.get("algo", "lora").lower()
         if algo not in ALGOS:
@@ -52,3 +53,30 @@ def network_spec(cfg) -> NetworkSpec:
     else:
         raise ConfigError(f"network_module '{cfg.network_module}' is not supported.")
     return NetworkSpec(cfg.network_module, algo, dim, alpha, conv_dim, conv_alpha, preset, args)
+
+
+def unsupported(spec: NetworkSpec) -> list[str]:
+    """Sentences for network_args this trainer would otherwise accept and ignore (LoRA+, block weights,
+    preset= without LyCORIS): they are refused instead."""
+    out = [f"network_args {key}: {UNSUPPORTED[key]} by this trainer; remove it." for key in spec.args
+           if key in UNSUPPORTED]
+    if "preset" in spec.args and spec.module != "lycoris.kohya":
+        out.append(f"network_args preset={spec.args['preset']} is a LyCORIS option that {spec.module} "
+                   "does not support; set network_module to lycoris.kohya or remove preset.")
+    return out
+
+
+def bypass_mode(spec: NetworkSpec) -> bool:
+    """LoRA/LoCon run as x -> down -> up (like sd-scripts) unless bypass_mode says otherwise; the other
+    algorithms and DoRA build the full delta weight."""
+    dora = as_bool(spec.args.get("dora_wd", False))
+    return as_bool(spec.args.get("bypass_mode", spec.algo in ("lora", "locon") and not dora))
+
+
+def fp8_problem(cfg, spec: NetworkSpec) -> str | None:
+    """Why fp8_base cannot be used with this network (a sentence), or None."""
+    if not cfg.fp8_base or bypass_mode(spec):
+        return None
+    dora = " with dora_wd" if as_bool(spec.args.get("dora_wd")) else ""
+    return (f"fp8_base works with LoRA and LoCon (x -> down -> up); {spec.algo}{dora} adds to the 8-bit "
+            "weights themselves. Turn fp8_base off or use algo=lora/locon.")
