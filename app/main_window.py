@@ -7,12 +7,11 @@ window, not to a page.
 """
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 
 from PySide6 import __version__ as PYSIDE_VERSION
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -103,6 +102,7 @@ class MainWindow(QMainWindow):
         self.training_page = TrainingPage(self.config, self.settings)
         self.training_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.training_page.send_to_tools.connect(self.send_to_tools)
+        self.training_page.sample_saved.connect(self.sample_saved)
         self.dataset_page.datasetOpened.connect(self.training_page.dataset_opened)
         # batch size, accumulation, resolution and buckets are set on either page and shown on both
         self.dataset_page.settingsEdited.connect(self.training_page.apply_dataset_settings)
@@ -321,6 +321,11 @@ class MainWindow(QMainWindow):
         if training is not None:
             training.shutdown()
         super().closeEvent(e)
+
+    def sample_saved(self, paths: list, base_model: str) -> None:
+        """The training view's saved files go to the Tools page's sample grid, one row each."""
+        self.tabs.setCurrentWidget(self.tools_page)
+        self.tools_page.sample_files(paths, base_model)
 
     def send_to_tools(self, path: str) -> None:
         """A file from the training view goes to the Tools page."""

@@ -134,3 +134,14 @@ def test_training_settings_start_from_a_preset_and_carry_over_to_the_next_sessio
     session_path().write_text("not = [valid", encoding="utf-8")  # a damaged file: start over, never refuse
     w3 = _window(qtbot)
     assert w3.training_page.config().network_dim == 32
+
+
+def test_saved_files_become_the_rows_of_a_sample_grid(qtbot, app_env):
+    w = _window(qtbot)
+    w.sample_saved(["/out/a-000001.safetensors", "/out/a-000002.safetensors", "/out/a.safetensors"], "/m/base.ckpt")
+    sample = w.tools_page.panels.sample
+    assert w.tabs.currentWidget() is w.tools_page and w.tools_page.panels.currentWidget() is sample
+    assert sample.loras.paths() == ["/out/a-000001.safetensors", "/out/a-000002.safetensors", "/out/a.safetensors"]
+    assert sample.base.path() == "/m/base.ckpt"
+    w.sample_saved(["/out/b.safetensors"], "/m/other.ckpt")  # a base model the user chose stays
+    assert sample.loras.paths() == ["/out/b.safetensors"] and sample.base.path() == "/m/base.ckpt"

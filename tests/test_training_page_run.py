@@ -94,6 +94,11 @@ def test_training_from_the_widget(ready_page, qtbot):
     assert view.send_btn.isEnabled()
     view.send_btn.click()
     assert sent == [final]
+    grids = []
+    page.sample_saved.connect(lambda paths, base: grids.append((paths, base)))
+    assert view.grid_btn.isEnabled()
+    view.grid_btn.click()
+    assert grids == [([s.path for s in view.saved], page.config().pretrained_model_name_or_path)]
     assert page.start_btn.isEnabled() and not page.stop_btn.isEnabled()
     # plots are redrawn on the timer, never more than 10 times a second
     assert view.refresh_count >= 1

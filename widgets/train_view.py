@@ -111,6 +111,7 @@ class _AfterFirstPaint(QObject):
 
 class TrainView(QWidget):
     send_to_tools = Signal(str)
+    sample_saved = Signal(list)  # every saved file of the run, oldest first: an epoch x weight grid
     open_folder_requested = Signal(str)
 
     def __init__(self, parent=None):
@@ -188,8 +189,14 @@ class TrainView(QWidget):
         self.send_btn.setToolTip(tr("Check, resize, merge or sample the selected file on the Tools page"))
         self.send_btn.setEnabled(False)
         self.send_btn.clicked.connect(self._send)
+        self.grid_btn = QPushButton(tr("Sample grid of all saved files"))
+        self.grid_btn.setToolTip(tr("Compare the saved epochs side by side on the Tools page (rows: files, "
+                                    "columns: weights) to pick the best one"))
+        self.grid_btn.setEnabled(False)
+        self.grid_btn.clicked.connect(lambda: self.sample_saved.emit([s.path for s in self.saved]))
         buttons.addWidget(self.open_folder_btn)
         buttons.addWidget(self.send_btn)
+        buttons.addWidget(self.grid_btn)
         buttons.addStretch(1)
         fl.addWidget(title)
         fl.addWidget(self.files, 1)
@@ -238,6 +245,7 @@ class TrainView(QWidget):
         self.epochs = 0
         self.saved: list = []
         self.files.clear()
+        self.grid_btn.setEnabled(False)
         self.log.clear()
         self.progress.setValue(0)
         self._dirty = False
@@ -304,6 +312,7 @@ class TrainView(QWidget):
             item.setToolTip(0, e.path)
             self.files.addTopLevelItem(item)
             self.files.setCurrentItem(item)
+            self.grid_btn.setEnabled(True)
             self.append_log(tr("Saved {path} ({size})").format(path=e.path, size=fmt_size(e.size_bytes)))
         elif kind == "Log":
             self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)

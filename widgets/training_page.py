@@ -39,6 +39,7 @@ def lr_groups(cfg) -> dict:
 
 class TrainingPage(QWidget):
     send_to_tools = Signal(str)
+    sample_saved = Signal(list, str)  # the run's saved files and its base model: a sample grid on the Tools page
     status = Signal(str)
     trainingChanged = Signal(bool)
     configChanged = Signal(object)  # the TrainConfig after any edit (the Dataset page follows its fields)
@@ -120,6 +121,8 @@ class TrainingPage(QWidget):
         settings_tab.setSizes([760, 600])
         self.view = TrainView()
         self.view.send_to_tools.connect(self.send_to_tools)
+        self.view.sample_saved.connect(lambda paths: self.sample_saved.emit(
+            paths, self._run_cfg.pretrained_model_name_or_path if self._run_cfg else ""))
         self.tabs.addTab(settings_tab, tr("Settings"))
         self.tabs.addTab(self.view, tr("Progress"))
         outer.addWidget(self.tabs, 1)
@@ -129,6 +132,7 @@ class TrainingPage(QWidget):
         self._estimate_timer.setInterval(ESTIMATE_DEBOUNCE_MS)
         self._estimate_timer.timeout.connect(self._update_estimate)
         self._preview_wanted = True
+        self._run_cfg = None  # the settings of the last run started (its base model goes to the sample grid)
         self._fill_presets()
         self._fill_recent()
         self._revalidate()
@@ -366,6 +370,7 @@ class TrainingPage(QWidget):
         if self.errors() or self.is_training():
             return False
         cfg = self.config()
+        self._run_cfg = cfg
         self.run = TrainRun(cfg, self)
         self.run.event.connect(self.view.on_event)
         self.run.event.connect(self._event)
