@@ -192,3 +192,21 @@ def test_send_to_tools_switches_tab(qtbot, app_env):
     w.training_page.send_to_tools.emit("/x/lora.safetensors")
     assert w.tabs.currentWidget() is w.tools_page
     assert got in ([], ["/x/lora.safetensors"]) and (got or not hasattr(w.tools_page, "add_file"))
+
+
+def test_lr_preview_follows_the_optimizer(tmp_path):
+    """Adaptive optimizers train every part at learning_rate; AdaFactor's relative_step brings its own
+    scheduler: the preview shows what the trainer will do, and says why."""
+    from trainer.config import TrainConfig
+    from widgets.lr_preview import schedule_preview
+
+    base = dict(train_data_dir=str(make_dataset(tmp_path / "data")), train_batch_size=2, max_train_epochs=2,
+                learning_rate=1.0, unet_lr=1e-4, text_encoder_lr=5e-5, lr_scheduler="cosine")
+    prodigy = schedule_preview(TrainConfig(optimizer_type="Prodigy", **base))
+    assert prodigy["curves"]["unet"][0] == pytest.approx(1.0) == prodigy["curves"]["textencoder"][0]
+    assert "Prodigy finds the step size itself" in prodigy["note"]
+    ada = schedule_preview(TrainConfig(optimizer_type="AdaFactor", **base))
+    assert "AdaFactor (relative_step)" in ada["note"] and len(set(ada["curves"]["unet"])) == 1  # flat
+    adam = schedule_preview(TrainConfig(optimizer_type="AdamW", **base))
+    assert adam["curves"]["unet"][0] == pytest.approx(1e-4) and adam["curves"]["unet"][-1] < 1e-5
+    assert "step size" not in adam["note"]

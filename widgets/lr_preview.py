@@ -56,6 +56,27 @@ def _bucket_counts(cfg) -> dict | None:
     return counts
 
 
+def _as_the_optimizer_runs_it(cfg, groups: list) -> tuple[str, list, str]:
+    """(scheduler, groups, note) as the trainer will use them: AdaFactor with relative_step replaces the
+    scheduler with its own; adaptive optimizers (Prodigy, D-Adaptation) train every part at learning_rate."""
+    from trainer.errors import ConfigError
+    from trainer.optim.checks import adafactor_sets_scheduler
+    from trainer.optim.optimizers import OPTIMIZERS, canonical_optimizer_name
+
+    if adafactor_sets_scheduler(cfg.optimizer_type, cfg.optimizer_args):
+        return "adafactor", groups, tr("AdaFactor (relative_step) sets its own learning rate from the gradients; "
+                                       "the curve shows the starting value only.")
+    try:
+        info = OPTIMIZERS.get(canonical_optimizer_name(cfg.optimizer_type))
+    except ConfigError:
+        info = None
+    if info is not None and info.is_adaptive:
+        return cfg.lr_scheduler, [(name, cfg.learning_rate) for name, _ in groups], tr(
+            "{name} finds the step size itself: the curve is the factor the scheduler applies to it "
+            "(learning_rate, usually 1.0, for every part).").format(name=info.name)
+    return cfg.lr_scheduler, groups, ""
+
+
 def schedule_preview(cfg) -> dict:
     """{steps, curves {group: [lr]}, epoch_steps, save_steps, note}; runs in a pool thread (imports torch)."""
     from trainer.imports import ml_imports
@@ -87,7 +108,9 @@ def schedule_preview(cfg) -> dict:
     if not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
                                                  cfg.cache_text_encoder_outputs_to_disk):
         groups.append(("textencoder", cfg.text_encoder_lr if cfg.text_encoder_lr is not None else cfg.learning_rate))
-    curve = lr_curve(cfg.lr_scheduler, total, cfg.learning_rate, group_lrs=[lr for _, lr in groups],
+    scheduler, groups, optimizer_note = _as_the_optimizer_runs_it(cfg, groups)
+    note = " ".join(n for n in (note, optimizer_note) if n)
+    curve = lr_curve(scheduler, total, cfg.learning_rate, group_lrs=[lr for _, lr in groups],
                      lr_warmup_steps=cfg.lr_warmup_steps, lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
                      lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
                      lr_scheduler_args=cfg.lr_scheduler_args)
