@@ -215,8 +215,9 @@ def test_scale_weight_norms_report_is_shown(qtbot, app_env):
                           {"keys_scaled": 3, "average_key_norm": 0.912, "max_key_norm": 1.0}))
     view.refresh()
     assert view.norm_label.text() == "scale_weight_norms: 3 keys scaled, average key norm 0.912"
+    assert not view.norm_label.isHidden()
     view.begin("", {"unet": 1e-4})
-    assert view.norm_label.text() == ""
+    assert view.norm_label.text() == "" and view.norm_label.isHidden()
 
 
 def test_a_run_stopped_before_its_first_step_says_nothing_was_saved(qtbot, app_env):

@@ -133,6 +133,7 @@ class TrainView(QWidget):
             top.addWidget(w, 1, i)
         self.norm_label = QLabel()
         self.norm_label.setObjectName("hint")
+        self.norm_label.hide()  # shown with scale_weight_norms only
         top.addWidget(self.norm_label, 2, 0, 1, 5)
         outer.addLayout(top)
         self.progress = QProgressBar()
@@ -251,6 +252,7 @@ class TrainView(QWidget):
         self._dirty = False
         for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.norm_label):
             w.setText("")
+        self.norm_label.hide()
         self.poll_gpu()
 
     def begin(self, output_dir: str, groups: dict | None = None) -> None:
@@ -380,6 +382,7 @@ class TrainView(QWidget):
             if "keys_scaled" in e.extra:  # scale_weight_norms: how many weights were held back, as sd-scripts logs
                 self.norm_label.setText(tr("scale_weight_norms: {n} keys scaled, average key norm {avg:.3f}").format(
                     n=e.extra["keys_scaled"], avg=e.extra.get("average_key_norm", 0.0)))
+                self.norm_label.show()
             if e.total_steps:
                 self.progress.setValue(int(100 * e.step / e.total_steps))
 
