@@ -388,6 +388,7 @@ class TrainingPage(QWidget):
 
     def _show_view(self) -> None:
         if self.is_training():
+            self.view.paint_plots_in_turns()
             self.tabs.setCurrentWidget(self.view)
 
     def stop(self) -> None:
