@@ -67,10 +67,10 @@ class MainWindow(QMainWindow):
             return
         from widgets.caption_store import CaptionStore
 
-        if self.config is None and self.persist:  # the last session's settings (the first time: a starter preset)
-            from .session_config import load_session_config
+        if self.config is None:  # the last session's settings; the first time (or not persisting) a starter preset
+            from .session_config import load_session_config, starter_config
 
-            self.config, self._started_from = load_session_config()
+            self.config, self._started_from = load_session_config() if self.persist else (starter_config(), None)
         self.store = CaptionStore(self)
         self.store.failed.connect(self._store_failed)
         self.store.undo_stack.cleanChanged.connect(self._update_title)  # a bound slot: dropped with the window

@@ -18,12 +18,17 @@ def session_path() -> Path:
     return user_config_dir() / "last_session.toml"
 
 
+def starter_config():
+    from trainer.config import TrainConfig
+    from trainer.presets import apply_preset
+
+    return apply_preset(TrainConfig(), STARTER_PRESET)
+
+
 def load_session_config():
     """(TrainConfig, "last" | "starter"): the last session's settings, or the starter preset."""
-    from trainer.config import TrainConfig
     from trainer.config_io import load_toml
     from trainer.errors import UserError
-    from trainer.presets import apply_preset
 
     path = session_path()
     if path.is_file():
@@ -31,7 +36,7 @@ def load_session_config():
             return load_toml(path), "last"
         except UserError:  # a damaged or outdated file: start over rather than refuse to start
             pass
-    return apply_preset(TrainConfig(), STARTER_PRESET), "starter"
+    return starter_config(), "starter"
 
 
 def save_session_config(cfg) -> Path:
