@@ -34,7 +34,7 @@ from ..models.spec import FAMILY_NAMES
 from ..network.lora_file import SAVE_DTYPES, load_lora, save_lora
 from .lora_modules import (FAMILY_WORDS, LoraModule, guess_family, lora_delta, merged_weight, module_delta,
                            parse_modules)
-from .resize import svd_low_rank
+from .resize import lora_factors, svd_low_rank
 from .stream_io import CheckpointReader, check_not_input, write_safetensors
 from .targets import real_model_shapes, real_model_spec, target_map
 
@@ -232,14 +232,9 @@ def _stacked(name: str, parts: list, new_rank: int | None) -> tuple:
     up = torch.cat(ups, dim=1)
     if new_rank is None:
         return down, up, down.shape[0]
-    out_size = up.shape[0]
-    U, S, Vh = svd_low_rank(up.reshape(out_size, -1), down.reshape(down.shape[0], -1))
+    U, S, Vh = svd_low_rank(up.reshape(up.shape[0], -1), down.reshape(down.shape[0], -1))
     rank = min(int(new_rank), S.shape[0])
-    up2, down2 = U[:, :rank] * S[:rank], Vh[:rank]
-    if down.ndim == 4:
-        down2 = down2.reshape(rank, *down.shape[1:])
-        up2 = up2.reshape(out_size, rank, 1, 1)
-    return down2.contiguous(), up2.contiguous(), rank
+    return *lora_factors(U, S, Vh, rank, tuple(down.shape[1:])), rank
 
 
 def _svd_of_deltas(name: str, parts: list, shape: tuple | None, new_rank: int) -> tuple:
@@ -255,10 +250,7 @@ def _svd_of_deltas(name: str, parts: list, shape: tuple | None, new_rank: int) -
                              "model family's architecture (is the file for another model?).") from None
     U, S, Vh = torch.linalg.svd(delta.reshape(shape[0], -1), full_matrices=False)
     rank = min(int(new_rank), S.shape[0])
-    up, down = U[:, :rank] * S[:rank], Vh[:rank]
-    if len(shape) == 4:
-        up, down = up.reshape(shape[0], rank, 1, 1), down.reshape(rank, *shape[1:])
-    return down.contiguous(), up.contiguous(), rank
+    return *lora_factors(U, S, Vh, rank, tuple(shape[1:])), rank
 
 
 def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | None = None,

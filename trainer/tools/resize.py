@@ -85,6 +85,16 @@ def svd_low_rank(up: torch.Tensor, down: torch.Tensor):
     return qu @ u, s, vh @ qd.t()
 
 
+def lora_factors(U: torch.Tensor, S: torch.Tensor, Vh: torch.Tensor, rank: int, in_shape: tuple):
+    """(down, up) of rank ``rank`` from the SVD of a [out, in...] weight change flattened to 2-D: a conv layer
+    (``in_shape`` = (in, k, k)) gets a k x k down and a 1 x 1 up, as LoCon stores them."""
+    up, down = U[:, :rank] * S[:rank], Vh[:rank]
+    if len(in_shape) == 3:
+        down = down.reshape(rank, *in_shape)
+        up = up.reshape(up.shape[0], rank, 1, 1)
+    return down.contiguous(), up.contiguous()
+
+
 def choose_rank(S: torch.Tensor, full_len: int, max_rank: int, method: str | None, param: float | None) -> int:
     if method is None:
         rank = max_rank
@@ -110,12 +120,8 @@ def resize_module(down: torch.Tensor, up: torch.Tensor, alpha: float | None, max
     total_sq, total = float(sq.sum()), float(S.sum())
     fro = math.sqrt(float(sq[:rank].sum()) / total_sq) if total_sq > 0 else 1.0
     sm = float(S[:rank].sum()) / total if total > 0 else 1.0
-    new_up = (U[:, :rank] * S[:rank]).cpu()
-    new_down = Vh[:rank].cpu()
-    if down.ndim == 4:
-        new_down = new_down.reshape(rank, *down.shape[1:])
-        new_up = new_up.reshape(out_size, rank, 1, 1)
-    return new_down.contiguous(), new_up.contiguous(), scale * rank, fro, sm
+    new_down, new_up = lora_factors(U, S, Vh, rank, tuple(down.shape[1:]))
+    return new_down.cpu(), new_up.cpu(), scale * rank, fro, sm
 
 
 def _precision_of(sd: dict) -> str:
