@@ -48,6 +48,7 @@ class Trainer:
         self.last_good: str | None = None
 
     rt = None  # Runtime, once run() has started
+    run_plan = None  # trainer.plan.RunPlan, once the dataset is read
     seed: int | None = None  # the seed used (cfg.seed, or the one drawn when it is None)
 
     def emit(self, event) -> None:
@@ -116,21 +117,20 @@ class Trainer:
         base = self._load_model()
         self._check_stop()
         data, plan = self._prepare_data(scan, report, base, seed)
-        train_te = not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
-                                                             cfg.cache_text_encoder_outputs_to_disk)
-        if cfg.cache_latents or cfg.cache_latents_to_disk:  # first, while only the VAE is on the GPU
+        train_te = self.run_plan.train_text_encoder
+        if self.run_plan.cache_latents:  # first, while only the VAE is on the GPU
             S.cache_latents_into(data, base, cfg, rt, self.emit, self.stop)
             self._check_stop()
             data, plan = self._replan(data, scan, base, seed)
         model = S.prepare_models(base, cfg, rt, train_te, self.emit)
         self._check_stop()
-        if not train_te and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
+        if self.run_plan.cache_text_encoder_outputs:
             S.cache_text_into(model, data, base, cfg, rt, self.emit, self.stop)
             self._check_stop()
         network = S.trained_network(base, cfg, rt, train_te, self.emit)
         self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
-        self.optimizer_description, self.group_names = optim.description, optim.group_names
+        self.optim = optim  # optimizer, scheduler, ss_optimizer text, group names
         self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
@@ -188,12 +188,12 @@ class Trainer:
         return data, self._plan(data)
 
     def _plan(self, data):
-        from .dataset.plan import plan_steps
+        """The run plan (trainer.plan: the one the window previews) for the images that will train."""
+        from .plan import resolve
 
         counts = {k: len(v) for k, v in data.buckets.items()}
-        cfg = self.cfg
-        return plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, self.rt.num_processes,
-                          cfg.max_train_epochs, cfg.max_train_steps)
+        self.run_plan = resolve(self.cfg, counts, self.rt.num_processes)
+        return self.run_plan.steps
 
     def _replan(self, data, scan, base, seed):
         """After caching, drop images that failed to decode and plan again."""
@@ -323,7 +323,7 @@ class Trainer:
         elapsed = time.perf_counter() - start_time
         rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
         eta = (plan.total_steps - step) / rate if rate > 0 else float("inf")
-        lrs = {name: float(lr) for name, lr in zip(self.group_names, sched.get_last_lr())}
+        lrs = {name: float(lr) for name, lr in zip(self.optim.group_names, sched.get_last_lr())}
         avg = sum(losses) / len(losses)
         self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra))
         if tb:
@@ -391,7 +391,7 @@ class Trainer:
         run = RunInfo(
             model_version=base.model_version, session_id=session_id, started_at=time.time(),
             num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
-            epochs=plan.epochs, total_steps=plan.total_steps, optimizer=self.optimizer_description,
+            epochs=plan.epochs, total_steps=plan.total_steps, optimizer=self.optim.description,
             num_processes=self.rt.num_processes,
             dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
             tag_frequency=tag_frequency(scan),

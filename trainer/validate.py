@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .netargs import parse_network_args
 from .network.spec import fp8_problem, network_spec, unsupported
 from .optim.checks import optimizer_arg_problems, scheduler_problems
+from .plan import is_adaptive
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,6 @@ class Issue:
     field: str
     message: str
     error: bool = True
-
-
-def is_adaptive(optimizer_type: str) -> bool:
-    name = optimizer_type.lower()
-    return name.startswith("dadapt") or name.startswith("prodigy")
 
 
 def parse_resolution(text: str) -> tuple[int, int]:

@@ -284,17 +284,18 @@ def build_optimizer(
         extra["nesterov"] = True
 
     elif key.startswith("dadapt") or key == "prodigy":
-        lrs = _group_lrs(groups, learning_rate)
-        distinct = sorted({x for x in lrs if x}, reverse=True)
-        if len(distinct) > 1:
+        from trainer.plan import adaptive_group_lrs  # the rule the previews draw too
+
+        lrs, changed = adaptive_group_lrs(_group_lrs(groups, learning_rate), learning_rate)
+        if changed:
+            distinct = sorted({x for x in _group_lrs(groups, learning_rate) if x}, reverse=True)
             warnings.append(
                 f"{canonical} adapts one learning rate for every part: the parts' learning rates differ "
                 f"(e.g. unet_lr and text_encoder_lr: {_fmt(distinct)}), so all of them use "
                 f"learning_rate={learning_rate:g}."
             )
-            for g in groups:
-                if g.get("lr", learning_rate):
-                    g["lr"] = learning_rate
+            for g, lr in zip(groups, lrs):
+                g["lr"] = lr
         actual_lr = max(_group_lrs(groups, learning_rate))
         if actual_lr <= 0.1:
             warnings.append(

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
+from ..plan import resolve
 from .activations import te_activation_bytes, unet_activation_bytes, vae_encode_bytes
 from .calibration import ALLOCATOR_FRAGMENTATION, CUDA_CONTEXT_BYTES, FP32_NORM, TOKENS_PER_CHUNK
 from .model import ModelInfo, _numel, analyze_model, read_header_shapes
@@ -60,10 +61,9 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
         notes.append("fp8_base needs mixed_precision bf16 or fp16; estimated as if bf16 were set.")
         e = 2
         f = FP32_NORM
-    cache_te = bool(cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk)
-    cache_lat = bool(cfg.cache_latents or cfg.cache_latents_to_disk)
-    train_te = not cfg.network_train_unet_only and not cache_te
-    train_unet = not cfg.network_train_text_encoder_only
+    plan = resolve(cfg)  # what trains and what is cached, as the trainer decides it
+    cache_te, cache_lat = plan.cache_text_encoder_outputs, plan.cache_latents
+    train_te, train_unet = plan.train_text_encoder, plan.train_unet
     p = 2 if (cfg.full_bf16 or cfg.full_fp16) else 4
 
     # --- weights
