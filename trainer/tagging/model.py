@@ -90,8 +90,10 @@ def _session(ort, model: Path, providers: list[str]):
 
 
 def _first_line(e: Exception) -> str:
+    """onnxruntime's reason without its prefix ('[ONNXRuntimeError] : 7 : ... Load model from X failed:')."""
     text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:200]
+    line = text[0] if text else type(e).__name__
+    return (line.rsplit("failed:", 1)[-1].strip() or line)[:200].rstrip(".")
 
 
 class WDTagger:
