@@ -235,18 +235,18 @@ class TaggerDialog(QDialog):
     def _summary(self, plan) -> str:
         changes = plan.preview.changes
         created = sum(1 for c in changes if c.old_text is None)
-        text = tr("{n} of {m} caption files change").format(n=len(changes), m=len(plan.outcomes))
-        if created:
-            text += " " + tr("({n} new)").format(n=created)
+        parts = []
         if plan.stopped:
-            text = tr("Stopped after {done} of {total} images.").format(done=plan.done, total=plan.total) + \
-                " " + text
+            parts.append(tr("Stopped after {done} of {total} images.").format(done=plan.done, total=plan.total))
+        text = tr("{n} of {m} caption files change").format(n=len(changes), m=len(plan.outcomes))
+        parts.append(text + (" " + tr("({n} new)").format(n=created) if created else "") + ".")
         if plan.problems:
-            text += "; " + tr("{n} left alone:").format(n=len(plan.problems)) + " " + plan.problems[0].message
-        text += ". " + tr("Tagged on {device}.").format(device=plan.provider.removesuffix("ExecutionProvider"))
+            parts.append(tr("{n} left alone, for example:").format(n=len(plan.problems)) + " "
+                         + plan.problems[0].message)
+        parts.append(tr("Tagged on {device}.").format(device=plan.provider.removesuffix("ExecutionProvider")))
         if changes:
-            text += " " + tr("Apply writes them; Ctrl+Z undoes it in one step.")
-        return text
+            parts.append(tr("Apply writes them; Ctrl+Z undoes it in one step."))
+        return " ".join(parts)
 
     def _fill_table(self, plan) -> None:
         rows = [o for o in plan.outcomes if o.changed]
