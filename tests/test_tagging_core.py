@@ -144,6 +144,8 @@ def test_training_folder_concepts_are_found_and_other_folders_need_recursive(tmp
     assert [t.image.name for t in find_targets(root)] == ["a.png"]
     assert [t.image.name for t in find_targets(root, ".caption", recursive=True)] == ["a.png", "b.png"]
     assert find_targets(root, "caption")[0].caption == root / "6_maid" / "a.caption"
+    (root / "6_maid" / "A.TXT").write_text("x\n", encoding="utf-8")  # as the scan matches it: no second file
+    assert find_targets(root)[0].caption == root / "6_maid" / "A.TXT"
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="'.*empty'.* holds no images"):
         find_targets(tmp_path / "empty")

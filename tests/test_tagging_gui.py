@@ -22,6 +22,10 @@ def _dialog(page, model, tags):
     return dlg
 
 
+def _cell(dlg, row, col):
+    return dlg.table.model().index(row, col).data()
+
+
 def _captions(page):
     return {p: p.read_bytes() for p in sorted(page.root.rglob("*.txt"))}
 
@@ -37,10 +41,10 @@ def test_tag_preview_apply_and_one_undo_restores_every_caption(qtbot, page, tagg
     qtbot.waitUntil(lambda: not dlg.is_running(), timeout=20000)
     assert _captions(page) == before  # the preview writes nothing
     # 5 images: the trigger and the constant tags are added to every caption
-    assert dlg.table.rowCount() == 5 and dlg.apply_btn.isEnabled()
-    row = next(r for r in range(5) if dlg.table.item(r, 0).text() == "2_redcircle/img0.png")
-    assert dlg.table.item(row, 1).text() == "redcircle, simple background, tag0"
-    assert dlg.table.item(row, 2).text() == \
+    assert dlg.table.model().rowCount() == 5 and dlg.apply_btn.isEnabled()
+    row = next(r for r in range(5) if _cell(dlg, r, 0) == "2_redcircle/img0.png")
+    assert _cell(dlg, row, 1) == "redcircle, simple background, tag0"
+    assert _cell(dlg, row, 2) == \
         "sks, redcircle, simple background, tag0, long hair, smile, ^_^"
     assert "5 of 5 caption files change" in dlg.info.text() and "CPU" in dlg.info.text()
     assert dlg.progress.value() == 5
@@ -71,6 +75,8 @@ def test_replace_creates_missing_captions_and_undo_deletes_them(qtbot, page, tag
     dlg.start()
     qtbot.waitUntil(lambda: not dlg.is_running(), timeout=20000)
     assert "(1 new)" in dlg.info.text()
+    rows = {_cell(dlg, r, 0): (_cell(dlg, r, 1), _cell(dlg, r, 2)) for r in range(dlg.table.model().rowCount())}
+    assert rows["1_bluesquare/new.png"] == ("(no caption file)", "blue theme, long hair, smile, ^_^, solo")
     dlg.apply()
     new = page.root / "1_bluesquare" / "new.txt"
     assert new.read_text(encoding="utf-8") == "blue theme, long hair, smile, ^_^, solo\n"
@@ -104,7 +110,7 @@ def test_stop_a_run_and_a_bad_model_is_one_sentence(qtbot, page, tagger_files, t
     gate.set()
     qtbot.waitUntil(lambda: not dlg.is_running(), timeout=20000)
     # the batch under way (4 images) is finished, the fifth image is not tagged
-    assert dlg.plan.stopped and len(dlg.plan.outcomes) == 4 and dlg.table.rowCount() == 4
+    assert dlg.plan.stopped and len(dlg.plan.outcomes) == 4 and dlg.table.model().rowCount() == 4
     assert dlg.info.text().startswith("Stopped after 4 of 5 images.")
     assert dlg.run_btn.isEnabled() and not dlg.stop_btn.isEnabled() and dlg.apply_btn.isEnabled()
     bad = tmp_path / "bad.onnx"
@@ -114,7 +120,7 @@ def test_stop_a_run_and_a_bad_model_is_one_sentence(qtbot, page, tagger_files, t
     dlg.start()
     qtbot.waitUntil(lambda: not dlg.is_running(), timeout=20000)
     assert dlg.info.text().startswith(f"Tagger model '{bad}' cannot be loaded by onnxruntime")
-    assert dlg.table.rowCount() == 0 and not dlg.apply_btn.isEnabled()
+    assert dlg.table.model().rowCount() == 0 and not dlg.apply_btn.isEnabled()
 
 
 def test_files_and_options_are_remembered(qtbot, page, tagger_files):

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFormLayout,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout)
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableView,
+                               QVBoxLayout)
 
 from app.i18n import tr
 
 from .file_inputs import FileField
 
 KEY = "tagger/"  # settings keys
+WRAP_ROWS = 300
 
 
 def _spin(value: float) -> QDoubleSpinBox:
@@ -24,6 +25,43 @@ def _spin(value: float) -> QDoubleSpinBox:
     s.setDecimals(2)
     s.setValue(value)
     return s
+
+
+class PreviewModel(QAbstractTableModel):
+    """Image | caption before | caption after, for the outcomes that change (a model, not items: 10,000 rows
+    appear at once)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[str, str, str, str]] = []  # image label, before, after, image path
+
+    def set_outcomes(self, outcomes) -> None:
+        self.beginResetModel()
+        self.rows = [(f"{o.target.image.parent.name}/{o.target.image.name}",
+                      o.before if o.before is not None else tr("(no caption file)"), o.after, str(o.target.image))
+                     for o in outcomes if o.changed]
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):  # noqa: N802 - Qt's name
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()):  # noqa: N802 - Qt's name
+        return 3
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row[3] if index.column() == 0 else row[index.column()]
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt's name
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return (tr("Image"), tr("Caption before"), tr("Caption after"))[section]
+        return None
 
 
 class TaggerDialog(QDialog):
@@ -96,12 +134,12 @@ class TaggerDialog(QDialog):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.info)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels([tr("Image"), tr("Caption before"), tr("Caption after")])
+        self.preview = PreviewModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.preview)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
-        self.table.setWordWrap(True)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         head.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -190,7 +228,7 @@ class TaggerDialog(QDialog):
             return False
         self._save_settings()
         self.plan = None
-        self.table.setRowCount(0)
+        self._fill_table(None)
         self.apply_btn.setEnabled(False)
         self.progress.setRange(0, len(targets))
         self.progress.setValue(0)
@@ -249,23 +287,19 @@ class TaggerDialog(QDialog):
         return " ".join(parts)
 
     def _fill_table(self, plan) -> None:
-        rows = [o for o in plan.outcomes if o.changed]
-        self.table.setRowCount(len(rows))
-        for r, o in enumerate(rows):
-            img = o.target.image
-            name = f"{img.parent.name}/{img.name}"
-            before = o.before if o.before is not None else tr("(no caption file)")
-            for c, text in enumerate((name, before, o.after)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(str(img) if c == 0 else text)
-                self.table.setItem(r, c, item)
-        self.table.resizeRowsToContents()
+        self.preview.set_outcomes(plan.outcomes if plan is not None else [])
+        # wrapped rows for a readable preview; past a few hundred, measuring every row would freeze the window
+        # for seconds, so long lists stay one line a row (the full text is in the tooltip)
+        wrap = self.preview.rowCount() <= WRAP_ROWS
+        self.table.setWordWrap(wrap)
+        if wrap:
+            self.table.resizeRowsToContents()
 
     def _invalidate(self, *_) -> None:
         """An option changed: the preview no longer says what Apply would write."""
         if self.plan is not None and self.task is None:
             self.plan = None
-            self.table.setRowCount(0)
+            self._fill_table(None)
             self.apply_btn.setEnabled(False)
             self.info.setText(tr("The options changed: press Tag images again to see the captions."))
 

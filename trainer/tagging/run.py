@@ -64,9 +64,20 @@ class TagPlan:
         return len(self.outcomes) + len(self.problems)
 
 
-def _images_in(folder: Path) -> list[Path]:
+def _targets_in(folder: Path, caption_extension: str) -> list[Target]:
+    """Images of one folder with their captions; an existing caption whose name differs only in letter case
+    is used (as the dataset scan matches it) instead of creating a second file."""
     with os.scandir(folder) as it:
-        return sorted(Path(e.path) for e in it if not e.name.startswith(".") and e.is_file() and is_image_file(e.name))
+        files = sorted((e for e in it if not e.name.startswith(".") and e.is_file()), key=lambda e: e.name)
+    ext = caption_extension.lower()
+    captions = {os.path.splitext(e.name)[0].casefold(): Path(e.path) for e in files
+                if os.path.splitext(e.name)[1].lower() == ext}
+    out = []
+    for e in files:
+        if is_image_file(e.name):
+            img = Path(e.path)
+            out.append(Target(img, captions.get(img.stem.casefold(), img.with_name(img.stem + caption_extension))))
+    return out
 
 
 def find_targets(folder: str | os.PathLike, caption_extension: str = ".txt", recursive: bool = False) -> list[Target]:
@@ -89,11 +100,11 @@ def find_targets(folder: str | os.PathLike, caption_extension: str = ".txt", rec
             folders += sorted(p for p in root.iterdir() if p.is_dir() and parse_concept_folder_name(p.name))
         except OSError as e:
             raise UserError(f"Image folder '{root}' cannot be read ({e.strerror or e}).") from None
-    images = [img for f in folders for img in _images_in(f)]
-    if not images:
+    targets = [t for f in folders for t in _targets_in(f, caption_extension)]
+    if not targets:
         where = " or its sub-folders" if recursive else " or its concept folders (like 6_maid)"
         raise UserError(f"Image folder '{root}'{where} holds no images (png, jpg, jpeg, webp, bmp).")
-    return [Target(img, img.with_name(img.stem + caption_extension)) for img in images]
+    return targets
 
 
 def _outcome(target: Target, tags: list[str], opts: TagOptions) -> tuple[TagOutcome, CaptionChange | None]:
