@@ -37,9 +37,11 @@ def write_tags_csv(path: Path) -> Path:
     return path
 
 
-def make_tagger(folder: Path, size: int = 32, batch: int | str = "N") -> tuple[Path, Path]:
-    """model.onnx + selected_tags.csv in ``folder``; ``size`` the input height and width, ``batch`` 1 for a
-    fixed batch dimension (as most v2 exports) or a name for a free one."""
+def make_tagger(folder: Path, size: int | str = 32, batch: int | str = "N",
+                channels_first: bool = False) -> tuple[Path, Path]:
+    """model.onnx + selected_tags.csv in ``folder``; ``size`` the input height and width (a name: left open),
+    ``batch`` 1 for a fixed batch dimension (as most v2 exports) or a name for a free one; ``channels_first``
+    builds a model that is not WD14-style ([batch, 3, H, W])."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -52,18 +54,19 @@ def make_tagger(folder: Path, size: int = 32, batch: int | str = "N") -> tuple[P
         w[:, len(RATINGS) + j] = weights
         b[len(RATINGS) + j] = bias
     nodes = [
-        helper.make_node("ReduceMean", ["input_1", "axes"], ["mean"], keepdims=0),  # [batch, 3]
+        helper.make_node("ReduceMean", ["input_1", "axes"], ["mean"], keepdims=0),  # [batch, 3] (NCHW: wrong)
         helper.make_node("Mul", ["mean", "scale"], ["unit"]),
         helper.make_node("MatMul", ["unit", "w"], ["logits0"]),
         helper.make_node("Add", ["logits0", "b"], ["logits"]),
         helper.make_node("Sigmoid", ["logits"], ["predictions_sigmoid"]),
     ]
-    inits = [numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
+    inits = [numpy_helper.from_array(np.array([2, 3] if channels_first else [1, 2], np.int64), "axes"),
              numpy_helper.from_array(np.array(1 / 255, np.float32), "scale"),
              numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
     graph = helper.make_graph(
         nodes, "tiny_wd14",
-        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, [batch, size, size, 3])],
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT,
+                                       [batch, 3, size, size] if channels_first else [batch, size, size, 3])],
         [helper.make_tensor_value_info("predictions_sigmoid", TensorProto.FLOAT, [batch, n])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8

@@ -63,6 +63,14 @@ def test_input_size_is_read_from_the_model_and_pixels_are_bgr_0_255(tmp_path, im
     assert _tags(plan)["red.png"] == ["red theme", *COMMON]
 
 
+def test_open_input_size_means_448_and_a_channels_first_model_is_refused(tmp_path):
+    t = WDTagger(*make_tagger(tmp_path / "open", size="side"))
+    assert (t.width, t.height) == (448, 448)
+    with pytest.raises(UserError, match=r"model.onnx' is not a WD14-style tagger: .*\[batch, height, width, 3\] "
+                                        r"\(it takes tensor\(float\) \['N', 3, 32, 32\]\)"):
+        WDTagger(*make_tagger(tmp_path / "nchw", channels_first=True))
+
+
 def test_thresholds_general_and_character(tagger, images):
     plan = tag_images(find_targets(images), tagger, TagOptions(threshold=0.45, character_threshold=0.6))
     assert _tags(plan)["red.png"] == ["red theme", "long hair", "^_^", "solo", "kagamine rin"]  # smile 0.4 out
@@ -101,9 +109,9 @@ def test_replace_drops_existing_tags_and_the_trigger_goes_first(tagger, images):
     apply_bulk(plan.preview)
     assert cap.read_text(encoding="utf-8") == "sks, blue theme, long hair, smile, ^_^, solo\n"
     (images / "red.txt").write_text("solo, zzz, red theme\n", encoding="utf-8")
-    plan = tag_images(find_targets(images), tagger, TagOptions(mode="add", trigger="zzz"))
+    plan = tag_images(find_targets(images), tagger, TagOptions(mode="add", trigger="zzz, Red_Theme"))
     apply_bulk(plan.preview)
-    assert (images / "red.txt").read_text(encoding="utf-8") == "zzz, solo, red theme, long hair, smile, ^_^\n"
+    assert (images / "red.txt").read_text(encoding="utf-8") == "zzz, Red_Theme, solo, long hair, smile, ^_^\n"
 
 
 def test_stop_keeps_what_was_tagged_and_progress_is_reported(tagger, tmp_path):

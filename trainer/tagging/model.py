@@ -3,7 +3,7 @@ category 0 general, 4 character, 9 rating) and the ONNX model, run with onnxrunt
 
 The model must take images as ``[batch, height, width, 3]`` float32 and give one sigmoid probability per row
 of the CSV (``[batch, tags]``); the height and width are read from the model, so taggers of any input size
-work. A GPU provider (CUDA, ROCm, DirectML) is used when the installed onnxruntime has one, else the CPU.
+work (448 when an export leaves them open). A GPU provider (CUDA, ROCm, DirectML) is used when the installed onnxruntime has one, else the CPU.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 from trainer.errors import UserError
 
 GENERAL, CHARACTER, RATING = 0, 4, 9
+WD14_SIZE = 448  # the input size of every SmilingWolf tagger, for an export that leaves it open
 # the first that the installed onnxruntime offers is used; the CPU is always the fallback
 GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider")
 
@@ -124,13 +125,12 @@ class WDTagger:
         inp = inputs[0] if len(inputs) == 1 else None
         shape = list(inp.shape) if inp is not None else []
         name = self.model_path.name
-        if inp is None or len(shape) != 4 or shape[3] != 3 or inp.type != "tensor(float)" \
-                or not all(isinstance(s, int) and s > 0 for s in shape[1:3]):
+        if inp is None or len(shape) != 4 or shape[3] != 3 or inp.type != "tensor(float)":
             got = f"{len(inputs)} inputs" if inp is None else f"{inp.type} {shape}"
             raise UserError(f"Tagger model '{name}' is not a WD14-style tagger: it must take one float image "
                             f"input shaped [batch, height, width, 3] (it takes {got}).")
         self.input_name = inp.name
-        self.height, self.width = int(shape[1]), int(shape[2])
+        self.height, self.width = (int(s) if isinstance(s, int) and s > 0 else WD14_SIZE for s in shape[1:3])
         # a fixed batch dimension (most v2 exports: 1) limits the batch; a named one ('N', 'batch') is free
         self.fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
         out = outputs[0].shape if outputs else []
@@ -140,7 +140,12 @@ class WDTagger:
                             f"{len(self.table)} tags; use the selected_tags.csv that came with this model.")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        probs = np.asarray(self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0])
+        try:
+            out = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})
+        except Exception as e:  # out of memory on the card, an operator the provider lacks...
+            raise UserError(f"Tagger model '{self.model_path.name}' failed while tagging ({_first_line(e)}).") \
+                from None
+        probs = np.asarray(out[0])
         if probs.ndim != 2 or probs.shape[1] != len(self.table):
             raise UserError(f"Tagger model '{self.model_path.name}' gave scores shaped {list(probs.shape)}; "
                             f"'{self.table.path.name}' needs [batch, {len(self.table)}].")

@@ -67,8 +67,11 @@ class TagPlan:
 def _targets_in(folder: Path, caption_extension: str) -> list[Target]:
     """Images of one folder with their captions; an existing caption whose name differs only in letter case
     is used (as the dataset scan matches it) instead of creating a second file."""
-    with os.scandir(folder) as it:
-        files = sorted((e for e in it if not e.name.startswith(".") and e.is_file()), key=lambda e: e.name)
+    try:
+        with os.scandir(folder) as it:
+            files = sorted((e for e in it if not e.name.startswith(".") and e.is_file()), key=lambda e: e.name)
+    except OSError as e:
+        raise UserError(f"Image folder '{folder}' cannot be read ({e.strerror or e}).") from None
     ext = caption_extension.lower()
     captions = {os.path.splitext(e.name)[0].casefold(): Path(e.path) for e in files
                 if os.path.splitext(e.name)[1].lower() == ext}

@@ -7,7 +7,7 @@
 * ``underscores``: ``long_hair`` becomes ``long hair``, except kaomoji (``^_^``, ``o_o``) and tags of up to
   three characters, which kohya's tagger keeps as they are.
 * ``mode="add"`` keeps the existing tags and appends the new ones it lacks; ``"replace"`` drops them.
-  The trigger word goes first either way, and no tag appears twice.
+  The trigger word (or several, comma-separated) goes first either way, and no tag appears twice.
 """
 from __future__ import annotations
 
@@ -68,10 +68,9 @@ def select_tags(probs: np.ndarray, table: TagTable, opts: TagOptions) -> list[st
 def merge_tags(existing: list[str], new: list[str], opts: TagOptions) -> list[str]:
     """The caption's tags after tagging (see the module docstring)."""
     base = list(existing) if opts.mode == "add" else []
-    trigger = opts.trigger.strip()
-    out: list[str] = [trigger] if trigger else []
-    seen = {tag_key(trigger)} if trigger else set()
-    for t in base + new:
+    out: list[str] = []
+    seen: set[str] = set()
+    for t in [*parse_tag_list(opts.trigger), *base, *new]:
         k = tag_key(t)
         if k and k not in seen:
             seen.add(k)
