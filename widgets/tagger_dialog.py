@@ -327,7 +327,7 @@ def open_tagger_dialog(page, show: bool = True) -> TaggerDialog | None:
     if not page.editor.save():
         return None
     dlg = TaggerDialog(page.store, page.bulk_scopes(), caption_extension=page.values["caption_extension"],
-                       parent=page)
+                       settings=getattr(page.window(), "settings", None), parent=page)
     dlg.applied.connect(page._bulk_applied)
     if show:
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # a running tagger's result is then dropped
