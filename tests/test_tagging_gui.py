@@ -142,3 +142,20 @@ def test_files_and_options_are_remembered(qtbot, page, tagger_files):
     again.tags.set_path("")
     again.model.set_path(model)
     assert again.tags.path() == str(tags)
+
+
+def test_the_dataset_page_button_opens_the_dialog_or_says_why_not(qtbot, page, app_env):
+    from widgets.caption_store import CaptionStore
+    from widgets.dataset_page import DatasetPage
+    from widgets.tagger_dialog import TaggerDialog
+
+    qtbot.mouseClick(page.tag_btn, Qt.MouseButton.LeftButton)
+    dlg = page.findChild(TaggerDialog)
+    assert dlg is not None and dlg.isVisible() and dlg.scope.count() >= 2
+    dlg.reject()
+    empty = DatasetPage(CaptionStore(), app_env / "cache2")
+    qtbot.addWidget(empty)
+    with qtbot.waitSignal(empty.status) as said:
+        qtbot.mouseClick(empty.tag_btn, Qt.MouseButton.LeftButton)
+    assert said.args == ["Open a training folder first (Ctrl+O)."]
+    assert empty.findChild(TaggerDialog) is None
