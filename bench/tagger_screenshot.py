@@ -1,5 +1,5 @@
-"""The README's picture of the Auto-tag dialog: the demo dataset (examples/) open in the window at 1280x800, the
-dialog run with the tiny test tagger (tests/tagging_fixtures.py, built here; nothing downloaded) and its
+"""The README's picture of the Auto-tag dialog: the demo dataset (examples/) open in the window at 1280x800,
+the dialog run with the tiny test tagger (tests/tagging_fixtures.py, built here; nothing downloaded) and its
 preview shown over the window. Nothing is applied, so the demo captions stay as they are.
 
     python bench/tagger_screenshot.py [--out docs/screenshots/tagger.png] [--lang en|ru]

@@ -34,7 +34,8 @@ def test_tag_writes_captions_and_prints_a_summary(setup, capsys):
     out = capsys.readouterr().out
     assert "2 of 2 caption files changed (1 new); tagged on CPU" in out
     assert (data / "3_oc" / "red.txt").read_text(encoding="utf-8") == "oc, red theme, long hair\n"
-    assert (data / "3_oc" / "green.txt").read_text(encoding="utf-8") == "oc, old tag, long hair, hatsune miku (vocaloid)\n"
+    assert (data / "3_oc" / "green.txt").read_text(encoding="utf-8") == \
+        "oc, old tag, long hair, hatsune miku (vocaloid)\n"
 
 
 def test_replace_with_character_threshold_and_keep_underscores(setup, capsys):
@@ -58,25 +59,40 @@ def test_dry_run_shows_changes_and_writes_nothing(setup, capsys):
     assert (data / "3_oc" / "green.txt").read_bytes() == before and not (data / "3_oc" / "red.txt").exists()
 
 
-@pytest.mark.parametrize("make_bad, expect", [
-    (lambda d, m, t: ["--model", str(d / "missing.onnx"), "--tags", str(t)], "Tagger model '.*missing.onnx' does not exist"),
-    (lambda d, m, t: ["--model", str(_write(d / "broken.onnx", b"\x00garbage")), "--tags", str(t)],
-     "Tagger model '.*broken.onnx' cannot be loaded by onnxruntime"),
-    (lambda d, m, t: ["--model", str(m), "--tags", str(_write(d / "x.csv", b"id,tag\n1,a\n"))],
-     "Tag list '.*x.csv' is not a WD14 selected_tags.csv: its first line must start with 'tag_id,name,category'"),
-    (lambda d, m, t: ["--model", str(m), "--tags", str(_write(d / "y.csv", b"tag_id,name,category,count\n1,a,0,5\n"))],
-     "Tagger model 'model.onnx' gives 13 scores but 'y.csv' lists 1 tags"),
-    (lambda d, m, t: ["--model", str(m), "--tags", str(_write(d / "z.csv", b"tag_id,name,category\n1,a,x\n"))],
-     "Tag list '.*z.csv' line 2: category 'x' is not a number"),
-    (lambda d, m, t: ["--model", str(m), "--tags", str(d / "none.csv")], "Tag list '.*none.csv' does not exist"),
-    (lambda d, m, t: ["--model", str(m), "--tags", str(t), "--threshold", "2"],
-     "argument --threshold.*must be a number above 0 and at most 1, not '2'"),
-])
-def test_bad_input_is_one_sentence_and_exit_1(setup, capsys, make_bad, expect):
+HEADER = b"tag_id,name,category,count\n"
+BAD = {  # case -> (model or None for the good one, tag list bytes or None for the good one, extra, error)
+    "missing model": ("missing.onnx", None, [], "Tagger model '.*missing.onnx' does not exist"),
+    "broken model": (b"\x00garbage", None, [], "Tagger model '.*bad.onnx' cannot be loaded by onnxruntime"),
+    "csv header": (None, b"id,tag\n1,a\n", [],
+                   "Tag list '.*bad.csv' is not a WD14 selected_tags.csv: its first line must start with "
+                   "'tag_id,name,category'"),
+    "csv rows": (None, HEADER + b"1,a,0,5\n", [], "Tagger model 'model.onnx' gives 13 scores but 'bad.csv' "
+                 "lists 1 tags"),
+    "csv category": (None, HEADER + b"1,a,x,5\n", [],
+                     "Tag list '.*bad.csv' line 2: category 'x' is not a number"),
+    "missing csv": (None, "none.csv", [], "Tag list '.*none.csv' does not exist"),
+    "threshold": (None, None, ["--threshold", "2"],
+                  "argument --threshold.*must be a number above 0 and at most 1, not '2'"),
+}
+
+
+def _file(folder, value, good, name):
+    if value is None:
+        return str(good)
+    if isinstance(value, str):
+        return str(folder / value)
+    (folder / name).write_bytes(value)
+    return str(folder / name)
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_sentence_and_exit_1(setup, capsys, case):
     import re
 
     data, model, tags = setup
-    rc = main(["tag", str(data), *make_bad(data.parent, model, tags)])
+    bad_model, bad_csv, extra, expect = BAD[case]
+    rc = main(["tag", str(data), "--model", _file(data.parent, bad_model, model, "bad.onnx"),
+               "--tags", _file(data.parent, bad_csv, tags, "bad.csv"), *extra])
     assert rc == 1
     captured = capsys.readouterr()
     err = [line for line in captured.err.strip().splitlines() if line.startswith("error:")]
@@ -92,17 +108,12 @@ def test_empty_folder_is_refused(tmp_path, setup, capsys):
     assert "holds no images" in _err_line(capsys)
 
 
-def _write(path, data):
-    path.write_bytes(data)
-    return path
-
-
 def test_main_py_tag_runs_as_a_process(setup):
     data, model, tags = setup
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "tag", str(data), "--model", str(model),
                         "--tags", str(tags)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (data / "3_oc" / "red.txt").read_text(encoding="utf-8").startswith("red theme, ")
-    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "tag", str(data)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "tag", str(data)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 1 and "the following arguments are required: --model, --tags" in r.stderr

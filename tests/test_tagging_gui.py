@@ -1,5 +1,5 @@
-"""The Auto-tag dialog on the Dataset page: runs off the GUI thread, shows a preview, applies as one undo step,
-stops, remembers its files."""
+"""The Auto-tag dialog on the Dataset page: runs off the GUI thread, shows a preview, applies as one undo
+step, stops, remembers its files."""
 import pytest
 from PySide6.QtCore import Qt
 
@@ -75,7 +75,8 @@ def test_replace_creates_missing_captions_and_undo_deletes_them(qtbot, page, tag
     dlg.start()
     qtbot.waitUntil(lambda: not dlg.is_running(), timeout=20000)
     assert "(1 new)" in dlg.info.text()
-    rows = {_cell(dlg, r, 0): (_cell(dlg, r, 1), _cell(dlg, r, 2)) for r in range(dlg.table.model().rowCount())}
+    n = dlg.table.model().rowCount()
+    rows = {_cell(dlg, r, 0): (_cell(dlg, r, 1), _cell(dlg, r, 2)) for r in range(n)}
     assert rows["1_bluesquare/new.png"] == ("(no caption file)", "blue theme, long hair, smile, ^_^, solo")
     dlg.apply()
     new = page.root / "1_bluesquare" / "new.txt"

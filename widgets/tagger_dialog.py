@@ -1,5 +1,5 @@
-"""Auto-tagging from the Dataset page: a WD14-style ONNX tagger the user has on disk tags the chosen images off
-the GUI thread (progress bar, Stop); a table shows each caption before and after; Apply writes them as one
+"""Auto-tagging from the Dataset page: a WD14-style ONNX tagger the user has on disk tags the chosen images
+off the GUI thread (progress bar, Stop); a table shows each caption before and after; Apply writes them as one
 undo step of the caption store (the path every bulk edit takes). The files and options are remembered."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFormLayout,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableView,
-                               QVBoxLayout)
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QTableView, QVBoxLayout)
 
 from app.i18n import tr
 
@@ -37,8 +37,9 @@ class PreviewModel(QAbstractTableModel):
 
     def set_outcomes(self, outcomes) -> None:
         self.beginResetModel()
+        none = tr("(no caption file)")
         self.rows = [(f"{o.target.image.parent.name}/{o.target.image.name}",
-                      o.before if o.before is not None else tr("(no caption file)"), o.after, str(o.target.image))
+                      o.before if o.before is not None else none, o.after, str(o.target.image))
                      for o in outcomes if o.changed]
         self.endResetModel()
 
@@ -105,7 +106,8 @@ class TaggerDialog(QDialog):
         self.mode.addItem(tr("Replace the existing tags"), "replace")
         self.trigger = QLineEdit()
         self.trigger.setPlaceholderText(tr("kept first in every caption (optional)"))
-        self.underscores = QCheckBox(tr("Underscores to spaces (long_hair → long hair; kaomoji like ^_^ stay)"))
+        self.underscores = QCheckBox(
+            tr("Underscores to spaces (long_hair → long hair; kaomoji like ^_^ stay)"))
         self.underscores.setChecked(True)
         form.addRow(tr("Tagger model"), self.model)
         form.addRow(tr("Tag list"), self.tags)
@@ -202,8 +204,9 @@ class TaggerDialog(QDialog):
         from trainer.tagging.select import TagOptions, parse_tag_list
 
         return TagOptions(threshold=self.threshold.value(), character_threshold=self.char_threshold.value(),
-                          exclude=parse_tag_list(self.exclude.text()), underscores=self.underscores.isChecked(),
-                          mode=self.mode.currentData(), trigger=self.trigger.text().strip())
+                          exclude=parse_tag_list(self.exclude.text()),
+                          underscores=self.underscores.isChecked(), mode=self.mode.currentData(),
+                          trigger=self.trigger.text().strip())
 
     def targets(self) -> list:
         from trainer.tagging.run import Target
@@ -237,7 +240,8 @@ class TaggerDialog(QDialog):
         from .worker import run_task
 
         self.task = run_task(load_and_tag, self.model.path(), self.tags.path(), targets, self.options(),
-                             on_done=self._done, on_error=self._failed, on_progress=self._progress, owner=self)
+                             on_done=self._done, on_error=self._failed, on_progress=self._progress,
+                             owner=self)
         return True
 
     def stop(self) -> None:
@@ -275,7 +279,8 @@ class TaggerDialog(QDialog):
         created = sum(1 for c in changes if c.old_text is None)
         parts = []
         if plan.stopped:
-            parts.append(tr("Stopped after {done} of {total} images.").format(done=plan.done, total=plan.total))
+            parts.append(tr("Stopped after {done} of {total} images.").format(done=plan.done,
+                                                                               total=plan.total))
         text = tr("{n} of {m} caption files change").format(n=len(changes), m=len(plan.outcomes))
         parts.append(text + (" " + tr("({n} new)").format(n=created) if created else "") + ".")
         if plan.problems:
@@ -337,6 +342,7 @@ def open_tagger_dialog(page, show: bool = True) -> TaggerDialog | None:
 
 def tagger_button(page) -> QPushButton:
     btn = QPushButton(tr("Auto-tag…"))
-    btn.setToolTip(tr("Tag images with a WD14 ONNX tagger you have on disk, preview, then apply as one undo step"))
+    btn.setToolTip(
+        tr("Tag images with a WD14 ONNX tagger you have on disk, preview, then apply as one undo step"))
     btn.clicked.connect(lambda: open_tagger_dialog(page))
     return btn

@@ -33,7 +33,8 @@ def _parser() -> _Parser:
     ap.add_argument("--exclude", "--undesired_tags", dest="exclude", default="", metavar='"a,b"',
                     help="comma-separated tags never to add")
     ap.add_argument("--mode", choices=("add", "replace"), default="add",
-                    help="add: keep the existing tags and append new ones (default); replace: only the new tags")
+                    help="add: keep the existing tags and append new ones (default); "
+                    "replace: only the new tags")
     ap.add_argument("--trigger", default="", metavar="WORD", help="trigger word, kept first in every caption")
     ap.add_argument("--caption_extension", default=".txt", help="caption file extension (default .txt)")
     ap.add_argument("--keep_underscores", action="store_true",
@@ -70,8 +71,8 @@ def _tag(argv: list[str]) -> int:
     if a.dry_run:
         for o in plan.outcomes:
             if o.changed:
-                print(f"{o.target.caption}: {o.before if o.before is not None else '(no caption)'} -> {o.after}",
-                      file=out)
+                before = o.before if o.before is not None else "(no caption)"
+                print(f"{o.target.caption}: {before} -> {o.after}", file=out)
         print(summary + "; nothing was written (--dry-run)", file=out)
         return 0
     result = apply_bulk(preview)

@@ -3,7 +3,8 @@ category 0 general, 4 character, 9 rating) and the ONNX model, run with onnxrunt
 
 The model must take images as ``[batch, height, width, 3]`` float32 and give one sigmoid probability per row
 of the CSV (``[batch, tags]``); the height and width are read from the model, so taggers of any input size
-work (448 when an export leaves them open). A GPU provider (CUDA, ROCm, DirectML) is used when the installed onnxruntime has one, else the CPU.
+work (448 when an export leaves them open). A GPU provider (CUDA, ROCm, DirectML) is used when the installed
+onnxruntime has one, else the CPU.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class TagTable:
 
 
 def load_tag_table(path: str | os.PathLike) -> TagTable:
-    """Read a ``selected_tags.csv``; a missing file or one of the wrong shape is a :class:`UserError` naming it."""
+    """Read a ``selected_tags.csv``; a missing file or one of the wrong shape is a UserError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"Tag list '{path}' does not exist." if not path.exists()
@@ -98,13 +99,14 @@ def _first_line(e: Exception) -> str:
 
 
 class WDTagger:
-    """A loaded tagger: ``predict(batch)`` maps ``[n, height, width, 3]`` BGR 0-255 images to ``[n, tags]``."""
+    """A loaded tagger: ``predict(batch)`` maps ``[n, height, width, 3]`` BGR 0-255 images to scores."""
 
     def __init__(self, model: str | os.PathLike, tags: str | os.PathLike, providers: list[str] | None = None):
         self.model_path, self.table = Path(model), load_tag_table(tags)
-        if not self.model_path.is_file():
-            raise UserError(f"Tagger model '{self.model_path}' does not exist." if not self.model_path.exists()
-                            else f"Tagger model '{self.model_path}' is a folder, not an .onnx file.")
+        path = self.model_path
+        if not path.is_file():
+            raise UserError(f"Tagger model '{path}' does not exist." if not path.exists()
+                            else f"Tagger model '{path}' is a folder, not an .onnx file.")
         ort = _import_ort()
         wanted = providers or pick_providers(ort.get_available_providers())
         try:
@@ -113,7 +115,8 @@ class WDTagger:
             except Exception:
                 if wanted == ["CPUExecutionProvider"]:
                     raise
-                self.session = _session(ort, self.model_path, ["CPUExecutionProvider"])  # GPU libraries missing
+                # the GPU provider's libraries are missing or do not fit: the CPU always works
+                self.session = _session(ort, self.model_path, ["CPUExecutionProvider"])
         except Exception as e:
             raise UserError(f"Tagger model '{self.model_path}' cannot be loaded by onnxruntime "
                             f"({_first_line(e)}).") from None
@@ -143,8 +146,8 @@ class WDTagger:
         try:
             out = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})
         except Exception as e:  # out of memory on the card, an operator the provider lacks...
-            raise UserError(f"Tagger model '{self.model_path.name}' failed while tagging ({_first_line(e)}).") \
-                from None
+            name = self.model_path.name
+            raise UserError(f"Tagger model '{name}' failed while tagging ({_first_line(e)}).") from None
         probs = np.asarray(out[0])
         if probs.ndim != 2 or probs.shape[1] != len(self.table):
             raise UserError(f"Tagger model '{self.model_path.name}' gave scores shaped {list(probs.shape)}; "

@@ -69,24 +69,26 @@ def _targets_in(folder: Path, caption_extension: str) -> list[Target]:
     is used (as the dataset scan matches it) instead of creating a second file."""
     try:
         with os.scandir(folder) as it:
-            files = sorted((e for e in it if not e.name.startswith(".") and e.is_file()), key=lambda e: e.name)
+            files = [e for e in it if not e.name.startswith(".") and e.is_file()]
     except OSError as e:
         raise UserError(f"Image folder '{folder}' cannot be read ({e.strerror or e}).") from None
     ext = caption_extension.lower()
     captions = {os.path.splitext(e.name)[0].casefold(): Path(e.path) for e in files
                 if os.path.splitext(e.name)[1].lower() == ext}
     out = []
-    for e in files:
+    for e in sorted(files, key=lambda e: e.name):
         if is_image_file(e.name):
             img = Path(e.path)
-            out.append(Target(img, captions.get(img.stem.casefold(), img.with_name(img.stem + caption_extension))))
+            default = img.with_name(img.stem + caption_extension)
+            out.append(Target(img, captions.get(img.stem.casefold(), default)))
     return out
 
 
-def find_targets(folder: str | os.PathLike, caption_extension: str = ".txt", recursive: bool = False) -> list[Target]:
+def find_targets(folder: str | os.PathLike, caption_extension: str = ".txt",
+                 recursive: bool = False) -> list[Target]:
     """The images of ``folder``, and those of its ``<repeats>_<name>`` concept folders (a training folder), or
-    with ``recursive`` of every sub-folder; hidden files and folders are skipped. A :class:`UserError` when the
-    folder is missing or holds no image."""
+    with ``recursive`` of every sub-folder; hidden files and folders are skipped. A UserError when the folder
+    is missing or holds no image."""
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"Image folder '{root}' does not exist." if not root.exists()
