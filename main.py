@@ -13,6 +13,7 @@ TOOLS = {
     "check": ("trainer.tools.cli", "main_check"),
     "merge": ("trainer.tools.cli", "main_merge"),
     "sample": ("trainer.tools.cli", "main_sample"),
+    "tag": ("trainer.tagging.cli", "main_tag"),
 }
 
 

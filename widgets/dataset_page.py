@@ -28,6 +28,7 @@ from .dataset_opening import DatasetOpening
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
+from .tagger_dialog import tagger_button
 from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
 from .totals_bar import TotalsBar
 
@@ -95,6 +96,8 @@ class DatasetPage(DatasetOpening, QWidget):
         top.addWidget(self.sort)
         top.addWidget(self.filter)
         top.addWidget(self.bulk_btn)
+        self.tag_btn = tagger_button(self)  # auto-tagging with a local WD14 tagger
+        top.addWidget(self.tag_btn)
         outer.addLayout(top)
 
         self.banner = QLabel()
