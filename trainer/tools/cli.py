@@ -5,23 +5,16 @@ Exit codes: 0 done (check: healthy), 1 bad input or problems found (one sentence
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 import threading
 import time
 
+from ..argparsing import FriendlyParser
 from ..errors import UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 1, as every other bad input
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(1)
 
 
 class Progress:
@@ -65,7 +58,7 @@ def _run(fn, argv) -> int:
 
 
 def _resize(argv) -> int:
-    ap = _Parser(prog="main.py resize", description="Reduce a LoRA's rank by SVD (sd-scripts resize_lora.py).")
+    ap = FriendlyParser(prog="main.py resize", description="Reduce a LoRA's rank by SVD (sd-scripts resize_lora.py).")
     ap.add_argument("--model", required=True, help="LoRA file to resize")
     ap.add_argument("--save_to", required=True, help="output .safetensors")
     ap.add_argument("--new_rank", type=int, default=4, help="rank (the maximum rank with a dynamic method)")
@@ -103,7 +96,7 @@ def main_resize(argv: list[str]) -> int:
 
 
 def _check(argv) -> int:
-    ap = _Parser(prog="main.py check", description="Check a LoRA file: norms, zero/NaN tensors, names, metadata.")
+    ap = FriendlyParser(prog="main.py check", description="Check a LoRA file: norms, zero/NaN tensors, names, metadata.")
     ap.add_argument("file", nargs="+", help="LoRA file(s)")
     ap.add_argument("--eps", type=float, default=1e-8, help="tensors whose largest value is below this are near zero")
     ap.add_argument("--sd_model", default=None, help="check names against this base checkpoint "
@@ -128,7 +121,7 @@ def main_check(argv: list[str]) -> int:
 
 
 def _merge(argv) -> int:
-    ap = _Parser(prog="main.py merge", description="Merge LoRA files into a checkpoint, or into one LoRA.")
+    ap = FriendlyParser(prog="main.py merge", description="Merge LoRA files into a checkpoint, or into one LoRA.")
     ap.add_argument("--sd_model", default=None, help="base checkpoint; without it the LoRA files are merged "
                                                      "into one LoRA")
     ap.add_argument("--models", nargs="+", required=True, help="LoRA files")
@@ -168,7 +161,7 @@ def main_merge(argv: list[str]) -> int:
 
 
 def _sample(argv) -> int:
-    ap = _Parser(prog="main.py sample", description="Images for every LoRA file x weight x seed, as one grid.")
+    ap = FriendlyParser(prog="main.py sample", description="Images for every LoRA file x weight x seed, as one grid.")
     ap.add_argument("--sd_model", required=True)
     ap.add_argument("--vae", default=None)
     ap.add_argument("--loras", nargs="*", default=[], help="LoRA files (rows); none: the base model only")
