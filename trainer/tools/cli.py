@@ -161,14 +161,23 @@ def main_merge(argv: list[str]) -> int:
 
 
 def _sample(argv) -> int:
-    ap = FriendlyParser(prog="main.py sample", description="Images for every LoRA file x weight x seed, as one grid.")
+    ap = FriendlyParser(prog="main.py sample", description="Images for every prompt x LoRA file x weight x seed, as "
+                        "one grid.")
     ap.add_argument("--sd_model", required=True)
     ap.add_argument("--vae", default=None)
     ap.add_argument("--loras", nargs="*", default=[], help="LoRA files (rows); none: the base model only")
-    ap.add_argument("--weights", nargs="+", type=float, default=[1.0], help="LoRA weights (columns)")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[1])
-    ap.add_argument("--prompt", required=True)
-    ap.add_argument("--negative", default="")
+    ap.add_argument("--weights", nargs="+", default=["1.0"],
+                    help="LoRA weights (columns): numbers (0.6 0.8 1.0) and/or ranges: 0.4-1.2 [5] (5 values), "
+                         "0.4-1.2 (+0.2) (a step)")
+    ap.add_argument("--seeds", nargs="+", default=["1"], help="seeds, ranges as for --weights; -1: a random seed "
+                                                               "(the one drawn is in the labels and PNG text)")
+    ap.add_argument("--prompt", nargs="+", default=None,
+                    help="one or more prompts (one group of rows each); ' --n ' starts a prompt's own negative")
+    ap.add_argument("--prompt_file", default=None,
+                    help="prompts, one per line (# comments; --n negative, as in sd-scripts' sample prompts)")
+    ap.add_argument("--negative", default="", help="negative prompt for the prompts without their own --n")
+    ap.add_argument("--fixed_lora", default=None, help="a second LoRA applied to every image at --fixed_weight")
+    ap.add_argument("--fixed_weight", type=float, default=1.0)
     ap.add_argument("--steps", type=int, default=28)
     ap.add_argument("--cfg", type=float, default=7.0)
     ap.add_argument("--sampler", default="euler_a")
@@ -184,15 +193,22 @@ def _sample(argv) -> int:
     ap.add_argument("--out", required=True, help="grid image (.png); single images go to a folder beside it")
     a = ap.parse_args(argv)
     from .sample import SampleSettings, sample_grid
+    from .sample_axes import parse_seeds, parse_values, prompt_lines, read_prompt_file
 
-    s = SampleSettings(prompt=a.prompt, negative=a.negative, weights=a.weights, seeds=a.seeds, steps=a.steps,
+    if not a.prompt and not a.prompt_file:
+        raise UserError("Give --prompt or --prompt_file.")
+    prompts = prompt_lines(a.prompt or [], a.negative, "--prompt")
+    if a.prompt_file:
+        prompts += read_prompt_file(a.prompt_file, a.negative)
+    s = SampleSettings(prompts=prompts, weights=parse_values(a.weights), seeds=parse_seeds(a.seeds), steps=a.steps,
                        cfg=a.cfg, sampler=a.sampler, width=a.width, height=a.height, clip_skip=a.clip_skip,
-                       max_token_length=a.max_token_length, device=a.device, precision=a.precision)
+                       max_token_length=a.max_token_length, device=a.device, precision=a.precision,
+                       fixed_lora=a.fixed_lora, fixed_weight=a.fixed_weight)
     stop = threading.Event()
     r = sample_grid(a.sd_model, a.loras, s, a.out, vae=a.vae, v_parameterization=a.v_parameterization or None,
                     on_progress=Progress("sampling"), stop=stop)
     print(f"{len(r.images)} images in {r.seconds:.1f} s; grid {r.grid_path} ({r.rows} rows x {r.columns} columns); "
-          f"single images in {r.image_dir}")
+          f"single images in {r.image_dir}; seeds {' '.join(map(str, r.seeds))}")
     return 0
 
 
