@@ -136,3 +136,14 @@ def test_the_torchvision_fallback_warning_is_dropped(caplog):
     with caplog.at_level(logging.WARNING):
         log.warning("`CLIPImageProcessor` requires torchvision (not installed); falling back to `X` for ...")
     assert caplog.records == []
+
+
+def test_estimate_makes_the_demo_model_like_train(tmp_path, monkeypatch, capsys):
+    from trainer import demo
+    from trainer.vram_cli import main_estimate
+
+    model = tmp_path / "demo_model" / "tiny-sd1.safetensors"
+    monkeypatch.setattr(demo, "DEMO_MODEL", model)
+    assert main_estimate(["--config_file", str(demo.DEMO_CONFIG), "--pretrained_model_name_or_path", str(model),
+                          "--train_data_dir", str(ROOT / "examples" / "demo_dataset")]) == 0
+    assert model.is_file() and capsys.readouterr().out.strip().splitlines()[-1].startswith("peak: ")

@@ -1,6 +1,8 @@
 """`python main.py estimate --config_file FILE.toml [--json] [--attention sdpa|naive] [--<kohya_name> VALUE ...]`:
 the GPU memory estimate of a training config, printed as a breakdown ending with ``peak: <number> GiB`` (or
-one JSON object with --json). The training folder is checked as training would read it. Bad input gives one line on stderr and exit code 1. No torch is imported."""
+one JSON object with --json). The training folder is checked as training would read it. Bad input gives one
+line on stderr and exit code 1. No torch is imported (except to make the demo's tiny model when the config
+names it and it is missing, as train does)."""
 from __future__ import annotations
 
 import json
@@ -58,6 +60,9 @@ def main_estimate(argv: list[str]) -> int:
         overrides = {k: v for k, v in vars(args).items() if k not in extra and v is not None}
         cfg = apply_overrides(cfg, overrides)
         scan = _check_dataset(cfg)
+        from .demo import ensure_demo_model
+
+        ensure_demo_model(cfg.pretrained_model_name_or_path)  # the demo's config works before the first demo run
         est = estimate(cfg, attention=args.attention)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
