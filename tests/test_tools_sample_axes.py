@@ -67,3 +67,26 @@ def test_cli_refuses_bad_axes_before_loading_a_model(tmp_path, capsys):
         assert main_sample(["--sd_model", str(base), "--out", str(tmp_path / "g.png"), *extra]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+
+
+def test_sample_panel_reads_the_fields_before_anything_loads(qtbot, tmp_path):
+    from widgets.sample_panel import SamplePanel
+
+    w = SamplePanel()
+    qtbot.addWidget(w)
+    w.base.set_path(tmp_path / "base.safetensors")
+    w.out.set_path(tmp_path / "g.png")
+    w.prompt.setPlainText("redcircle\n\n(bluesquare:1.2) --n blurry")
+    w.weights.setText("0.4-x")
+    w.start()
+    assert w.task is None and w.status.text().startswith("weights: cannot read '0.4-x'")
+    w.weights.setText("0.4-1.2 [5]")
+    w.seeds.setText("-1 7")
+    w.loras.set_paths([str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors")])
+    w.fixed_lora.set_path(tmp_path / "style.safetensors")
+    w.fixed_weight.setValue(0.7)
+    w.job()
+    assert w._shape == (2 * 2, 2 * 5)  # (files x prompts) rows, (seeds x weights) columns
+    w.prompt.setPlainText("")
+    w.start()
+    assert w.task is None and "prompt" in w.status.text()
