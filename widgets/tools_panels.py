@@ -59,8 +59,9 @@ class CheckPanel(ToolPanel):
                 "{n} module(s) of text-encoder layers that training does not read are zero, as expected (clip "
                 "skip).").format(n=expected))
         words = (("text encoder", tr("text encoder")), ("layer", tr("layer")))
+        states = {"zero": tr("zero"), "near zero": tr("near zero")}
         self.fill_table(self.findings, [tr("block"), tr("module"), tr("zero tensors"), tr("state"), tr("expected")],
-                        [(_words(block, words), mod, tensors, tr(state), tr("yes") if exp else tr("no"))
+                        [(_words(block, words), mod, tensors, states.get(state, state), tr("yes") if exp else tr("no"))
                          for block, mod, tensors, state, exp in r.findings_table()])
         self.fill_table(self.table, [tr("module"), tr("kind"), tr("rank"), tr("alpha"), "|up|", "|down|",
                                      tr("|change|")], r.table())
