@@ -25,7 +25,7 @@ STOP_MESSAGE = "Stopping after this step and saving... (Ctrl+C again to quit at 
 
 def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argparse.ArgumentParser:
     p = FriendlyParser(prog=prog, description="Train a LoRA from a kohya-style TOML config; "
-                                "options given here override the file.", epilog=epilog)
+                       "options given here override the file.", epilog=epilog)
     p.add_argument("--config_file", help="kohya-ss style TOML config (flat or sectioned)")
     p.add_argument("--preset", help="apply a preset (built-in or user) over the config file; its keys win")
     for name, f in FIELDS.items():

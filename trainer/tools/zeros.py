@@ -41,7 +41,7 @@ def block_of(module: str) -> str:
     return f"UNet {m.group(1)}" if m else module
 
 
-def _last_layers(names, prefix: str) -> int | None:
+def _last_layer(names, prefix: str) -> int | None:
     """The highest layer index of text encoder `prefix` among `names` (the model's module names)."""
     found = [int(m.group(2)) for n in names if (m := _TE_LAYER.match(n)) and m.group(1) == prefix]
     return max(found) if found else None
@@ -62,11 +62,11 @@ def untrained_modules(family: str | None, model_names, file_modules, metadata: d
                 and first <= int(m.group(2)) <= last}
 
     if family == "sdxl":
-        last = _last_layers(model_names, "lora_te1")
+        last = _last_layer(model_names, "lora_te1")
         mods = layer_modules("lora_te1", last, last) if last is not None else set()
-        return mods, ("SDXL trains on the first text encoder's penultimate layer, so its last layer gets no "
+        return mods, ("SDXL conditions on the first text encoder's penultimate layer, so its last layer gets no "
                       "training" if mods else "")
-    last = _last_layers(model_names, "lora_te")
+    last = _last_layer(model_names, "lora_te")
     if last is None:
         return set(), ""
     skip = _clip_skip(metadata)
