@@ -50,6 +50,8 @@ def test_train_option_typo_is_the_toml_sentence_in_two_lines(capsys):
     lines = _error_lines(capsys, main_train, ["--learnin_rate", "1e-4"])
     assert lines[0] == "error: Unknown option '--learnin_rate'. Did you mean '--learning_rate'?"
     assert len(lines) == 2 and "main.py train --help" in lines[1]
+    lines = _error_lines(capsys, main_train, ["my_lora.toml"])
+    assert lines[0] == "error: Unexpected argument(s): my_lora.toml. Did you mean '--config_file my_lora.toml'?"
     with pytest.raises(ConfigError) as toml_error:  # the same suggestion for the TOML key
         from_dict({"learnin_rate": 1e-4})
     assert did_you_mean("learnin_rate", ["learning_rate"]) in str(toml_error.value)

@@ -32,7 +32,11 @@ class FriendlyParser(argparse.ArgumentParser):
             return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
         unknown = [w for w in message[len(prefix):].split() if w.startswith("-") and not _is_number(w)]
         if not unknown:
-            return f"Unexpected argument(s): {message[len(prefix):]}."
+            extra = message[len(prefix):].split()
+            hint = ""
+            if len(extra) == 1 and extra[0].lower().endswith(".toml") and "--config_file" in self.option_names():
+                hint = f" Did you mean '--config_file {extra[0]}'?"
+            return f"Unexpected argument(s): {' '.join(extra)}.{hint}"
         names = self.option_names()
         out = []
         for w in unknown:
