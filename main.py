@@ -4,17 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-# tool -> (module, function); each function takes the remaining arguments and returns an exit code
-TOOLS = {
-    "train": ("trainer.cli", "main_train"),
-    "demo": ("trainer.demo", "main_demo"),
-    "estimate": ("trainer.vram_cli", "main_estimate"),
-    "resize": ("trainer.tools.cli", "main_resize"),
-    "check": ("trainer.tools.cli", "main_check"),
-    "merge": ("trainer.tools.cli", "main_merge"),
-    "sample": ("trainer.tools.cli", "main_sample"),
-    "tag": ("trainer.tagging.cli", "main_tag"),
-}
+from trainer.commands import COMMANDS as TOOLS  # name -> (module, function, one-line summary)
 
 
 def main(argv: list[str]) -> int:
@@ -25,9 +15,12 @@ def main(argv: list[str]) -> int:
         return 0
     if argv and not argv[0].startswith("-"):
         if argv[0] not in TOOLS:
-            print(f"error: unknown tool '{argv[0]}'; tools: {', '.join(TOOLS)}", file=sys.stderr)
+            from trainer.argparsing import did_you_mean
+
+            print(f"error: Unknown command '{argv[0]}'.{did_you_mean(argv[0], TOOLS)} Commands: {', '.join(TOOLS)} "
+                  "(python main.py --help says what each does).", file=sys.stderr)
             return 1
-        module, func = TOOLS[argv[0]]
+        module, func, _ = TOOLS[argv[0]]
         return getattr(importlib.import_module(module), func)(argv[1:])
     from app.launch import run_app  # the window appears before torch is imported
 

@@ -17,7 +17,12 @@ SCREENSHOT_SIZE = (1400, 900)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="main.py", description="LoRA Desk: the desktop app.")
+    from trainer.commands import commands_help
+
+    p = argparse.ArgumentParser(prog="main.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="python main.py [window options]  |  python main.py <command> ...",
+                                description="LoRA Desk: without a command, the desktop app opens (options "
+                                            "below); with one, it runs headless.", epilog=commands_help())
     p.add_argument("--dataset", metavar="DIR", help="training folder to open (concept folders like 6_maid)")
     p.add_argument("--config_file", metavar="X", help="a kohya-style TOML config (dataset fields are used)")
     p.add_argument("--lang", choices=("en", "ru"), help="interface language (remembered)")

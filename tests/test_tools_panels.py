@@ -28,7 +28,7 @@ def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
 
     s = w.sample
     s.base.set_path(tools_files["base"])
-    s.prompt.setText("redcircle")
+    s.prompt.setPlainText("redcircle")
     s.weights.setText("1.0")
     s.steps.setValue(2)
     s.width_.setValue(64)

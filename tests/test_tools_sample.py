@@ -41,3 +41,20 @@ def test_stop_and_bad_input(tools_files, tmp_path, capsys):
     assert "Unknown sampler 'nonsense'" in err and "Traceback" not in err
     assert main_sample(["--sd_model", str(tools_files["base"]), "--prompt", "x", "--width", "100",
                         "--out", str(tmp_path / "g.png")]) == 1
+
+
+def test_prompt_groups_random_seed_and_a_fixed_second_lora(tools_files, tmp_path):
+    from trainer.tools.sample_axes import PromptLine
+
+    s = SampleSettings(prompts=[PromptLine("redcircle", "blurry"), PromptLine("(bluesquare:1.3)")], weights=[0.8],
+                       seeds=[-1], steps=1, width=64, height=64, fixed_lora=str(tools_files["lora_b"]),
+                       fixed_weight=0.5)
+    r = sample_grid(tools_files["base"], [tools_files["lora"]], s, tmp_path / "grid.png")
+    assert (r.rows, r.columns) == (2, 1) and len(r.images) == 2
+    seed = r.seeds[0]
+    assert seed >= 0 and r.column_labels == [f"w 0.8\nseed {seed}"]  # the drawn seed is shown and recorded
+    assert r.row_labels == ["lora-a\nredcircle", "lora-a\n(bluesquare:1.3)"]
+    first, second = (Image.open(im.path).text["parameters"] for im in r.images)
+    assert first.startswith("redcircle <lora:lora-a:0.8> <lora:lora-b:0.5>\nNegative prompt: blurry\n")
+    assert f"Seed: {seed}," in first and second.startswith("(bluesquare:1.3) <lora:lora-a:0.8> <lora:lora-b:0.5>\n")
+    assert r.images[0].image.tobytes() != r.images[1].image.tobytes()

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from .argparsing import FriendlyParser
 from .config import FIELDS, TrainConfig
 from .config_io import _base_types, apply_overrides, load_toml
 from .errors import UserError
@@ -23,8 +24,8 @@ STOP_MESSAGE = "Stopping after this step and saving... (Ctrl+C again to quit at 
 
 
 def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Train a LoRA from a kohya-style TOML config; "
-                                "options given here override the file.", epilog=epilog)
+    p = FriendlyParser(prog=prog, description="Train a LoRA from a kohya-style TOML config; "
+                       "options given here override the file.", epilog=epilog)
     p.add_argument("--config_file", help="kohya-ss style TOML config (flat or sectioned)")
     p.add_argument("--preset", help="apply a preset (built-in or user) over the config file; its keys win")
     for name, f in FIELDS.items():

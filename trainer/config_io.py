@@ -2,7 +2,6 @@
 plain dicts and command-line overrides. Type errors and unknown keys become ConfigError sentences."""
 from __future__ import annotations
 
-import difflib
 import os
 import types
 import typing
@@ -11,6 +10,7 @@ from typing import Any
 
 import toml
 
+from .argparsing import did_you_mean
 from .config import FIELDS, TrainConfig, to_dict
 from .errors import ConfigError
 from .fileio import write_atomic
@@ -30,8 +30,7 @@ def _base_types(name: str) -> tuple[set[type], bool]:
 
 
 def suggest(key: str) -> str:
-    close = difflib.get_close_matches(key, FIELDS.keys(), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(key, FIELDS)
 
 
 def coerce(name: str, value: Any, *, from_text: bool = False) -> Any:

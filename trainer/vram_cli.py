@@ -1,6 +1,8 @@
 """`python main.py estimate --config_file FILE.toml [--json] [--attention sdpa|naive] [--<kohya_name> VALUE ...]`:
 the GPU memory estimate of a training config, printed as a breakdown ending with ``peak: <number> GiB`` (or
-one JSON object with --json). Bad input gives one line on stderr and exit code 1. No torch is imported."""
+one JSON object with --json). The training folder is checked as training would read it. Bad input gives one
+line on stderr and exit code 1. No torch is imported (except to make the demo's tiny model when the config
+names it and it is missing, as train does)."""
 from __future__ import annotations
 
 import json
@@ -22,6 +24,25 @@ def build_estimate_parser():
     return p
 
 
+def _check_dataset(cfg):
+    """The training folder as training would read it: a DatasetScan, or None when no folder is set. Raises
+    DatasetError (one sentence naming the folder) when it cannot be trained on."""
+    if not cfg.train_data_dir:
+        return None
+    from .dataset.scan import scan_dataset
+
+    return scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+
+
+def _dataset_lines(scan) -> list[str]:
+    if scan is None:
+        return ["dataset: not checked (no train_data_dir given)"]
+    lines = [f"dataset: {scan.root}: {scan.describe()}"]
+    if scan.problems:
+        lines.append(f"dataset: {len(scan.problems)} problem(s), e.g. {scan.problems[0].message}")
+    return lines
+
+
 def main_estimate(argv: list[str]) -> int:
     from .config import TrainConfig
     from .config_io import apply_overrides, load_toml
@@ -29,11 +50,19 @@ def main_estimate(argv: list[str]) -> int:
 
     parser = build_estimate_parser()
     args = parser.parse_args(argv)
-    extra = {"config_file", "json", "attention", "gpu"}
+    extra = {"config_file", "preset", "json", "attention", "gpu"}
     try:
         cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
+        if args.preset:
+            from .presets import apply_preset
+
+            cfg = apply_preset(cfg, args.preset)
         overrides = {k: v for k, v in vars(args).items() if k not in extra and v is not None}
         cfg = apply_overrides(cfg, overrides)
+        scan = _check_dataset(cfg)
+        from .demo import ensure_demo_model
+
+        ensure_demo_model(cfg.pretrained_model_name_or_path)  # the demo's config works before the first demo run
         est = estimate(cfg, attention=args.attention)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -45,13 +74,16 @@ def main_estimate(argv: list[str]) -> int:
         gpus = query_gpus()
     if args.json:
         out = est.to_dict()
+        out["dataset"] = None if scan is None else {
+            "folder": str(scan.root), "images": len(scan.images), "samples_per_epoch": scan.samples_per_epoch,
+            "problems": [p.message for p in scan.problems]}
         if args.gpu:
             out["gpus"] = None if gpus is None else [g.to_dict() for g in gpus]
         print(json.dumps(out, indent=2))
         return 0
-    text = est.format()
+    head, _, last = est.format().rpartition("\n")  # the last line stays "peak: ..."
+    extra_lines = _dataset_lines(scan)
     if args.gpu:
-        head, _, last = text.rpartition("\n")
-        text = head + "\n" + gpu_summary(gpus, need_bytes=est.peak_bytes) + "\n" + last
-    print(text)
+        extra_lines.append(gpu_summary(gpus, need_bytes=est.peak_bytes))
+    print("\n".join([head, *extra_lines, last]))
     return 0

@@ -32,7 +32,9 @@ class CheckPanel(ToolPanel):
         self.report = QPlainTextEdit()
         self.report.setReadOnly(True)
         self.table = QTableWidget()
+        self.findings = QTableWidget()  # every zero / near-zero tensor, by block (trainer/tools/zeros.py)
         self.result_area.addWidget(self.report, 1)
+        self.result_area.addWidget(self.findings, 1)
         self.result_area.addWidget(self.table, 2)
 
     def job(self):
@@ -51,8 +53,24 @@ class CheckPanel(ToolPanel):
 
         self.report.setPlainText(format_report(r))
         self.status.setText(tr("Healthy.") if r.healthy else tr("{n} problem(s) found.").format(n=len(r.problems)))
+        expected = sum(1 for f in r.findings if f.expected)
+        if expected:
+            self.status.setText(self.status.text() + " " + tr(
+                "{n} module(s) of text-encoder layers that training does not read are zero, as expected (clip "
+                "skip).").format(n=expected))
+        words = (("text encoder", tr("text encoder")), ("layer", tr("layer")))
+        states = {"zero": tr("zero"), "near zero": tr("near zero")}
+        self.fill_table(self.findings, [tr("block"), tr("module"), tr("zero tensors"), tr("state"), tr("expected")],
+                        [(_words(block, words), mod, tensors, states.get(state, state), tr("yes") if exp else tr("no"))
+                         for block, mod, tensors, state, exp in r.findings_table()])
         self.fill_table(self.table, [tr("module"), tr("kind"), tr("rank"), tr("alpha"), "|up|", "|down|",
                                      tr("|change|")], r.table())
+
+
+def _words(text: str, pairs) -> str:
+    for en, local in pairs:
+        text = text.replace(en, local)
+    return text
 
 
 class ResizePanel(ToolPanel):

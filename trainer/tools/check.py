@@ -18,6 +18,7 @@ import torch
 
 from .lora_modules import _DIFF_UNET, _ORIG_UNET, guess_family, lora_delta, parse_modules
 from .targets import real_model_shapes, real_model_spec, target_map
+from .zeros import ZeroFinding, findings, summary_lines, untrained_modules
 
 GROUP_WORDS = {"unet-attn": "UNet attention", "unet-conv": "UNet conv (LoCon)", "te": "text encoder"}
 
@@ -39,8 +40,10 @@ class CheckResult:
     family: str | None
     family_source: str  # "metadata", "names", "checkpoint" or "guess"
     modules: list[ModuleRow]
-    zero: list[str] = field(default_factory=list)  # tensors that are all zero
+    zero: list[str] = field(default_factory=list)  # tensors that are all zero (expected ones too)
     near_zero: list[str] = field(default_factory=list)  # tensors whose largest value is below eps
+    findings: list[ZeroFinding] = field(default_factory=list)  # zero / near-zero tensors grouped by module
+    expected_reason: str = ""  # why the expected findings are expected (the clip-skip pattern)
     nonfinite: list[str] = field(default_factory=list)  # tensors with NaN or inf
     unknown_names: list[str] = field(default_factory=list)  # modules with no place in the model
     foreign_names: list[str] = field(default_factory=list)  # the other UNet spelling / flat text-encoder names
@@ -53,11 +56,12 @@ class CheckResult:
     @property
     def problems(self) -> list[str]:
         out = []
-        if self.zero:
-            out.append(f"{len(self.zero)} tensor(s) are all zero (e.g. {self.zero[0]}): the modules do nothing; "
-                       "with fp16 this is often underflow, save in bf16 or fp32")
-        if self.near_zero:
-            out.append(f"{len(self.near_zero)} tensor(s) are near zero (e.g. {self.near_zero[0]})")
+        for state, words in (("zero", "are all zero (listed above): those modules do nothing"),
+                             ("near zero", "are near zero (listed above): those modules do almost nothing")):
+            bad = [f for f in self.findings if f.state == state and not f.expected]
+            if bad:
+                out.append(f"{sum(len(f.tensors) for f in bad)} tensor(s) in {len(bad)} module(s) {words}; "
+                           "with fp16 this is often underflow: save in bf16 or fp32, or resize the file")
         if self.nonfinite:
             out.append(f"{len(self.nonfinite)} tensor(s) hold NaN or inf (e.g. {self.nonfinite[0]})")
         if self.unknown_names:
@@ -73,6 +77,10 @@ class CheckResult:
     @property
     def healthy(self) -> bool:
         return not self.problems
+
+    def findings_table(self) -> list[tuple]:
+        """(block, module, tensors, state, expected) rows: every zero / near-zero finding, for a GUI table."""
+        return [(f.block, f.module, ", ".join(f.tensors), f.state, f.expected) for f in self.findings]
 
     def table(self) -> list[tuple]:
         """(module, kind, rank, alpha, |up|, |down|, |change|) rows for a GUI table."""
@@ -190,8 +198,14 @@ def check_lora(path, *, eps: float = 1e-8, sd_model=None, on_progress: Callable[
                                      _norm(down) if down is not None else 0.0, delta))
         if on_progress:
             on_progress(i + 1, total)
-    # ---------------------------------------------------------------- names
+    # ---------------------------------------------------------------- zero tensors, and which are expected
     names = list(mods)
+    zero_modules = {k.partition(".")[0] for k in res.zero + res.near_zero}
+    expected, res.expected_reason = untrained_modules(family, tm.keys(), names, md, zero_modules)
+    res.findings = findings(res.zero, res.near_zero, expected)
+    if not any(f.expected for f in res.findings):
+        res.expected_reason = ""
+    # ---------------------------------------------------------------- names
     res.mixed_spelling = bool(any(_ORIG_UNET.match(n) for n in names) and any(_DIFF_UNET.match(n) for n in names))
     for n in names:
         tgt = tm.get(n)
@@ -251,6 +265,7 @@ def format_report(r: CheckResult, verbose: bool = False) -> str:
             d = "" if m.delta_norm is None else f"{m.delta_norm:10.4g}"
             a = "" if m.alpha is None else f"{m.alpha:7.3g}"
             lines.append(f"  {m.name:<72} {m.kind:<5} {m.rank or '':>4} {a:>7} {m.up_norm:10.4g} {m.down_norm:10.4g} {d}")
+    lines += [f"  {line}" for line in summary_lines(r.findings, r.expected_reason, verbose)]
     for n in r.notes:
         lines.append(f"  note: {n}")
     for pr in r.problems:

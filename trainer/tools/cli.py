@@ -5,23 +5,16 @@ Exit codes: 0 done (check: healthy), 1 bad input or problems found (one sentence
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 import threading
 import time
 
+from ..argparsing import FriendlyParser
 from ..errors import UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 1, as every other bad input
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(1)
 
 
 class Progress:
@@ -65,7 +58,7 @@ def _run(fn, argv) -> int:
 
 
 def _resize(argv) -> int:
-    ap = _Parser(prog="main.py resize", description="Reduce a LoRA's rank by SVD (sd-scripts resize_lora.py).")
+    ap = FriendlyParser(prog="main.py resize", description="Reduce a LoRA's rank by SVD (sd-scripts resize_lora.py).")
     ap.add_argument("--model", required=True, help="LoRA file to resize")
     ap.add_argument("--save_to", required=True, help="output .safetensors")
     ap.add_argument("--new_rank", type=int, default=4, help="rank (the maximum rank with a dynamic method)")
@@ -103,7 +96,7 @@ def main_resize(argv: list[str]) -> int:
 
 
 def _check(argv) -> int:
-    ap = _Parser(prog="main.py check", description="Check a LoRA file: norms, zero/NaN tensors, names, metadata.")
+    ap = FriendlyParser(prog="main.py check", description="Check a LoRA file: norms, zero/NaN tensors, names, metadata.")
     ap.add_argument("file", nargs="+", help="LoRA file(s)")
     ap.add_argument("--eps", type=float, default=1e-8, help="tensors whose largest value is below this are near zero")
     ap.add_argument("--sd_model", default=None, help="check names against this base checkpoint "
@@ -128,7 +121,7 @@ def main_check(argv: list[str]) -> int:
 
 
 def _merge(argv) -> int:
-    ap = _Parser(prog="main.py merge", description="Merge LoRA files into a checkpoint, or into one LoRA.")
+    ap = FriendlyParser(prog="main.py merge", description="Merge LoRA files into a checkpoint, or into one LoRA.")
     ap.add_argument("--sd_model", default=None, help="base checkpoint; without it the LoRA files are merged "
                                                      "into one LoRA")
     ap.add_argument("--models", nargs="+", required=True, help="LoRA files")
@@ -168,14 +161,23 @@ def main_merge(argv: list[str]) -> int:
 
 
 def _sample(argv) -> int:
-    ap = _Parser(prog="main.py sample", description="Images for every LoRA file x weight x seed, as one grid.")
+    ap = FriendlyParser(prog="main.py sample", description="Images for every prompt x LoRA file x weight x seed, as "
+                        "one grid.")
     ap.add_argument("--sd_model", required=True)
     ap.add_argument("--vae", default=None)
     ap.add_argument("--loras", nargs="*", default=[], help="LoRA files (rows); none: the base model only")
-    ap.add_argument("--weights", nargs="+", type=float, default=[1.0], help="LoRA weights (columns)")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[1])
-    ap.add_argument("--prompt", required=True)
-    ap.add_argument("--negative", default="")
+    ap.add_argument("--weights", nargs="+", default=["1.0"],
+                    help="LoRA weights (columns): numbers (0.6 0.8 1.0) and/or ranges: 0.4-1.2 [5] (5 values), "
+                         "0.4-1.2 (+0.2) (a step)")
+    ap.add_argument("--seeds", nargs="+", default=["1"], help="seeds, ranges as for --weights; -1: a random seed "
+                                                               "(the one drawn is in the labels and PNG text)")
+    ap.add_argument("--prompt", nargs="+", default=None,
+                    help="one or more prompts (one group of rows each); ' --n ' starts a prompt's own negative")
+    ap.add_argument("--prompt_file", default=None,
+                    help="prompts, one per line (# comments; --n negative, as in sd-scripts' sample prompts)")
+    ap.add_argument("--negative", default="", help="negative prompt for the prompts without their own --n")
+    ap.add_argument("--fixed_lora", default=None, help="a second LoRA applied to every image at --fixed_weight")
+    ap.add_argument("--fixed_weight", type=float, default=1.0)
     ap.add_argument("--steps", type=int, default=28)
     ap.add_argument("--cfg", type=float, default=7.0)
     ap.add_argument("--sampler", default="euler_a")
@@ -191,15 +193,22 @@ def _sample(argv) -> int:
     ap.add_argument("--out", required=True, help="grid image (.png); single images go to a folder beside it")
     a = ap.parse_args(argv)
     from .sample import SampleSettings, sample_grid
+    from .sample_axes import parse_seeds, parse_values, prompt_lines, read_prompt_file
 
-    s = SampleSettings(prompt=a.prompt, negative=a.negative, weights=a.weights, seeds=a.seeds, steps=a.steps,
+    if not a.prompt and not a.prompt_file:
+        raise UserError("Give --prompt or --prompt_file.")
+    prompts = prompt_lines(a.prompt or [], a.negative, "--prompt")
+    if a.prompt_file:
+        prompts += read_prompt_file(a.prompt_file, a.negative)
+    s = SampleSettings(prompts=prompts, weights=parse_values(a.weights), seeds=parse_seeds(a.seeds), steps=a.steps,
                        cfg=a.cfg, sampler=a.sampler, width=a.width, height=a.height, clip_skip=a.clip_skip,
-                       max_token_length=a.max_token_length, device=a.device, precision=a.precision)
+                       max_token_length=a.max_token_length, device=a.device, precision=a.precision,
+                       fixed_lora=a.fixed_lora, fixed_weight=a.fixed_weight)
     stop = threading.Event()
     r = sample_grid(a.sd_model, a.loras, s, a.out, vae=a.vae, v_parameterization=a.v_parameterization or None,
                     on_progress=Progress("sampling"), stop=stop)
     print(f"{len(r.images)} images in {r.seconds:.1f} s; grid {r.grid_path} ({r.rows} rows x {r.columns} columns); "
-          f"single images in {r.image_dir}")
+          f"single images in {r.image_dir}; seeds {' '.join(map(str, r.seeds))}")
     return 0
 
 

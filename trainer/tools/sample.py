@@ -1,4 +1,6 @@
-"""Sample grid: images for every (LoRA file, weight, seed), one labelled grid, each image with A1111 parameters.
+"""Sample grid: images for every (prompt, LoRA file, weight, seed), one labelled grid, each image with A1111
+parameters; optionally a second LoRA at a fixed weight in every image (a style with a character, as the guide's
+testing does).
 
 The pipeline is diffusers' ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline`` built from the models our
 loader made from the single-file checkpoint, with a scheduler built from the base's ``scheduler_config`` (nothing
@@ -6,18 +8,23 @@ is downloaded). Each LoRA file is loaded with ``load_lora_weights`` and set to e
 The prompt is encoded with the training code's own text encoding (``trainer.text``), so ``clip_skip`` and
 ``max_token_length`` (read from the LoRA's metadata unless given) mean what they meant in training.
 
-Grid layout: rows = LoRA files (in the order given), columns = seeds side by side, each seed a block of weights.
+Grid layout: rows = LoRA files (in the order given), one group of them per prompt; columns = seeds side by side,
+each seed a block of weights. Seed -1 is drawn at random when the grid runs and shown in the labels and PNG text.
+Weight ranges, seeds and prompt files are read by ``sample_axes``.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
+from .grid_canvas import GridCanvas
+from .sample_axes import RANDOM_SEED, PromptLine, resolve_seeds
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +51,9 @@ ALIASES = {"k_euler": "euler", "k_euler_a": "euler_a", "k_lms": "lms", "plms": "
 
 @dataclass
 class SampleSettings:
-    prompt: str
+    prompt: str = ""
     negative: str = ""
+    prompts: list = field(default_factory=list)  # PromptLine per row group; empty: [prompt, negative]
     weights: list = field(default_factory=lambda: [1.0])
     seeds: list = field(default_factory=lambda: [1])
     steps: int = 28
@@ -57,6 +65,11 @@ class SampleSettings:
     max_token_length: int | None = None  # None: from the first LoRA's ss_max_token_length
     device: str = "auto"  # auto: the first CUDA GPU when there is one, else the CPU
     precision: str | None = None  # fp32 | fp16 | bf16; None: fp32 on the CPU, fp16 on a GPU
+    fixed_lora: str | None = None  # a second LoRA applied to every image at fixed_weight
+    fixed_weight: float = 1.0
+
+    def prompt_lines(self) -> list[PromptLine]:
+        return list(self.prompts) or [PromptLine(self.prompt, self.negative)]
 
 
 @dataclass
@@ -69,6 +82,7 @@ class SampleImage:
     path: Path
     parameters: str  # A1111 "parameters" text
     image: object = None  # PIL image
+    prompt: str = ""
 
 
 @dataclass
@@ -83,6 +97,7 @@ class SampleResult:
     seconds: float
     grid: object = None  # PIL image
     stopped: bool = False
+    seeds: list = field(default_factory=list)  # the seeds used (-1 replaced by the random one drawn)
 
 
 def _scheduler(name: str, config: dict):
@@ -98,14 +113,17 @@ def _scheduler(name: str, config: dict):
 
 
 def _load_lora(pipe, path: Path, adapter: str) -> None:
-    """``load_lora_weights`` without transformers' per-weight load report and progress bars."""
+    """``load_lora_weights`` without transformers' per-weight load report, progress bars and peft's warning
+    about several adapters."""
     import transformers.utils.logging as tlog
 
     level = tlog.get_verbosity()
     tlog.set_verbosity_error()
     tlog.disable_progress_bar()
     try:
-        pipe.load_lora_weights(str(path), adapter_name=adapter)
+        with warnings.catch_warnings():  # a second adapter (the fixed LoRA) is what we ask for, not a mistake
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            pipe.load_lora_weights(str(path), adapter_name=adapter)
     finally:
         tlog.set_verbosity(level)
         tlog.enable_progress_bar()
@@ -160,63 +178,22 @@ def encode_prompts(pipe, family: str, prompt: str, negative: str, clip_skip, max
         return {"prompt_embeds": states[:1], "negative_prompt_embeds": states[1:]}
 
 
-def a1111_parameters(s: SampleSettings, sampler_name: str, seed: int, model: str, lora: str | None, weight: float,
-                     lora_hash: str, clip_skip) -> str:
-    prompt = s.prompt + (f" <lora:{lora}:{weight:g}>" if lora else "")
-    lines = [prompt]
-    if s.negative:
-        lines.append(f"Negative prompt: {s.negative}")
+def a1111_parameters(s: SampleSettings, prompt: PromptLine, sampler_name: str, seed: int, model: str,
+                     loras: list[tuple[str, float, str]], clip_skip) -> str:
+    """``loras``: (name, weight, short hash) of each LoRA applied, written as A1111 ``<lora:name:weight>``."""
+    lines = [prompt.prompt + "".join(f" <lora:{name}:{weight:g}>" for name, weight, _ in loras)]
+    if prompt.negative:
+        lines.append(f"Negative prompt: {prompt.negative}")
     parts = [f"Steps: {s.steps}", f"Sampler: {sampler_name}", f"CFG scale: {s.cfg:g}", f"Seed: {seed}",
              f"Size: {s.width}x{s.height}", f"Model: {model}"]
     if clip_skip and clip_skip > 1:
         parts.append(f"Clip skip: {clip_skip}")
-    if lora and lora_hash:
-        parts.append(f'Lora hashes: "{lora}: {lora_hash}"')
+    hashes = [f"{name}: {h}" for name, _, h in loras if h]
+    if hashes:
+        parts.append(f'Lora hashes: "{", ".join(hashes)}"')
     parts.append("Version: LoRA Desk")
     lines.append(", ".join(parts))
     return "\n".join(lines)
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: fixed-size bitmap font
-        return ImageFont.load_default()
-
-
-class GridCanvas:
-    """A labelled grid that fills as images arrive (``paste``); ``image`` is the PIL canvas."""
-
-    def __init__(self, rows: list[str], columns: list[str], cell: tuple[int, int]):
-        from PIL import Image, ImageDraw
-
-        self.cell = cell
-        w, h = cell
-        size = max(12, min(24, h // 10))
-        self.font = _font(size)
-        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-        text_w = lambda t: probe.textbbox((0, 0), t, font=self.font)[2]  # noqa: E731
-        self.left = min(max((text_w(r) for r in rows), default=0) + 2 * size, max(w, 160))
-        self.top = 2 * size + 4
-        self.image = Image.new("RGB", (self.left + w * len(columns), self.top + h * len(rows)), "white")
-        d = ImageDraw.Draw(self.image)
-        for j, c in enumerate(columns):
-            tw = text_w(c)
-            d.text((self.left + j * w + max(2, (w - tw) // 2), size // 2), c, fill="black", font=self.font)
-        for i, r in enumerate(rows):
-            label = r
-            while text_w(label) > self.left - size and len(label) > 4:
-                label = label[:-2]
-            d.text((size // 2, self.top + i * h + h // 2 - size // 2), label if label == r else label + "…",
-                   fill="black", font=self.font)
-
-    def paste(self, row: int, col: int, im) -> None:
-        w, h = self.cell
-        if im.size != (w, h):
-            im = im.resize((w, h))
-        self.image.paste(im, (self.left + col * w, self.top + row * h))
 
 
 def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=None, v_parameterization=None,
@@ -234,6 +211,9 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
     s = settings
     if not s.weights or not s.seeds:
         raise UserError("Give at least one weight and one seed.")
+    prompts = s.prompt_lines()
+    if not all(pl.prompt.strip() for pl in prompts):
+        raise UserError("Give a prompt (an empty one makes the same image for every file).")
     if s.width % 8 or s.height % 8 or s.width < 64 or s.height < 64:
         raise UserError(f"Image size {s.width}x{s.height} must be a multiple of 8, at least 64.")
     if s.steps < 1:
@@ -247,6 +227,10 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
         if not p.is_file():
             raise UserError(f"LoRA file not found: {p}")
         metas.append(read_metadata(p))
+    fixed = Path(s.fixed_lora) if s.fixed_lora else None
+    if fixed is not None and not fixed.is_file():
+        raise UserError(f"LoRA file not found: {fixed}")
+    fixed_meta = read_metadata(fixed) if fixed is not None else {}
     _, sampler_name = _scheduler(s.sampler, {})  # validate the name before loading the model
     device = s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -255,7 +239,7 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
         s.precision or ("fp32" if device == "cpu" else "fp16"))
 
     def from_meta(key):
-        for md in metas:
+        for md in [*metas, fixed_meta]:
             v = md.get(key)
             if v not in (None, "", "None"):
                 try:
@@ -272,13 +256,17 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
     pipe = build_pipeline(base, scheduler).to(device)
     pipe.set_progress_bar_config(disable=True)
 
-    rows = [p.stem for p in lora_paths] or ["base model"]
-    col_keys = [(seed, w) for seed in s.seeds for w in s.weights]
-    columns = [f"w {w:g}" + (f" · seed {seed}" if len(s.seeds) > 1 else "") for seed, w in col_keys]
+    seeds = resolve_seeds(s.seeds)
+    files = lora_paths or [None]
+    rows = [_row_label(f, pl, len(prompts)) for pl in prompts for f in files]
+    show_seed = len(seeds) > 1 or RANDOM_SEED in s.seeds
+    col_keys = [(seed, w) for seed in seeds for w in s.weights]
+    columns = [f"w {w:g}" + (f"\nseed {seed}" if show_seed else "") for seed, w in col_keys]
     if not lora_paths:
-        col_keys = [(seed, 0.0) for seed in s.seeds]
-        columns = [f"seed {seed}" for seed in s.seeds]
-    grid = GridCanvas(rows, columns, (s.width, s.height))
+        col_keys = [(seed, 0.0) for seed in seeds]
+        columns = [f"seed {seed}" for seed in seeds]
+    title = f"+ {fixed.stem} at {s.fixed_weight:g} in every image" if fixed is not None else ""
+    grid = GridCanvas(rows, columns, (s.width, s.height), title)
     image_dir = out.with_name(out.stem + "_images")
     image_dir.mkdir(parents=True, exist_ok=True)
     total = len(rows) * len(col_keys) * s.steps
@@ -296,46 +284,60 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
             pipeline._interrupt = True
         return kwargs
 
+    def load(path: Path, adapter: str) -> None:
+        try:
+            _load_lora(pipe, path, adapter)
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise UserError(f"{path.name} cannot be loaded onto {Path(sd_model).name} "
+                            f"({str(e).splitlines()[0][:200]}).") from None
+
+    applied_fixed = []  # (name, weight, hash) of the fixed LoRA, in every image's parameters
     try:
-        for r, label in enumerate(rows):
+        if fixed is not None:
+            load(fixed, "fixed")
+            applied_fixed = [(fixed.stem, float(s.fixed_weight), fixed_meta.get("sshs_model_hash", "")[:12])]
+        for f_i, path in enumerate(files):  # each file is loaded once, for all its rows
             if stopped:
                 break
-            path = lora_paths[r] if lora_paths else None
             adapter = None
             if path is not None:
-                adapter = f"lora{r}"
-                try:
-                    _load_lora(pipe, path, adapter)
-                except (ValueError, KeyError, RuntimeError) as e:
-                    raise UserError(f"{path.name} cannot be loaded onto {Path(sd_model).name} "
-                                    f"({str(e).splitlines()[0][:200]}).") from None
-            for c, (seed, weight) in enumerate(col_keys):
-                if stop is not None and stop.is_set():
-                    stopped = True
+                adapter = f"lora{f_i}"
+                load(path, adapter)
+            for p_i, pl in enumerate(prompts):
+                r = p_i * len(files) + f_i
+                for c, (seed, weight) in enumerate(col_keys):
+                    if stop is not None and stop.is_set():
+                        stopped = True
+                        break
+                    names = ([adapter] if adapter else []) + (["fixed"] if fixed is not None else [])
+                    if names:
+                        pipe.set_adapters(names, ([float(weight)] if adapter else []) +
+                                          ([float(s.fixed_weight)] if fixed is not None else []))
+                    kw = encode_prompts(pipe, base.family, pl.prompt, pl.negative, clip_skip, max_tokens)
+                    g = torch.Generator("cpu").manual_seed(int(seed))
+                    result = pipe(num_inference_steps=s.steps, guidance_scale=s.cfg, width=s.width, height=s.height,
+                                  generator=g, callback_on_step_end=step_cb, **kw)
+                    if stop is not None and stop.is_set():
+                        stopped = True
+                        break
+                    im = result.images[0]
+                    applied = ([(path.stem, float(weight), metas[f_i].get("sshs_model_hash", "")[:12])]
+                               if path is not None else []) + applied_fixed
+                    params = a1111_parameters(s, pl, sampler_name, seed, model_name, applied, clip_skip)
+                    info = PngInfo()
+                    info.add_text("parameters", params)
+                    stem = f"{path.stem}-w{weight:g}" if path is not None else "base"
+                    ipath = image_dir / (f"{r:02d}-{stem}" + (f"-p{p_i + 1}" if len(prompts) > 1 else "") +
+                                         f"-s{seed}.png")
+                    im.save(ipath, pnginfo=info)
+                    grid.paste(r, c, im)
+                    item = SampleImage(r, c, path.stem if path is not None else None, float(weight), int(seed),
+                                       ipath, params, im, pl.prompt)
+                    images.append(item)
+                    if on_image:
+                        on_image(item, grid.image)
+                if stopped:
                     break
-                if adapter:
-                    pipe.set_adapters([adapter], [float(weight)])
-                kw = encode_prompts(pipe, base.family, s.prompt, s.negative, clip_skip, max_tokens)
-                g = torch.Generator("cpu").manual_seed(int(seed))
-                result = pipe(num_inference_steps=s.steps, guidance_scale=s.cfg, width=s.width, height=s.height,
-                              generator=g, callback_on_step_end=step_cb, **kw)
-                if stop is not None and stop.is_set():
-                    stopped = True
-                    break
-                im = result.images[0]
-                lhash = metas[r].get("sshs_model_hash", "")[:12] if path is not None else ""
-                params = a1111_parameters(s, sampler_name, seed, model_name, label if path else None, weight, lhash,
-                                          clip_skip)
-                info = PngInfo()
-                info.add_text("parameters", params)
-                fname = f"{r:02d}-{label}-w{weight:g}-s{seed}.png" if path else f"base-s{seed}.png"
-                ipath = image_dir / fname
-                im.save(ipath, pnginfo=info)
-                grid.paste(r, c, im)
-                item = SampleImage(r, c, label if path else None, float(weight), int(seed), ipath, params, im)
-                images.append(item)
-                if on_image:
-                    on_image(item, grid.image)
             if adapter:
                 pipe.delete_adapters(adapter)
     finally:
@@ -343,4 +345,10 @@ def sample_grid(sd_model, loras: list, settings: SampleSettings, out, *, vae=Non
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.image.save(out)
     return SampleResult(out, image_dir, images, len(rows), len(columns), rows, columns, time.monotonic() - t0,
-                        grid.image, stopped)
+                        grid.image, stopped, seeds)
+
+
+def _row_label(path: Path | None, prompt: PromptLine, n_prompts: int) -> str:
+    """The file's name; with several prompts a second line with the prompt (the canvas shortens it)."""
+    name = path.stem if path is not None else "base model"
+    return f"{name}\n{prompt.prompt}" if n_prompts > 1 else name
