@@ -72,7 +72,7 @@ BAD = {  # case -> (model or None for the good one, tag list bytes or None for t
                      "Tag list '.*bad.csv' line 2: category 'x' is not a number"),
     "missing csv": (None, "none.csv", [], "Tag list '.*none.csv' does not exist"),
     "threshold": (None, None, ["--threshold", "2"],
-                  "argument --threshold.*must be a number above 0 and at most 1, not '2'"),
+                  "[Aa]rgument --threshold.*must be a number above 0 and at most 1, not '2'"),
 }
 
 

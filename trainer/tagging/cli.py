@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainer.tools.cli import Progress, _Parser, _run
+from trainer.argparsing import FriendlyParser
+from trainer.tools.cli import Progress, _run
 
 
 def _fraction(text: str) -> float:
@@ -19,8 +20,8 @@ def _fraction(text: str) -> float:
     return v
 
 
-def _parser() -> _Parser:
-    ap = _Parser(prog="main.py tag", description="Tag images with a WD14-style ONNX tagger you have on disk "
+def _parser() -> FriendlyParser:
+    ap = FriendlyParser(prog="main.py tag", description="Tag images with a WD14-style ONNX tagger you have on disk "
                  "(model .onnx + its selected_tags.csv) and write the tags to their caption files.")
     ap.add_argument("dir", metavar="DIR", help="folder of images, or a training folder with concept folders "
                     "like 6_maid (their images are tagged too)")
