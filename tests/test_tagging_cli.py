@@ -116,4 +116,4 @@ def test_main_py_tag_runs_as_a_process(setup):
     assert (data / "3_oc" / "red.txt").read_text(encoding="utf-8").startswith("red theme, ")
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "tag", str(data)], capture_output=True,
                        text=True, cwd=ROOT, timeout=120)
-    assert r.returncode == 1 and "the following arguments are required: --model, --tags" in r.stderr
+    assert r.returncode == 1 and "The following arguments are required: --model, --tags" in r.stderr
