@@ -19,12 +19,22 @@ sd-scripts does):
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trainer.errors import DatasetError
+
+# Pillow warns on stderr (file name, line number, its own wording) for images above MAX_IMAGE_PIXELS;
+# the bucket report says it in our words instead (trainer.dataset.plan, ProblemKind.LARGE_IMAGE)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def is_huge(width: int, height: int) -> bool:
+    """Above Pillow's warning limit (about 89 megapixels): decoded whole every time, slow and memory hungry."""
+    return Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS
 
 #: Image file extensions a training folder may hold (compare lower-cased; see :func:`is_image_file`).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
