@@ -154,8 +154,8 @@ class Trainer:
         bucketer = Bucketer((w, h), cfg.enable_bucket, cfg.min_bucket_reso, cfg.max_bucket_reso,
                             cfg.bucket_reso_steps, cfg.bucket_no_upscale)
         report = assign_buckets(scan, bucketer)
-        for p in report.problems:
-            self.emit(ev.Log(f"Skipped: {p.message}", "warning"))
+        for p in report.problems:  # all skipped images, except large ones (trained, but slowly)
+            self.emit(ev.Log(p.message if p.kind == "large_image" else f"Skipped: {p.message}", "warning"))
         up = report.upscaled()
         if up:
             self.emit(ev.Log(f"{len(up)} image(s) are smaller than their bucket and will be upscaled, for "
