@@ -27,9 +27,6 @@ from PIL import Image, UnidentifiedImageError
 
 from trainer.errors import DatasetError
 
-# Pillow warns on stderr (file name, line number, its own wording) for images above MAX_IMAGE_PIXELS;
-# the bucket report says it in our words instead (trainer.dataset.plan, ProblemKind.LARGE_IMAGE)
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def is_huge(width: int, height: int) -> bool:
@@ -93,7 +90,11 @@ def _open(path: Path) -> Image.Image:
     if size == 0:
         raise ImageReadError(path, "the file is empty (0 bytes)")
     try:
-        return Image.open(path)
+        # Pillow warns on stderr (file, line, its own wording) for images above MAX_IMAGE_PIXELS; the bucket
+        # report says it in our words instead (trainer.dataset.plan, ProblemKind.LARGE_IMAGE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
     except UnidentifiedImageError:
         if _looks_like_text(path):
             reason = "it is not an image, the file contains text"
