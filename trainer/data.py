@@ -122,9 +122,9 @@ class TrainData(torch.utils.data.Dataset):
                     break
                 try:
                     px, crop = self.load_pixels(item, rng)
-                except ImageReadError:
+                except ImageReadError as e:
                     self.bad.add(index)
-                    skipped.append(str(item.entry.path))
+                    skipped.append(str(e))  # names the file and the reason
                     index = self._replacement(index, rng)
                     continue
                 pixels.append(px)

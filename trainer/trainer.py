@@ -249,7 +249,7 @@ class Trainer:
                     for path in batch["skipped"]:
                         if path not in reported_bad:
                             reported_bad.add(path)
-                            self.emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
+                            self.emit(ev.Log(f"Skipped: {path}", "warning"))  # path: file and reason
                     loss = model.loss(batch)
                     if not torch.isfinite(loss):
                         return self._fail_nan(network, base, step, epoch)
