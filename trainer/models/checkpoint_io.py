@@ -50,18 +50,15 @@ _CONTENT = {"zip": "a PyTorch checkpoint (torch.save zip)", "pickle": "a Python 
 
 
 def content_mismatch(path) -> str | None:
-    """For a .safetensors file whose bytes are something else: one sentence saying what it is, else None."""
+    """For a .safetensors file whose bytes are a PyTorch checkpoint: one sentence saying so, else None."""
     p = Path(path)
     try:
         kind = _sniff(p)
     except OSError:
         return None
-    if kind == "safetensors":
+    if kind not in _CONTENT:  # a real (maybe damaged) .safetensors file, or bytes of no known kind
         return None
-    what = _CONTENT.get(kind, "not a .safetensors file (its first bytes are not a safetensors header)")
-    if kind in _CONTENT:
-        what += " with a .safetensors name; rename it to .ckpt, or convert it"
-    return f"{p} is {what}."
+    return f"{p} is {_CONTENT[kind]} with a .safetensors name; rename it to .ckpt, or convert it."
 
 
 def _check_file(path) -> Path:
