@@ -13,11 +13,18 @@ TMP, OLD = ".tmp", ".old"
 
 
 def swap_in(tmp: Path, folder: Path) -> None:
+    """Put the complete state in `tmp` in the place of `folder`; if the second rename fails, the old state
+    goes back in place and the error propagates (the `.tmp` is left for the next start to clean up)."""
     old = folder.with_name(folder.name + OLD)
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)
-    tmp.rename(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:
+        if old.exists() and not folder.exists():
+            old.rename(folder)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 

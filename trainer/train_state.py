@@ -26,7 +26,6 @@ from .fileio import write_atomic
 from .state_folders import TMP, swap_in
 
 
-
 def capture_rng() -> dict:
     """Every random generator the loop draws from, in types torch.load(weights_only=True) accepts."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
