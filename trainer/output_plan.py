@@ -15,7 +15,7 @@ A run writes, all inside output_dir: `<name>.safetensors`, `<name>-000001.safete
 * an output_dir that cannot be created or written (a probe file is written and removed).
 
 Then it puts right what an interrupted earlier run with this output_name left: half-written `.tmp` files
-and state folder pairs (trainer.train_state)."""
+and state folder pairs (trainer.state_folders)."""
 from __future__ import annotations
 
 import json
@@ -40,7 +40,8 @@ def output_name_problem(name: str) -> str | None:
     if name.startswith("."):
         return f"output_name '{name}' starts with a dot, which would hide the file; remove the dot."
     if name != name.strip() or name.endswith("."):
-        return f"output_name '{name}' ends or starts with a space or ends with a dot, which Windows drops."
+        return (f"output_name '{name}' starts or ends with a space or ends with a dot; Windows would change "
+                "such a file name.")
     if name.split(".")[0].lower() in _WINDOWS_RESERVED:
         return f"output_name '{name}' is a device name on Windows; choose another name."
     return None
@@ -90,7 +91,8 @@ def _inputs(cfg) -> list[tuple[str, Path]]:
 def _check_against_inputs(cfg, out_dir: Path) -> None:
     name = cfg.output_name
     own = _own_file(name)
-    replaced = [out_dir / f"{name}-state"] if cfg.save_state else []  # folders the run replaces whole
+    # folders the run replaces whole (the final state) or writes into (samples): no input may lie in them
+    replaced = [out_dir / f"{name}-state"] if cfg.save_state else []
     if _samples_planned(cfg):
         replaced.append(out_dir / "sample")
     for what, src in _inputs(cfg):
@@ -168,8 +170,8 @@ def prepare_outputs(cfg, *, main: bool = True) -> list[str]:
     out_dir = _resolved(cfg.output_dir)
     if out_dir is None:
         raise ConfigError("Choose an output folder for the LoRA files.")
+    _check_against_inputs(cfg, out_dir)  # first: a refused plan creates no folder
     _probe(out_dir)
-    _check_against_inputs(cfg, out_dir)
     _check_existing(cfg, out_dir)
     if not main:
         return []
