@@ -13,10 +13,10 @@ from trainer.cli import main_train
 from trainer.trainer import Trainer
 
 
-def test_a_final_save_the_disk_refuses_goes_to_the_rescue_folder(tiny_ckpt, dataset, tmp_path, monkeypatch, capsys):
+def test_a_final_save_the_disk_refuses_goes_to_the_rescue_folder(tiny_ckpt, dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("LORA_DESK_DATA_DIR", str(tmp_path / "data-dir"))
     out = tmp_path / "out"
-    cfg = quick_config(tiny_ckpt("sd1"), dataset, out, max_train_steps=2)
+    cfg = quick_config(tiny_ckpt("sd1"), dataset, out, max_train_steps=2, save_every_n_steps=1)
     events = []
 
     def on_event(e):
@@ -35,6 +35,10 @@ def test_a_final_save_the_disk_refuses_goes_to_the_rescue_folder(tiny_ckpt, data
     assert out.read_text() == "in the way"
     logs = [e.message for e in events if isinstance(e, ev.Log) and e.level == "error"]
     assert len(logs) == 1 and path in logs[0]
+    # the step-1 file failed too: a warning, and training went on to step 2
+    skipped = [e.message for e in events if isinstance(e, ev.Log) and "training goes on" in e.message]
+    assert len(skipped) == 1 and "lora-step00000001.safetensors" in skipped[0]
+    assert [e.step for e in events if isinstance(e, ev.Saved)] == [2]
 
 
 def _weights(path):
