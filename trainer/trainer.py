@@ -298,7 +298,8 @@ class Trainer:
             from .saving import final_file
 
             final_path = self._save(network, base, final_file(cfg.output_dir, cfg.output_name),
-                                    epoch if stopped else min(epoch, plan.epochs), step, opt, sched, progress, final=True)
+                                    epoch if stopped else min(epoch, plan.epochs), step, opt, sched, progress,
+                                    final=True)
         finally:
             if tb:
                 tb.close()
