@@ -16,6 +16,7 @@ from trainer.output_plan import cleanup_leftovers, output_name_problem, prepare_
 from trainer.saving import Progress, load_state, save_state
 from trainer.state_folders import recover_state_folders
 from trainer.trainer import Trainer
+from trainer.validate import errors
 
 LORA = save({"lora_unet_x.lora_down.weight": torch.zeros(1)}, {"ss_network_dim": "4"})
 NOT_LORA = save({"model.diffusion_model.x": torch.zeros(1)}, {"format": "pt"})
@@ -41,6 +42,7 @@ def test_the_base_model_is_never_overwritten(tmp_path):
     before = (tmp_path / "base.safetensors").read_bytes()
     msg = _refused(cfg)
     assert "base.safetensors" in msg and "\n" not in msg
+    assert [(i.field, i.message) for i in errors(cfg)] == [("output_name", msg)]  # the form shows it too
     # a whole run stops there too, before the model loads, and the base model is as it was
     with pytest.raises(ConfigError):
         Trainer(cfg).run()

@@ -114,6 +114,19 @@ def _check_against_inputs(cfg, out_dir: Path) -> None:
                                   "for the logs.")
 
 
+def input_problem(cfg) -> str | None:
+    """The sentence prepare_outputs would refuse an input collision with, without touching the disk beyond
+    resolving paths (cheap enough for the form's checks on every change); None when there is none."""
+    out_dir = _resolved(cfg.output_dir)
+    if out_dir is None or output_name_problem(cfg.output_name):
+        return None
+    try:
+        _check_against_inputs(cfg, out_dir)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
 def _samples_planned(cfg) -> bool:
     return bool(getattr(cfg, "sample_every_n_steps", None) or getattr(cfg, "sample_every_n_epochs", None))
 

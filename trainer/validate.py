@@ -55,11 +55,14 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
             err("train_data_dir", "Choose a training folder with <repeats>_<name> concept folders.")
         if not cfg.output_dir:
             err("output_dir", "Choose an output folder for the LoRA files.")
-    from .output_plan import output_name_problem
+    from .output_plan import input_problem, output_name_problem
 
     name_problem = output_name_problem(cfg.output_name)
     if name_problem:
         err("output_name", name_problem)
+    collision = input_problem(cfg) if need_paths else None  # e.g. output_name = the base model's name
+    if collision:
+        err("output_name", collision)
     for field, sentence in range_problems(cfg):  # every min/max/choices of the field metadata
         err(field, sentence)
     try:
