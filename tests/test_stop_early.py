@@ -9,14 +9,17 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import quick_config
 from safetensors import safe_open
+from safetensors.torch import save
 
 from trainer import events as ev
 from trainer.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
-OLD = b"a good file from an earlier run"
+# a good LoRA from an earlier run (a file without ss_* metadata under the run's name is refused up front)
+OLD = save({"lora_unet_x.lora_down.weight": torch.zeros(1)}, {"ss_output_name": "an earlier run"})
 
 
 def _run_stopping_on(cfg, trigger):

@@ -76,8 +76,8 @@ def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch
             for i in idx[start:start + batch_size]:
                 try:
                     px, _ = data.load_pixels(items[i], random.Random(i), allow_flip=False)
-                except ImageReadError:
-                    failed.append(str(items[i].entry.path))
+                except ImageReadError as e:
+                    failed.append(str(e))  # names the file and the reason
                     continue
                 chunk.append(i)
                 pixels.append(px)

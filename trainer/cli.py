@@ -19,7 +19,8 @@ from .errors import UserError
 TRAIN_EPILOG = ("Ctrl+C stops training after the current step and saves a usable LoRA file (exit code 0, as "
                 "for a finished run); pressed before the first step, it ends without writing a file (exit "
                 "code 130). A second Ctrl+C quits at once without saving (exit code 130). Bad input: exit "
-                "code 1.")
+                "code 1. A final file that cannot be written to output_dir (disk full, folder gone) is written "
+                "to the rescue folder instead, its path printed, and the exit code is 1.")
 STOP_MESSAGE = "Stopping after this step and saving... (Ctrl+C again to quit at once)"
 
 
@@ -57,6 +58,7 @@ class ConsoleReporter:
     def __init__(self, stream=None):
         self.bar = None
         self.stream = stream if stream is not None else sys.stderr  # the one of now, not of import time
+        self.save_failed = None  # the SaveFailed event, when the final file went to the rescue folder
 
     def __call__(self, e) -> None:
         from tqdm import tqdm
@@ -81,6 +83,8 @@ class ConsoleReporter:
                 self.write(("stopped early; " if e.stopped else "") + f"done: {e.path}")
         elif isinstance(e, ev.Failed):
             self.close()
+        elif isinstance(e, ev.SaveFailed):  # the trainer's log line says where the file went
+            self.save_failed = e
 
     def write(self, text: str) -> None:
         from tqdm import tqdm
@@ -151,7 +155,8 @@ def main_train(argv: list[str]) -> int:
         ensure_demo_model(cfg.pretrained_model_name_or_path)
 
         stop = threading.Event()
-        trainer = Trainer(cfg, ConsoleReporter(), stop)
+        reporter = ConsoleReporter()
+        trainer = Trainer(cfg, reporter, stop)
         try:
             with stop_on_ctrl_c(stop):
                 path = trainer.run()
@@ -160,6 +165,8 @@ def main_train(argv: list[str]) -> int:
             return 130
         if not path and stop.is_set():  # stopped before the first step: no file was written
             return 130
+        if reporter.save_failed is not None:  # saved, but not where asked: a script must notice
+            return 1
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -122,9 +122,9 @@ class TrainData(torch.utils.data.Dataset):
                     break
                 try:
                     px, crop = self.load_pixels(item, rng)
-                except ImageReadError:
+                except ImageReadError as e:
                     self.bad.add(index)
-                    skipped.append(str(item.entry.path))
+                    skipped.append(str(e))  # names the file and the reason
                     index = self._replacement(index, rng)
                     continue
                 pixels.append(px)
@@ -174,8 +174,12 @@ def _as_is(batch):
 
 def make_loader(data: TrainData, workers: int, persistent: bool) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
     sampler = EpochSampler(data)
+    # an own generator: otherwise every new iterator draws its workers' base seed from the global torch RNG,
+    # and a resumed run (its iterator made after the state is restored) would draw once more than the
+    # uninterrupted one; batches do not depend on it (they are a function of seed and epoch)
     loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=sampler, num_workers=workers,
-                                         persistent_workers=persistent and workers > 0, collate_fn=_as_is)
+                                         persistent_workers=persistent and workers > 0, collate_fn=_as_is,
+                                         generator=torch.Generator().manual_seed(data.seed))
     return loader, sampler
 
 

@@ -59,4 +59,13 @@ class Failed:
     last_good: str | None = None  # newest usable LoRA file, if any
 
 
-Event = Started | Step | Saved | Log | Finished | Failed
+@dataclass
+class SaveFailed:
+    """The final LoRA could not be written where asked; the weights were kept (see trainer.save_guard)."""
+    path: str                # where it should have gone
+    reason: str              # a few words: "the disk is full"
+    fallback: str            # where it was written instead; "" when that failed too
+    data: bytes = field(default=b"", repr=False)  # the whole file, for a retry elsewhere
+
+
+Event = Started | Step | Saved | Log | Finished | Failed | SaveFailed

@@ -23,3 +23,18 @@ def user_config_dir() -> Path:
 
 def user_presets_dir() -> Path:
     return user_config_dir() / "presets"
+
+
+def user_data_dir() -> Path:
+    """Where the program keeps data of its own (rescued LoRA files); LORA_DESK_DATA_DIR overrides it (tests,
+    portable use)."""
+    override = os.environ.get("LORA_DESK_DATA_DIR")
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / APP

@@ -2,16 +2,13 @@
 training state (network, optimizer, scheduler, progress, random generators)."""
 from __future__ import annotations
 
-import json
-import random
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from .errors import UserError
-from .network.lora_file import save_lora
+from .network.lora_file import lora_bytes, save_lora
 from .network.naming import rename_modules, uses_both_unet_spellings
 
 
@@ -43,6 +40,11 @@ def save_network(network, base, path: Path, metadata: dict, save_precision) -> i
     return save_lora(path, network_state_dict(network, base.unet, base.family), metadata, save_precision)
 
 
+def network_bytes(network, base, metadata: dict, save_precision) -> bytes:
+    """The LoRA file in memory (written by trainer.save_guard, which keeps it when the disk refuses)."""
+    return lora_bytes(network_state_dict(network, base.unet, base.family), metadata, save_precision)
+
+
 @dataclass
 class Progress:
     step: int            # optimizer steps done
@@ -50,45 +52,67 @@ class Progress:
     batch_in_epoch: int  # local batches done in the current epoch
     session_id: int
     total_steps: int
+    seed: int | None = None  # the data seed: a resumed run must draw the same batches (None: older states)
 
 
 def state_dir(path: Path) -> Path:
     return path.with_name(path.stem + "-state")
 
 
-def save_state(folder: Path, network, optimizer, scheduler, progress: Progress) -> None:
-    """Written to a temp folder and renamed, so an interrupted save never replaces a good state."""
-    from safetensors.torch import save_file
+def save_state(folder: Path, network, optimizer, scheduler, progress: Progress, scaler=None) -> str | None:
+    """Replace the state folder atomically (trainer.train_state). A failed save (full disk, folder gone)
+    leaves the previous state as it was and returns one sentence for a warning instead of raising."""
+    from .train_state import write_state
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
-              str(tmp / "network.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, tmp / "trainer.pt")
-    (tmp / "progress.json").write_text(json.dumps(asdict(progress)), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    try:
+        write_state(folder, network, optimizer, scheduler, scaler, asdict(progress))
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0][:160]
+        return f"The training state {folder} could not be saved ({reason}); the previous state is kept."
+    return None
 
 
-def load_state(folder: str | Path, network, optimizer, scheduler) -> Progress:
+def resume_seed(folder: str | Path, wanted: int | None, seed: int, emit) -> int:
+    """Check a resume folder before the model loads (UserError naming the file) and return the data seed
+    it was trained with, so the resumed run draws the batches the interrupted one would have."""
+    from . import events as ev
+    from .train_state import read_progress, read_trainer_blob
+
+    saved = read_progress(folder).get("seed")
+    read_trainer_blob(folder)
+    if saved is None or saved == seed:
+        return seed
+    if wanted is not None:  # a seed set on purpose that differs: say which one wins
+        emit(ev.Log(f"Resuming with the seed the state was trained with ({saved}) instead of {wanted}, so "
+                    "the run continues with the same image order.", "warning"))
+    return saved
+
+
+def load_state(folder: str | Path, network, optimizer, scheduler, scaler=None) -> Progress:
+    """Restore everything write_state saved. trainer.pt is read with weights_only=True; every refusal is a
+    UserError naming the file."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from .train_state import read_progress, read_trainer_blob, restore_rng, restore_scaler
+
     f = Path(folder)
-    if not (f / "progress.json").is_file():
-        raise UserError(f"{f} is not a saved training state (progress.json is missing).")
-    missing, unexpected = network.load_state_dict(load_file(str(f / "network.safetensors")))
+    progress = read_progress(f)
+    blob = read_trainer_blob(f)
+    try:
+        weights = load_file(str(f / "network.safetensors"))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{f / 'network.safetensors'} is missing or damaged ({e}).") from None
+    missing, unexpected = network.load_state_dict(weights)
     if unexpected:
         raise UserError(f"The state in {f} belongs to a different network ({len(unexpected)} unknown tensors, "
                         f"for example {unexpected[0]}); use the same network settings to resume.")
-    blob = torch.load(f / "trainer.pt", map_location="cpu", weights_only=True)
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["torch_rng"])
-    random.setstate(_as_tuple(blob["python_rng"]))
-    return Progress(**json.loads((f / "progress.json").read_text(encoding="utf-8")))
-
-
-def _as_tuple(x):
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+    restore_scaler(scaler, blob)
+    if "rng" in blob:
+        restore_rng(blob["rng"])
+    else:  # written before the numpy/CUDA generators were saved
+        restore_rng({"python": blob["python_rng"], "torch": blob["torch_rng"]})
+    known = {k: progress[k] for k in Progress.__dataclass_fields__ if k in progress}
+    return Progress(**known)

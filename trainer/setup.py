@@ -67,8 +67,8 @@ def cache_latents_into(data, base, cfg, rt, emit, stop) -> None:
     latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device, torch.float32,
                                            to_disk=cfg.cache_latents_to_disk, batch_size=cfg.vae_batch_size,
                                            stop=stop)
-    for path in failed:
-        emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
+    for reason in failed:
+        emit(ev.Log(f"Skipped: {reason}", "warning"))
     data.bad = {i for i, z in enumerate(latents) if z is None}
     data.latents = latents
     data.cached_crops = crops

@@ -96,11 +96,19 @@ class Trainer:
             raise ConfigError(" ".join(p.message for p in problems))
         self._check_stop()
         self.rt = rt = make_runtime(cfg)
+        from .output_plan import prepare_outputs
+
+        for note in prepare_outputs(cfg, main=rt.is_main):  # before anything loads: refusals cost nothing
+            self.emit(ev.Log(note))
         for issue in validate(cfg):
             self.emit(ev.Log(issue.message, "warning"))
         for note in rt.notes:
             self.emit(ev.Log(note, "warning"))
         seed = cfg.seed if cfg.seed is not None else random.randint(0, 2**31 - 1)
+        if cfg.resume:  # the state is checked now, not after loading; it keeps the data order's seed
+            from .saving import resume_seed
+
+            seed = resume_seed(cfg.resume, cfg.seed, seed, self.emit)
         if rt.num_processes > 1:  # every process must start from the same weights and data order
             import torch.distributed as dist
 
@@ -154,8 +162,8 @@ class Trainer:
         bucketer = Bucketer((w, h), cfg.enable_bucket, cfg.min_bucket_reso, cfg.max_bucket_reso,
                             cfg.bucket_reso_steps, cfg.bucket_no_upscale)
         report = assign_buckets(scan, bucketer)
-        for p in report.problems:
-            self.emit(ev.Log(f"Skipped: {p.message}", "warning"))
+        for p in report.problems:  # all skipped images, except large ones (trained, but slowly)
+            self.emit(ev.Log(p.message if p.kind == "large_image" else f"Skipped: {p.message}", "warning"))
         up = report.upscaled()
         if up:
             self.emit(ev.Log(f"{len(up)} image(s) are smaller than their bucket and will be upscaled, for "
@@ -216,8 +224,9 @@ class Trainer:
 
         cfg, rt = self.cfg, self.rt
         progress = Progress(0, 0, 0, random.randint(0, 2**31 - 1), plan.total_steps)
+        self.scaler = scaler = rt.make_scaler(cfg.full_fp16)
         if cfg.resume:
-            progress = load_state(cfg.resume, network, opt, sched)
+            progress = load_state(cfg.resume, network, opt, sched, scaler)
             self.emit(ev.Log(f"Resumed from {cfg.resume} at step {progress.step}"))
         self._check_stop()
         self.metadata = self._metadata(plan, base, scan, report, data, progress.session_id, seed)
@@ -230,7 +239,6 @@ class Trainer:
         workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
         params = network.parameters()
-        scaler = rt.make_scaler(cfg.full_fp16)
         accum = cfg.gradient_accumulation_steps
         losses: deque[float] = deque(maxlen=max(1, plan.steps_per_epoch))
         step, epoch = progress.step, progress.epoch
@@ -249,7 +257,7 @@ class Trainer:
                     for path in batch["skipped"]:
                         if path not in reported_bad:
                             reported_bad.add(path)
-                            self.emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
+                            self.emit(ev.Log(f"Skipped: {path}", "warning"))  # path: file and reason
                     loss = model.loss(batch)
                     if not torch.isfinite(loss):
                         return self._fail_nan(network, base, step, epoch)
@@ -289,9 +297,9 @@ class Trainer:
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
             from .saving import final_file
 
-            final_path = final_file(cfg.output_dir, cfg.output_name)
-            self._save(network, base, final_path, epoch if stopped else min(epoch, plan.epochs), step, opt, sched,
-                       progress, final=True)
+            final_path = self._save(network, base, final_file(cfg.output_dir, cfg.output_name),
+                                    epoch if stopped else min(epoch, plan.epochs), step, opt, sched, progress,
+                                    final=True)
         finally:
             if tb:
                 tb.close()
@@ -348,53 +356,44 @@ class Trainer:
 
                 shutil.rmtree(state_dir(path), ignore_errors=True)
 
-    def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> None:
-        from .metadata import with_progress
-        from .saving import save_network, save_state, state_dir
+    def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> Path:
+        """Returns the path written: a final file the disk refused goes to the rescue folder (save_guard)."""
+        from .save_guard import save_network_guarded
+        from .saving import save_state, state_dir
 
         rt = self.rt
         if rt.is_main:
-            size = save_network(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
-                                self.cfg.save_precision)
-            if self.cfg.save_state:
-                save_state(state_dir(path), network, opt, sched, progress)
-            self.last_good = str(path)
-            self.emit(ev.Saved(str(path), epoch, step, final, size))
+            written = save_network_guarded(network, base, path, self.metadata, epoch, step, self.cfg, final,
+                                           self.emit)
+            if written is not None:
+                if self.cfg.save_state and written[0] == path:
+                    progress.seed = self.seed
+                    problem = save_state(state_dir(path), network, opt, sched, progress, self.scaler)
+                    if problem:
+                        self.emit(ev.Log(problem, "warning"))
+                path, size = written
+                self.last_good = str(path)
+                self.emit(ev.Saved(str(path), epoch, step, final, size))
         rt.barrier()
+        return path
 
     def _fail_nan(self, network, base, step, epoch) -> None:
         """The loss is NaN/inf: the weights are still those of the last good step; keep them in a file."""
-        from .metadata import with_progress
-        from .saving import final_file, save_network
+        from .save_guard import save_network_guarded
+        from .saving import final_file
 
         cfg = self.cfg
         finite = all(torch.isfinite(p).all() for p in network.parameters())
         if finite and self.rt.is_main and step > 0:
-            path = final_file(cfg.output_dir, cfg.output_name)
-            save_network(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
-                         cfg.save_precision)
-            self.last_good = str(path)
+            written = save_network_guarded(network, base, final_file(cfg.output_dir, cfg.output_name),
+                                           self.metadata, epoch, step, cfg, True, self.emit)
+            self.last_good = str(written[0])
         msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
         self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
         raise TrainingStopped(msg + " " + NAN_ADVICE)
 
     def _metadata(self, plan, base, scan, report, data, session_id, seed) -> dict:
-        from .dataset.tags import tag_frequency
-        from .metadata import RunInfo, build_metadata
-        from .network.lora_file import file_hashes
+        from .metadata import run_metadata
 
-        cfg = self.cfg
-        model_path = Path(cfg.pretrained_model_name_or_path)
-        hashes = file_hashes(model_path) if model_path.is_file() else None
-        vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
-        buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
-        run = RunInfo(
-            model_version=base.model_version, session_id=session_id, started_at=time.time(),
-            num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
-            epochs=plan.epochs, total_steps=plan.total_steps, optimizer=self.optim.description,
-            num_processes=self.rt.num_processes,
-            dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
-            tag_frequency=tag_frequency(scan),
-            bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
-            model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
-        return build_metadata(cfg, run)
+        return run_metadata(self.cfg, plan, base, scan, report, data, session_id, seed,
+                            self.optim.description, self.rt.num_processes)

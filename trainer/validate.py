@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
+from .config_ranges import range_problems
 from .errors import ConfigError
 from .netargs import parse_network_args
 from .network.spec import fp8_problem, network_spec, unsupported
@@ -50,6 +51,16 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
             err("train_data_dir", "Choose a training folder with <repeats>_<name> concept folders.")
         if not cfg.output_dir:
             err("output_dir", "Choose an output folder for the LoRA files.")
+    from .output_plan import input_problem, output_name_problem
+
+    name_problem = output_name_problem(cfg.output_name)
+    if name_problem:
+        err("output_name", name_problem)
+    collision = input_problem(cfg) if need_paths else None  # e.g. output_name = the base model's name
+    if collision:
+        err("output_name", collision)
+    for field, sentence in range_problems(cfg):  # every min/max/choices of the field metadata
+        err(field, sentence)
     try:
         parse_resolution(cfg.resolution)
     except ValueError as e:
@@ -132,8 +143,6 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         err("optimizer_args", msg)
     for field, msg in scheduler_problems(cfg):
         err(field, msg)
-    if cfg.lr_warmup_steps < 0:
-        err("lr_warmup_steps", "lr_warmup_steps cannot be negative.")
     if cfg.lr_warmup_steps and (cfg.lr_scheduler in ("constant", "adafactor") and not cfg.lr_scheduler_type):
         err("lr_warmup_steps", f"The {cfg.lr_scheduler} scheduler has no warm-up; use constant_with_warmup or "
                                "set lr_warmup_steps to 0.")

@@ -224,8 +224,9 @@ class BucketPreview(QWidget):
             n=len(r.assignments), b=len(r.counts), e=r.mean_ar_error)
         if up:
             text += "; " + tr("{n} enlarged to fill their bucket").format(n=up)
-        if r.problems:
-            text += "; " + tr("{n} left out (unreadable or too small)").format(n=len(r.problems))
+        left_out = [p for p in r.problems if p.kind != "large_image"]  # large images are trained
+        if left_out:
+            text += "; " + tr("{n} left out (unreadable or too small)").format(n=len(left_out))
         self.status.setText(text)
         if r.counts:
             self.table.selectRow(0)

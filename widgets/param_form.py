@@ -178,6 +178,7 @@ class FieldRow:
     def value(self):
         """The editor's value for the config; ValueError with a sentence when the text is not valid."""
         from trainer.config_io import coerce
+        from trainer.config_ranges import LARGEST, SMALLEST, range_problem
         from trainer.errors import ConfigError
 
         w, meta = self.editor, self.meta
@@ -202,10 +203,11 @@ class FieldRow:
                 v = coerce(self.name, text, from_text=True)
             except ConfigError:
                 raise ValueError(tr("Enter a number like 0.0001 or 1e-4.")) from None
-            if meta.get("min") is not None and v < meta["min"]:
-                raise ValueError(tr("The smallest allowed value is {value}.").format(value=_fmt_number(meta["min"])))
-            if meta.get("max") is not None and v > meta["max"]:
-                raise ValueError(tr("The largest allowed value is {value}.").format(value=_fmt_number(meta["max"])))
+            problem = range_problem(self.name, v)  # the core's range check (validate() uses it too)
+            if problem:
+                words = {SMALLEST: tr("The smallest allowed value is {value}."),
+                         LARGEST: tr("The largest allowed value is {value}.")}
+                raise ValueError(words.get(problem[0], problem[0]).format(value=problem[1]))
             return v
         return text
 

@@ -349,6 +349,12 @@ class TrainView(QWidget):
             self.refresh()
             self.status.setText(tr("Failed: {message}").format(message=e.message))
             self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
+        elif kind == "SaveFailed":  # the final file went to the rescue folder: offer another one
+            from widgets.save_retry import offer_save_retry
+
+            size = fmt_size(len(e.data))
+            self.save_retry = offer_save_retry(
+                self, e, lambda path: self.append_log(tr("Saved {path} ({size})").format(path=path, size=size)))
 
     def _lr_curve(self, name: str) -> None:
         if name not in self.lrs:

@@ -1,6 +1,7 @@
 """Caption files: reading, atomic writing, booru-tag lists and sd-scripts' per-step caption processing.
 
-A caption file is UTF-8 text (a leading BOM is accepted and remembered). Like sd-scripts, training uses the
+A caption file is UTF-8 text (a leading BOM is accepted and remembered); UTF-16 with a BOM (what Windows
+Notepad saves as "Unicode") is read too and written back as UTF-16. Like sd-scripts, training uses the
 *first line* of the file, stripped (:func:`training_caption`); an empty first line trains an empty caption.
 Booru-style captions are comma-separated tags; the pure tag functions below (``add_tag`` ...
 ``move_to_front``) take a list of tags and return a new list, so the caption editor and the bulk
@@ -17,8 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.errors import DatasetError
+from trainer.fileio import new_file_mode
 
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def encode_caption(text: str, encoding: str) -> bytes:
+    """The bytes of a caption in the encoding it was read in (UTF-16 gets its BOM back)."""
+    if encoding in ("utf-16-le", "utf-16-be"):
+        return (b"\xff\xfe" if encoding == "utf-16-le" else b"\xfe\xff") + text.encode(encoding)
+    return text.encode(encoding)
 
 
 class CaptionEncodingError(DatasetError):
@@ -38,7 +48,8 @@ class CaptionFile:
 
     ``text`` has the BOM removed and every line break turned into ``"\\n"``; ``newline`` is the style found
     in the file (``"\\n"`` when it has no line break), ``encoding`` is ``"utf-8-sig"`` when the file
-    started with a BOM, else ``"utf-8"``.
+    started with a UTF-8 BOM, ``"utf-16-le"``/``"utf-16-be"`` for UTF-16 (always with its BOM), else
+    ``"utf-8"``.
     """
 
     path: Path
@@ -48,7 +59,7 @@ class CaptionFile:
 
     @property
     def has_bom(self) -> bool:
-        return self.encoding == "utf-8-sig"
+        return self.encoding != "utf-8"
 
     @property
     def caption(self) -> str:
@@ -82,6 +93,15 @@ def read_caption(path: str | os.PathLike) -> CaptionFile:
 
 def decode_caption(path: Path, data: bytes) -> CaptionFile:
     """:func:`read_caption` for bytes already read (``path`` only names the file in errors)."""
+    utf16 = _UTF16_BOMS.get(data[:2]) if not data.startswith(b"\xff\xfe\x00\x00") else None
+    if utf16:
+        try:
+            raw = data[2:].decode(utf16)
+        except UnicodeDecodeError as e:
+            raise CaptionEncodingError(path, f"damaged UTF-16 at byte {e.start + 2}") from None
+        newline = _newline_style(raw)
+        return CaptionFile(path=path, text=raw.replace("\r\n", "\n").replace("\r", "\n"), encoding=utf16,
+                           newline=newline)
     encoding = "utf-8-sig" if data.startswith(_BOM) else "utf-8"
     try:
         raw = data.decode("utf-8-sig")
@@ -107,7 +127,7 @@ def write_caption_atomic(
     if newline not in ("\n", "\r\n", "\r"):
         raise ValueError(f"newline must be '\\n', '\\r\\n' or '\\r', not {newline!r}")
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
-    data = normalised.replace("\n", newline).encode(encoding)  # encoding errors happen before any file exists
+    data = encode_caption(normalised.replace("\n", newline), encoding)  # errors come before any file exists
     folder = path.parent
     try:
         mode = path.stat().st_mode & 0o7777
@@ -125,9 +145,7 @@ def write_caption_atomic(
         if mode is not None:
             os.chmod(tmp_name, mode)
         else:  # mkstemp creates 0600; a new caption gets the usual permissions
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_name, 0o666 & ~umask)
+            os.chmod(tmp_name, new_file_mode())
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as e:

@@ -19,12 +19,19 @@ sd-scripts does):
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trainer.errors import DatasetError
+
+
+
+def is_huge(width: int, height: int) -> bool:
+    """Above Pillow's warning limit (about 89 megapixels): decoded whole every time, slow and memory hungry."""
+    return Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS
 
 #: Image file extensions a training folder may hold (compare lower-cased; see :func:`is_image_file`).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
@@ -83,7 +90,11 @@ def _open(path: Path) -> Image.Image:
     if size == 0:
         raise ImageReadError(path, "the file is empty (0 bytes)")
     try:
-        return Image.open(path)
+        # Pillow warns on stderr (file, line, its own wording) for images above MAX_IMAGE_PIXELS; the bucket
+        # report says it in our words instead (trainer.dataset.plan, ProblemKind.LARGE_IMAGE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
     except UnidentifiedImageError:
         if _looks_like_text(path):
             reason = "it is not an image, the file contains text"

@@ -19,7 +19,7 @@ from pathlib import Path
 from trainer.errors import ConfigError, DatasetError
 
 from .buckets import BucketAssignment, Bucketer, Size
-from .images import ImageReadError, image_size
+from .images import ImageReadError, image_size, is_huge
 from .scan import DatasetScan, Problem, ProblemKind
 
 
@@ -160,6 +160,12 @@ def assign_buckets(
             except ImageReadError as e:
                 report.problems.append(Problem(entry.path, ProblemKind.UNREADABLE_IMAGE, str(e)))
                 size = None
+        if size is not None and is_huge(*size):
+            report.problems.append(Problem(
+                entry.path, ProblemKind.LARGE_IMAGE,
+                f"Image '{entry.path.name}' is {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.0f} megapixels); "
+                "it is trained, but decoding it at every step is slow and takes much memory: shrink it to "
+                "a few megapixels."))
         if size is not None:
             a = bucketer.assign(*size)
             if a.usable:

@@ -61,6 +61,7 @@ class ProblemKind:
     SMALL_IMAGE = "small_image"  # hygiene: smaller than the training resolution
     DUPLICATE_IMAGE = "duplicate_image"  # hygiene: byte-identical copy
     NEAR_DUPLICATE = "near_duplicate"  # hygiene: perceptual-hash neighbour
+    LARGE_IMAGE = "large_image"  # bucket report: above Pillow's size warning; trained, but slowly
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,10 @@ def samples_per_epoch(scan: DatasetScan) -> int:
     return sum(c.samples for c in scan.concepts)
 
 
+#: More repeats than this is a typo (a date, a stray digit), not a plan: an epoch would never end.
+MAX_REPEATS = 10_000
+
+
 def parse_concept_folder_name(name: str) -> tuple[int, str] | None:
     """``"6_maid"`` -> ``(6, "maid")``; None when the name is not ``<repeats>_<name>`` with repeats >= 1."""
     m = CONCEPT_FOLDER_RE.match(name)
@@ -159,8 +164,16 @@ def parse_concept_folder_name(name: str) -> tuple[int, str] | None:
     return repeats, m.group(2)
 
 
-def _list(folder: Path) -> tuple[list[os.DirEntry], list[os.DirEntry]]:
-    """(files, folders) of a folder, hidden entries left out, sorted by name."""
+def _check_repeats(path: str, repeats: int) -> None:
+    if repeats > MAX_REPEATS:
+        raise DatasetError(f"Concept folder '{path}' asks for {repeats} repeats; at most {MAX_REPEATS} are "
+                           "allowed. Rename the folder (for example to 10_name).")
+
+
+def _list(folder: Path, problems: list[Problem] | None = None) -> tuple[list[os.DirEntry], list[os.DirEntry]]:
+    """(files, folders) of a folder, hidden entries left out, sorted by name. An entry that cannot be
+    followed (a symlink loop, a link to nothing, no permission) is left out and, for images and folders,
+    reported in ``problems``."""
     files, dirs = [], []
     with os.scandir(folder) as it:
         for e in it:
@@ -168,12 +181,27 @@ def _list(folder: Path) -> tuple[list[os.DirEntry], list[os.DirEntry]]:
                 continue
             try:
                 is_dir = e.is_dir()
-            except OSError:
+                if e.is_symlink():
+                    os.stat(e.path)  # a loop or a dangling link raises here
+            except OSError as err:
+                if problems is not None and (is_image_file(e.name) or not os.path.splitext(e.name)[1]):
+                    problems.append(Problem(Path(e.path), ProblemKind.UNREADABLE_IMAGE,
+                                            f"'{e.path}' is left out: {_link_reason(err)}."))
                 continue
             (dirs if is_dir else files).append(e)
     files.sort(key=lambda e: e.name)
     dirs.sort(key=lambda e: e.name)
     return files, dirs
+
+
+def _link_reason(err: OSError) -> str:
+    import errno
+
+    if err.errno == errno.ELOOP:
+        return "it is a symbolic link that points back to itself (a loop)"
+    if err.errno == errno.ENOENT:
+        return "it is a symbolic link to something that does not exist"
+    return f"it cannot be accessed ({err.strerror or err})"
 
 
 def _face_crop_stem(stem: str) -> str | None:
@@ -183,7 +211,7 @@ def _face_crop_stem(stem: str) -> str | None:
 
 def _scan_concept(concept: Concept, caption_ext: str, problems: list[Problem]) -> None:
     try:
-        files, dirs = _list(concept.path)
+        files, dirs = _list(concept.path, problems)
     except OSError as e:
         problems.append(
             Problem(concept.path, ProblemKind.EMPTY_CONCEPT,
@@ -289,12 +317,12 @@ def scan_dataset(train_data_dir: str | os.PathLike, caption_extension: str = ".t
         raise DatasetError(f"Training folder '{root}' does not exist.")
     if not root.is_dir():
         raise DatasetError(f"Training folder '{root}' is a file, not a folder.")
+    problems: list[Problem] = []
     try:
-        files, dirs = _list(root)
+        files, dirs = _list(root, problems)
     except OSError as e:
         raise DatasetError(f"Training folder '{root}' cannot be read ({e.strerror or e}).") from e
 
-    problems: list[Problem] = []
     concepts: list[Concept] = []
     bad_names: list[str] = []
     for d in dirs:
@@ -310,6 +338,7 @@ def scan_dataset(train_data_dir: str | os.PathLike, caption_extension: str = ".t
                 )
             )
             continue
+        _check_repeats(d.path, parsed[0])
         concepts.append(Concept(Path(d.path), parsed[1], parsed[0]))
     loose = [f for f in files if is_image_file(f.name)]
     for f in loose:

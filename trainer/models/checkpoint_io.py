@@ -46,6 +46,21 @@ def _sniff(path: Path) -> str:
     return "unknown"
 
 
+_CONTENT = {"zip": "a PyTorch checkpoint (torch.save zip)", "pickle": "a Python pickle (old torch.save format)"}
+
+
+def content_mismatch(path) -> str | None:
+    """For a .safetensors file whose bytes are a PyTorch checkpoint: one sentence saying so, else None."""
+    p = Path(path)
+    try:
+        kind = _sniff(p)
+    except OSError:
+        return None
+    if kind not in _CONTENT:  # a real (maybe damaged) .safetensors file, or bytes of no known kind
+        return None
+    return f"{p} is {_CONTENT[kind]} with a .safetensors name; rename it to .ckpt, or convert it."
+
+
 def _check_file(path) -> Path:
     p = Path(path)
     if not p.exists():
@@ -119,12 +134,16 @@ def _read_torch(p: Path) -> dict:
 
     try:
         with torch.serialization.safe_globals(_BENIGN_GLOBALS):
-            try:
-                obj = torch.load(str(p), map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as e:
-                if "mmap" not in str(e):
-                    raise
-                obj = torch.load(str(p), map_location="cpu", weights_only=True)
+            if p.suffix.lower() == ".safetensors":  # torch.load hands any path with this suffix to safetensors
+                with open(p, "rb") as f:
+                    obj = torch.load(f, map_location="cpu", weights_only=True)
+            else:
+                try:
+                    obj = torch.load(str(p), map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as e:
+                    if "mmap" not in str(e):
+                        raise
+                    obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Weights only load failed" in msg or "Unsupported global" in msg or "Unsupported operand" in msg:
@@ -196,7 +215,19 @@ def _read_header(p: Path) -> dict:
         raise ModelError(f"{p} has a damaged .safetensors header.") from None
     if not isinstance(header, dict):
         raise ModelError(f"{p} has a damaged .safetensors header.")
-    end = max((info["data_offsets"][1] for k, info in header.items() if k != "__metadata__"), default=0)
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:  # every entry: {"dtype": str, "shape": [int...], "data_offsets": [begin, end]}
+            begin, stop = info["data_offsets"]
+            end = max(end, int(stop))
+            ok = (isinstance(info["dtype"], str) and isinstance(info["shape"], list)
+                  and 0 <= int(begin) <= int(stop))
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ModelError(f"{p} has a damaged .safetensors header (entry {name!r} is not a tensor description).")
     if 8 + n + end > size:
         raise ModelError(f"{p} is a truncated .safetensors file ({size} bytes, its header needs {8 + n + end}).")
     return header

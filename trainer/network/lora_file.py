@@ -41,9 +41,9 @@ def file_hashes(path: str | os.PathLike) -> tuple[str, str]:
     return legacy, sha.hexdigest()
 
 
-def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, str],
-              save_precision: str | None = None) -> int:
-    """Write atomically (temp file + rename) so a crash never leaves a half-written LoRA. Returns bytes."""
+def lora_bytes(state_dict: dict[str, torch.Tensor], metadata: dict[str, str],
+               save_precision: str | None = None) -> bytes:
+    """The whole .safetensors file in memory (kept when writing it fails, see trainer.save_guard)."""
     from safetensors.torch import save
 
     dtype = SAVE_DTYPES[save_precision]
@@ -51,8 +51,13 @@ def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta
                for k, v in state_dict.items()}
     meta = {k: str(v) for k, v in metadata.items()}
     meta["sshs_model_hash"], meta["sshs_legacy_hash"] = addnet_hashes(tensors, meta)
-    data = save(tensors, meta)
-    return write_atomic(path, data)
+    return save(tensors, meta)
+
+
+def save_lora(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], metadata: dict[str, str],
+              save_precision: str | None = None) -> int:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written LoRA. Returns bytes."""
+    return write_atomic(path, lora_bytes(state_dict, metadata, save_precision))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -62,7 +67,17 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(str(path), "pt") as f:
             return dict(f.metadata() or {})
     except Exception as e:  # safetensors raises its own error types for bad headers
-        raise ModelError(f"{path} is not a readable .safetensors file ({e}).") from None
+        raise _unreadable(path, e) from None
+
+
+def _unreadable(path, e: Exception) -> ModelError:
+    """Recognise by content what a .safetensors file that safetensors cannot open really is."""
+    from ..models.checkpoint_io import content_mismatch
+
+    mismatch = content_mismatch(path)
+    if mismatch:
+        return ModelError(mismatch)
+    return ModelError(f"{path} is not a readable .safetensors file ({str(e).splitlines()[0][:160]}).")
 
 
 def read_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -77,7 +92,7 @@ def read_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
     try:
         sd = load_file(str(p))
     except Exception as e:  # safetensors raises its own error types
-        raise ModelError(f"{p} is not a readable .safetensors file ({e}).") from None
+        raise _unreadable(p, e) from None
     if not any(k.startswith("lora_") for k in sd):
         raise ModelError(f"{p} is not a LoRA file: it has no lora_unet_/lora_te_ keys.")
     return sd, read_metadata(p)
