@@ -1,5 +1,5 @@
 """Starting the desktop app: ``python main.py [--dataset DIR] [--config_file X] [--lang en|ru]``, or
-``--screenshot FILE.png [--page dataset|training|tools]`` to render the window offscreen at 1400x900, save it
+``--screenshot FILE.png [--page dataset|training|tools]`` to render the window offscreen at 1280x800, save it
 and exit (the README's pictures are made this way).
 
 Nothing here imports torch, diffusers or transformers: the window appears first; the dataset layer (numpy,
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-SCREENSHOT_SIZE = (1400, 900)
+SCREENSHOT_SIZE = (1280, 800)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

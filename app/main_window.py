@@ -96,22 +96,25 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.dataset_page = DatasetPage(self.store, cache_dir(), self.config)
-        self.dataset_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.dataset_page.status.connect(lambda m: self._page_status(self.dataset_page, m))
         self.dataset_page.datasetOpened.connect(self._dataset_opened)
         self.dataset_page.dirtyChanged.connect(self._update_title)
         self.training_page = TrainingPage(self.config, self.settings)
-        self.training_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.training_page.status.connect(lambda m: self._page_status(self.training_page, m))
         self.training_page.send_to_tools.connect(self.send_to_tools)
         self.training_page.sample_saved.connect(self.sample_saved)
         self.dataset_page.datasetOpened.connect(self.training_page.dataset_opened)
         # batch size, accumulation, resolution and buckets are set on either page and shown on both
         self.dataset_page.settingsEdited.connect(self.training_page.apply_dataset_settings)
         self.training_page.configChanged.connect(self.dataset_page.set_config)
-        self.tools_page = ToolsPage()
+        self.tools_page = ToolsPage(self.settings if self.persist else None)
+        self.tools_page.status.connect(lambda m: self._page_status(self.tools_page, m, 0))
+        self.training_page.lora_saved.connect(self.tools_page.add_file)
         self.tabs.addTab(self.dataset_page, tr("Dataset"))
         self.tabs.addTab(self.training_page, tr("Training"))
         self.tabs.addTab(self.tools_page, tr("Tools"))
         self.tabs.setCurrentIndex(page)
+        self.tabs.currentChanged.connect(self._page_changed)
         self.setCentralWidget(self.tabs)
         self._build_menus()
         sb = self.statusBar()
@@ -119,12 +122,15 @@ class MainWindow(QMainWindow):
             sb.removeWidget(self._summary)
         self._summary = QLabel()
         sb.addPermanentWidget(self._summary)
+        self._summary.setVisible(page != PAGES.index("tools"))
         if self._started_from == "starter":
             sb.showMessage(tr("Ready. The training settings start from the SD 1.5 8 GB preset; pick the preset for "
                               "your model and card on the Training page."))
             self._started_from = None
         else:
             sb.showMessage(tr("Ready. Open a training folder with Ctrl+O."))
+        if page == PAGES.index("tools"):
+            sb.showMessage(self.tools_page.status_text())
         self._update_title()
 
     def _build_menus(self) -> None:
@@ -208,6 +214,22 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.dataset_page.tabs.setCurrentWidget(self.dataset_page.hygiene)
         self.dataset_page.hygiene.run_check()
+
+    def _page_status(self, page, message: str, timeout: int = 8000) -> None:
+        """A page's status message, shown only while that page is the current one."""
+        if self.tabs.currentWidget() is page:
+            self.statusBar().showMessage(message, timeout)
+
+    def _page_changed(self, index: int) -> None:
+        """Each page has its own status: the dataset counts belong to the Dataset and Training pages, the
+        Tools page shows its own line."""
+        tools = getattr(self, "tools_page", None)
+        on_tools = tools is not None and self.tabs.widget(index) is tools
+        self._summary.setVisible(not on_tools)
+        if on_tools:
+            self.statusBar().showMessage(tools.status_text())
+        else:
+            self.statusBar().clearMessage()
 
     def show_page(self, name: str) -> None:
         self._pending_page = PAGES.index(name)

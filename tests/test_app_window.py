@@ -32,7 +32,7 @@ def test_screenshot_does_not_import_torch_and_writes_png(tmp_path):
     from PySide6.QtGui import QImage
 
     img = QImage(str(out))
-    assert (img.width(), img.height()) == (1400, 900)
+    assert (img.width(), img.height()) == (1280, 800)
     assert not (tmp_path / "cfg" / "lora-desk.ini").exists() or "dataset" not in \
         (tmp_path / "cfg" / "lora-desk.ini").read_text()  # screenshots leave the settings alone
 

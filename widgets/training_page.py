@@ -39,6 +39,7 @@ def lr_groups(cfg) -> dict:
 
 class TrainingPage(QWidget):
     send_to_tools = Signal(str)
+    lora_saved = Signal(str)  # every LoRA file a run writes (the Tools page fills it in)
     sample_saved = Signal(list, str)  # the run's saved files and its base model: a sample grid on the Tools page
     status = Signal(str)
     trainingChanged = Signal(bool)
@@ -398,8 +399,11 @@ class TrainingPage(QWidget):
             self.view.status.setText(tr("Stopping after this step; saving…"))
 
     def _event(self, e) -> None:
-        if type(e).__name__ == "Failed":
+        kind = type(e).__name__
+        if kind == "Failed":
             self.show_failure(e)
+        elif kind in ("Saved", "Finished") and getattr(e, "path", None):
+            self.lora_saved.emit(str(e.path))
 
     def show_failure(self, e) -> None:
         titles = {"nan": tr("The loss became NaN"), "oom": tr("Out of GPU memory"), "input": tr("Cannot train")}
