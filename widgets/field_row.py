@@ -106,6 +106,7 @@ class FieldRow:
             bits.append(tr("recommended: {value}").format(value=meta["recommended"]))
         self.hint = QLabel(" · ".join(bits))
         self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)  # a long recommendation wraps instead of widening the form
         lay.addWidget(self.hint)
         self.help = QLabel(help_)
         self.help.setObjectName("fieldHelp")

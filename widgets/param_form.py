@@ -1,9 +1,10 @@
 """The training parameter forms, generated from ``TrainConfig``'s field metadata (trainer/config.py).
 
-One tab per group; each field gets an editor chosen by its type and metadata (check box for bools, combo box
+A side list of sections (one or more config groups each, see SECTIONS) beside the fields of the chosen one;
+each field gets an editor chosen by its type and metadata (widgets/field_row.py: check box for bools, combo box
 for choices, spin box with the range for whole numbers, a text line for numbers that may be written as 1e-4,
 for text and for lists), its unit, the recommended value, a help line (English or Russian) and a line for the
-validation sentence. Fields marked ``advanced`` sit in a collapsed "Advanced" section of their tab. Fields
+validation sentence. Fields marked ``advanced`` sit in a collapsed "Advanced" part of their group. Fields
 that do not apply to the other settings are disabled with the reason.
 
 No torch here: the form only knows ``trainer.config`` (plain dataclasses).
@@ -11,12 +12,45 @@ No torch here: the form only knows ``trainer.config`` (plain dataclasses).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
+                               QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
 from .field_row import FieldRow, translate
 
+
+
+# the side list's sections: a title and the config groups (trainer/config.py GROUPS) it shows, in order; a
+# group named nowhere here gets a section of its own, so new groups and fields appear without code here
+SECTIONS = (
+    ("Model and network", ("model", "network")),
+    ("Dataset and captions", ("dataset",)),
+    ("Optimizer and scheduler", ("optimizer",)),
+    ("Loss and noise", ("loss",)),
+    ("Precision and memory", ("memory",)),
+    ("Length, saving and logging", ("saving",)),
+)
+
+
+def group_title(group: str) -> str:
+    from trainer.config import GROUPS
+
+    return GROUPS.get(group, group)
+
+
+def sections() -> list[tuple[str, tuple]]:
+    """(title, groups) of every section: SECTIONS with the groups that exist, then any other group alone."""
+    from trainer.config import GROUPS
+
+    out, seen = [], set()
+    for title, groups in SECTIONS:
+        present = tuple(g for g in groups if g in GROUPS)
+        if present:
+            out.append((title if len(present) > 1 else group_title(present[0]), present))
+            seen.update(present)
+    out += [(group_title(g), (g,)) for g in GROUPS if g not in seen]
+    return out
 
 
 def not_applicable(cfg) -> dict[str, str]:
@@ -62,6 +96,8 @@ QLabel#fieldHelp { color: #666; font-size: 8.5pt; }
 QLabel#fieldMessage[level="error"] { color: #a31515; font-weight: bold; }
 QLabel#fieldMessage[level="warning"] { color: #8a5a00; }
 QLabel#fieldMessage[level="note"] { color: #777; font-style: italic; }
+QLabel#groupTitle { font-weight: bold; font-size: 10.5pt; color: #345; margin-top: 6px; }
+QListWidget#sectionList::item { padding: 6px 4px; }
 """
 
 
@@ -73,51 +109,78 @@ class ParamForm(QWidget):
 
     def __init__(self, config=None, parent=None):
         super().__init__(parent)
-        from trainer.config import FIELDS, GROUPS, TrainConfig
+        from trainer.config import FIELDS, TrainConfig
 
         self._cfg = config if config is not None else TrainConfig()
         self.rows: dict[str, FieldRow] = {}
         self.advanced_toggles: dict[str, QToolButton] = {}
         self._parse_errors: dict[str, str] = {}
         self.setStyleSheet(FORM_STYLE)
-        lay = QVBoxLayout(self)
+        lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.tabs = QTabWidget()
-        lay.addWidget(self.tabs)
-        self.group_tabs: dict[str, int] = {}
-        for group, title in GROUPS.items():
-            names = [n for n, f in FIELDS.items() if f.metadata.get("group") == group]
+        lay.setSpacing(6)
+        # a side list instead of tabs: any number of sections fits, each name is read in full
+        self.sections = QListWidget()
+        self.sections.setObjectName("sectionList")
+        self.stack = QStackedWidget()
+        lay.addWidget(self.sections)
+        lay.addWidget(self.stack, 1)
+        self.group_tabs: dict[str, int] = {}  # group -> index of its section
+        for title, groups in sections():
             page = QWidget()
             v = QVBoxLayout(page)
-            v.setContentsMargins(8, 8, 8, 8)
-            v.addLayout(self._grid([n for n in names if not FIELDS[n].metadata.get("advanced")]))
-            adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
-            if adv:
-                toggle = QToolButton()
-                toggle.setText(tr("Advanced ({n})").format(n=len(adv)))
-                toggle.setCheckable(True)
-                toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                toggle.setArrowType(Qt.ArrowType.RightArrow)
-                toggle.setObjectName("advancedToggle")
-                box = QFrame()
-                box.setLayout(self._grid(adv))
-                box.hide()
-
-                def flip(on, t=toggle, b=box):
-                    b.setVisible(on)
-                    t.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
-
-                toggle.toggled.connect(flip)
-                v.addWidget(toggle)
-                v.addWidget(box)
-                self.advanced_toggles[group] = toggle
+            v.setContentsMargins(8, 4, 8, 8)
+            count = 0
+            for group in groups:
+                names = [n for n, f in FIELDS.items() if f.metadata.get("group") == group]
+                count += len(names)
+                if len(groups) > 1:
+                    head = QLabel(translate(group_title(group)))
+                    head.setObjectName("groupTitle")
+                    v.addWidget(head)
+                v.addLayout(self._grid([n for n in names if not FIELDS[n].metadata.get("advanced")]))
+                adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
+                if adv:
+                    self._advanced(group, adv, v)
+                self.group_tabs[group] = self.stack.count()
             v.addStretch(1)
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # help lines wrap instead
             scroll.setWidget(page)
-            self.group_tabs[group] = self.tabs.addTab(scroll, translate(title))
+            self.stack.addWidget(scroll)
+            item = QListWidgetItem(translate(title))
+            item.setToolTip(tr("{n} settings").format(n=count))
+            self.sections.addItem(item)
+        self.sections.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sections.setCurrentRow(0)
+        fm = self.sections.fontMetrics()
+        widest = max((fm.horizontalAdvance(self.sections.item(i).text()) for i in range(self.sections.count())),
+                     default=100)
+        self.sections.setFixedWidth(widest + 28)
         self.set_config(self._cfg)
+
+    def _advanced(self, group: str, names: list, v: QVBoxLayout) -> None:
+        """A collapsed "Advanced (n)" section of a group."""
+        toggle = QToolButton()
+        toggle.setText(tr("Advanced ({n})").format(n=len(names)))
+        toggle.setCheckable(True)
+        toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toggle.setArrowType(Qt.ArrowType.RightArrow)
+        toggle.setObjectName("advancedToggle")
+        box = QFrame()
+        box.setLayout(self._grid(names))
+        box.hide()
+
+        def flip(on, t=toggle, b=box):
+            b.setVisible(on)
+            t.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+        toggle.toggled.connect(flip)
+        v.addWidget(toggle)
+        v.addWidget(box)
+        self.advanced_toggles[group] = toggle
 
     def _grid(self, names) -> QGridLayout:
         from trainer.config import FIELDS
@@ -202,7 +265,7 @@ class ParamForm(QWidget):
         if row is None:
             return
         group = FIELDS[name].metadata.get("group")
-        self.tabs.setCurrentIndex(self.group_tabs[group])
+        self.sections.setCurrentRow(self.group_tabs[group])
         toggle = self.advanced_toggles.get(group)
         if FIELDS[name].metadata.get("advanced") and toggle is not None:
             toggle.setChecked(True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox,
-                               QPushButton, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
@@ -69,9 +69,9 @@ class TrainingPage(QWidget):
         self.save_btn = QPushButton(tr("Save config…"))
         self.save_btn.setToolTip(tr("Save every setting as a kohya TOML file"))
         self.save_btn.clicked.connect(self.choose_save)
-        self.recent_btn = QToolButton()
-        self.recent_btn.setText(tr("Recent"))
-        self.recent_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # a push button with a menu, like its neighbours (a tool button drew a stray arrow glyph when disabled)
+        self.recent_btn = QPushButton(tr("Recent"))
+        self.recent_btn.setToolTip(tr("Configs opened or saved lately"))
         self.recent_menu = QMenu(self)
         self.recent_btn.setMenu(self.recent_menu)
         self.preset_combo = QComboBox()
@@ -119,7 +119,9 @@ class TrainingPage(QWidget):
         sl.addWidget(self.lr_preview, 1)
         settings_tab.addWidget(self.form)
         settings_tab.addWidget(side)
-        settings_tab.setSizes([760, 600])
+        settings_tab.setSizes([780, 480])
+        settings_tab.setStretchFactor(0, 3)
+        settings_tab.setStretchFactor(1, 2)
         self.view = TrainView()
         self.view.send_to_tools.connect(self.send_to_tools)
         self.view.sample_saved.connect(lambda paths: self.sample_saved.emit(
