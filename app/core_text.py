@@ -17,6 +17,9 @@ from .numbers import localize
 _FIELD = re.compile(r"\{(\w+)(?:[:!][^}]*)?\}")
 _SPLIT = re.compile(r"( -> |; |(?<=[.!?:]) (?=[A-Z(']))")
 _patterns: tuple[str, list] | None = None
+# fields that always hold a number: they match only digits, so "{n} steps" cannot swallow a longer sentence
+NUMERIC = {"n", "b", "e", "i", "w", "h", "step", "steps", "total", "epoch", "epochs", "dim", "rank", "share",
+           "peak", "gib", "avg", "low", "mb", "images", "samples", "u", "t"}
 
 
 def _compile(template: str):
@@ -29,7 +32,7 @@ def _compile(template: str):
             out.append(f"(?P={name})")
         else:
             names.append(name)
-            out.append(f"(?P<{name}>.+?)")
+            out.append(f"(?P<{name}>-?[0-9][0-9.,]*)" if name in NUMERIC else f"(?P<{name}>.+?)")
         pos = m.end()
     out.append(re.escape(template[pos:]))
     try:
@@ -84,3 +87,16 @@ def tr_core(text: str) -> str:
         else:
             out.append(_one(part, 0) or part)
     return localize("".join(out))
+
+
+def localized_event(e):
+    """A trainer event (trainer/events.py) with its sentences (message, advice, plan text) in the interface
+    language; other fields and the event itself are left as they are (a copy is returned when anything
+    changes)."""
+    import dataclasses
+
+    if i18n.language() == "en" or not dataclasses.is_dataclass(e):
+        return e
+    changes = {name: tr_core(getattr(e, name)) for name in ("message", "advice", "plan_text")
+               if isinstance(getattr(e, name, None), str) and getattr(e, name)}
+    return dataclasses.replace(e, **changes) if changes else e

@@ -42,7 +42,7 @@ def test_every_interface_text_has_a_russian_translation():
     missing = []
     for f in sorted((ROOT / "app").glob("*.py")) + sorted((ROOT / "widgets").glob("*.py")):
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "tr" and node.args:
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("tr", "trf") and node.args:
                 arg = node.args[0]
                 assert isinstance(arg, ast.Constant), f"{f.name}: tr() needs a literal string"
                 if arg.value not in ru:

@@ -11,7 +11,8 @@ import shlex
 import typing
 from pathlib import Path
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QSpinBox,
+                               QToolButton, QWidget)
 
 from app import i18n
 from app.i18n import tr
@@ -83,7 +84,7 @@ class FieldRow:
         help_ = help_text(name, meta)
         tip = f"<b>{name}</b><br>{help_}"
         if meta.get("recommended") not in (None, ""):
-            tip += "<br><i>" + tr("Recommended: {value}").format(value=meta["recommended"]) + "</i>"
+            tip += "<br><i>" + tr("Recommended: {value}").format(value=translate(str(meta["recommended"]))) + "</i>"
         self.label.setToolTip(tip)
         self.editor = self._make_editor()
         self.editor.setToolTip(tip)
@@ -103,7 +104,7 @@ class FieldRow:
         if meta.get("unit"):
             bits.append(translate(meta["unit"]))
         if meta.get("recommended") not in (None, ""):
-            bits.append(tr("recommended: {value}").format(value=meta["recommended"]))
+            bits.append(tr("recommended: {value}").format(value=translate(str(meta["recommended"]))))
         self.hint = QLabel(" · ".join(bits))
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)  # a long recommendation wraps instead of widening the form

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from app.core_text import tr_core
 from app.i18n import tr
+from app.numbers import localize
 
 from .worker import run_task
 
@@ -144,18 +145,12 @@ class LrPreview(QWidget):
         lay.setSpacing(3)
         title = QLabel(tr("Learning rate over the run"))
         title.setObjectName("subTitle")
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(180)
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.plot.setLabel("bottom", tr("step"))
-        self.plot.setLabel("left", tr("learning rate"))
-        self.plot.addLegend(offset=(60, -30))
-        self.plot.setMouseEnabled(x=True, y=False)
+        self.plot = None  # made when first shown or drawn: pyqtgraph loads only then (a faster start)
         self.summary = QLabel()
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
         lay.addWidget(title)
-        lay.addWidget(self.plot, 1)
+        lay.addStretch(1)  # replaced by the plot
         lay.addWidget(self.summary)
         self.result: dict | None = None
         self.error: str | None = None
@@ -166,6 +161,34 @@ class LrPreview(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self._start)
+
+    def ensure_plot(self):
+        """The plot widget (created, and pyqtgraph imported, on the first call)."""
+        if self.plot is None:
+            import pyqtgraph as pg
+
+            class LocalAxis(pg.AxisItem):  # tick labels with the language's decimal sign
+                def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+                    return [localize(t) for t in super().tickStrings(values, scale, spacing)]
+
+            plot = pg.PlotWidget(background="w", axisItems={"left": LocalAxis("left"),
+                                                            "bottom": LocalAxis("bottom")})
+            plot.setMinimumHeight(180)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setLabel("bottom", tr("step"))
+            plot.setLabel("left", tr("learning rate"))
+            plot.addLegend(offset=(60, -30))
+            plot.setMouseEnabled(x=True, y=False)
+            lay = self.layout()
+            stretch = lay.itemAt(1)
+            lay.removeItem(stretch)
+            lay.insertWidget(1, plot, 1)
+            self.plot = plot
+        return self.plot
+
+    def showEvent(self, e) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(e)
+        self.ensure_plot()
 
     def request(self, cfg) -> None:
         self._cfg = cfg
@@ -190,13 +213,15 @@ class LrPreview(QWidget):
 
     def _failed(self, msg: str) -> None:
         self.result, self.error = None, msg
-        self.plot.clear()
-        self.summary.setText(msg)
+        self.ensure_plot().clear()
+        self.summary.setText(tr_core(msg))
         self._finish()
 
     def _done(self, res: dict) -> None:
+        import pyqtgraph as pg
+
         self.result, self.error = res, None
-        p = self.plot
+        p = self.ensure_plot()
         p.clear()
         if p.plotItem.legend is not None:
             p.plotItem.legend.clear()
@@ -213,10 +238,10 @@ class LrPreview(QWidget):
         if res["total"]:
             p.setXRange(0, res["total"], padding=0.01)
         p.setYRange(0, peak * 1.1, padding=0)
-        text = res["summary"]
+        text = tr_core(res["summary"])  # the step plan and notes come from the core in English
         if res["epoch_steps"]:
             text += " · " + tr("dashed lines: epoch ends")
         if res["note"]:
-            text = (text + " · " if text else "") + res["note"]
+            text = (text + " · " if text else "") + tr_core(res["note"])
         self.summary.setText(text)
         self._finish()

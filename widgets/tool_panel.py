@@ -42,14 +42,11 @@ class ResultBox(QGroupBox):
 class ToolPanel(QWidget):
     """Form on top, Run/Stop with a progress bar and a status line, result boxes below."""
 
-    #: the panel's one-line description (its form box title)
-    TITLE = ""
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.form_box = QGroupBox(tr(self.TITLE) if self.TITLE else "")
+        self.form_box = QGroupBox()  # subclasses title it: what the panel does, in one line
         self.form_box.setLayout(self.form)
         self.run_btn, self.stop_btn = QPushButton(tr("Run")), QPushButton(tr("Stop"))
         self.stop_btn.setEnabled(False)

@@ -21,16 +21,19 @@ from .file_inputs import LORA_FILTER, MODEL_FILTER, FileField, FileList
 from .sample_panel import SamplePanel
 from .tool_panel import ToolPanel, make_table, need
 
-LORA_HINT = "A .safetensors LoRA file (Browse, or drop one here)"
+
+
+def lora_hint() -> str:
+    return tr("A .safetensors LoRA file (Browse, or drop one here)")
 
 
 class CheckPanel(ToolPanel):
-    TITLE = "Check a LoRA file: zeroed tensors, names the UIs ignore, missing modules, metadata"
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.form_box.setTitle(tr("Check a LoRA file: zeroed tensors, names the UIs ignore, missing modules, metadata"))
         self.file = FileField(LORA_FILTER)
-        self.file.edit.setPlaceholderText(tr(LORA_HINT))
+        self.file.edit.setPlaceholderText(lora_hint())
         self.base = FileField(MODEL_FILTER)
         self.base.edit.setPlaceholderText(tr("Only to check the names against a particular checkpoint"))
         self.eps = QLineEdit("1e-8")
@@ -61,7 +64,7 @@ class CheckPanel(ToolPanel):
             n=len(r.problems)))]
         rows += [(tr("Problem"), tr_core(p)) for p in r.problems]
         rows += [(tr("Note"), tr_core(n)) for n in r.notes]
-        rows += [(tr(k), v) for k, v in r.metadata.items()]
+        rows += [(tr_core(k), v) for k, v in r.metadata.items()]  # the metadata summary's labels
         self.fill_table(self.summary, [tr("what"), tr("value")], rows)
         self.status.setText(rows[0][1])
         self.fill_table(self.table, [tr("module"), tr("kind"), tr("rank"), tr("alpha"), "|up|", "|down|",
@@ -69,12 +72,12 @@ class CheckPanel(ToolPanel):
 
 
 class ResizePanel(ToolPanel):
-    TITLE = "Resize a LoRA file to a lower rank (SVD), fixed or chosen per module"
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.form_box.setTitle(tr("Resize a LoRA file to a lower rank (SVD), fixed or chosen per module"))
         self.file, self.out = FileField(LORA_FILTER), FileField(LORA_FILTER, save=True)
-        self.file.edit.setPlaceholderText(tr(LORA_HINT))
+        self.file.edit.setPlaceholderText(lora_hint())
         self.out.edit.setPlaceholderText(tr("Empty: next to the input, named <name>-r<rank>.safetensors"))
         self.rank = QSpinBox()
         self.rank.setRange(1, 1024)
@@ -119,10 +122,10 @@ class ResizePanel(ToolPanel):
 
 
 class MergePanel(ToolPanel):
-    TITLE = "Merge LoRA files into one LoRA, or into a base model"
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.form_box.setTitle(tr("Merge LoRA files into one LoRA, or into a base model"))
         self.base = FileField(MODEL_FILTER)
         self.base.edit.setPlaceholderText(tr("Empty: the LoRA files are merged into one LoRA file"))
         self.loras = FileList()

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox,
                                QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from app.core_text import localized_event, tr_core
 from app.i18n import tr
 
 from .lr_preview import LrPreview
@@ -195,8 +196,9 @@ class TrainingPage(QWidget):
         from trainer.validate import validate
 
         cfg = self.config()
-        issues = list(validate(cfg, need_paths=True))
         from trainer.validate import Issue
+
+        issues = [Issue(i.field, tr_core(i.message), i.error) for i in validate(cfg, need_paths=True)]
 
         model = cfg.pretrained_model_name_or_path
         if model and not os.path.exists(model):
@@ -375,7 +377,8 @@ class TrainingPage(QWidget):
         cfg = self.config()
         self._run_cfg = cfg
         self.run = TrainRun(cfg, self)
-        self.run.event.connect(self.view.on_event)
+        # the core's sentences (log lines, plan, failures) in the interface language
+        self.run.event.connect(lambda e: self.view.on_event(localized_event(e)))
         self.run.event.connect(self._event)
         self.run.done.connect(self._done)
         self.view.begin(cfg.output_dir, lr_groups(cfg))

@@ -18,10 +18,14 @@ from app.core_text import tr_core
 from app.i18n import tr
 from app.numbers import trf
 
-# the legend's kinds of memory, in bar order: (key, English name, colour)
-KINDS = (("model", "model", "#5b8def"), ("network", "network", "#3fa77a"), ("optimizer", "optimizer", "#e39b3b"),
-         ("activations", "activations", "#d9534f"), ("context", "CUDA context", "#8e6cc0"))
-COLOURS = {key: colour for key, _, colour in KINDS}
+# the legend's kinds of memory, in bar order: key -> colour
+COLOURS = {"model": "#5b8def", "network": "#3fa77a", "optimizer": "#e39b3b", "activations": "#d9534f",
+           "context": "#8e6cc0"}
+
+
+def kind_names() -> dict[str, str]:
+    return {"model": tr("model"), "network": tr("network"), "optimizer": tr("optimizer"),
+            "activations": tr("activations"), "context": tr("CUDA context")}
 GiB = 1024 ** 3
 
 
@@ -134,7 +138,7 @@ class VramBar(QWidget):
             self.bar.parts, self.bar.peak = [], 0
             self.label.setText(err)
         else:
-            order = [k for k, _, _ in KINDS]
+            order = list(COLOURS)
             parts = sorted(est.parts, key=lambda p: order.index(kind_of(p)))
             self.bar.parts = [(p.bytes, COLOURS[kind_of(p)]) for p in parts]
             self.bar.peak = est.peak_bytes
@@ -167,11 +171,11 @@ class VramBar(QWidget):
     @staticmethod
     def legend_html(est) -> str:
         """The legend: a coloured square, the kind's name and (with an estimate) its size."""
-        sizes = {k: 0 for k, _, _ in KINDS}
+        sizes = dict.fromkeys(COLOURS, 0)
         for p in (est.parts if est is not None else []):
             sizes[kind_of(p)] += p.bytes
         items = []
-        for key, name, colour in KINDS:
+        for key, name in kind_names().items():
             size = " " + trf("{gib:.2f} GiB", gib=sizes[key] / GiB) if est is not None else ""
-            items.append(f"<span style='color:{colour}; font-size:13pt'>■</span>&nbsp;{tr(name)}{size}")
+            items.append(f"<span style='color:{COLOURS[key]}; font-size:13pt'>■</span>&nbsp;{name}{size}")
         return " &nbsp; ".join(items)
