@@ -28,7 +28,8 @@ from .dataset_opening import DatasetOpening
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
-from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
+from .thumbnail_delegate import ThumbnailDelegate
+from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailModel
 from .totals_bar import TotalsBar
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
