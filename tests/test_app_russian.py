@@ -63,7 +63,7 @@ def shown_texts(win):
 
 def clipped(win) -> list[str]:
     """One-line labels and buttons narrower than their text; tab bars that do not fit."""
-    from PySide6.QtWidgets import QLabel, QPushButton, QTabBar, QWidget
+    from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QTabBar, QWidget
 
     bad = []
     for w in win.findChildren(QWidget):
@@ -76,6 +76,10 @@ def clipped(win) -> list[str]:
                 bad.append(f"label {plain[:60]!r}: needs {need} px, has {w.contentsRect().width()}")
         elif isinstance(w, QPushButton) and w.text() and w.sizeHint().width() > w.width() + 2:
             bad.append(f"button {w.text()!r}: needs {w.sizeHint().width()} px, has {w.width()}")
+        elif isinstance(w, QLineEdit) and not w.text() and w.placeholderText():
+            need = w.fontMetrics().horizontalAdvance(w.placeholderText()) + 12
+            if need > w.width():
+                bad.append(f"placeholder {w.placeholderText()!r}: needs {need} px, has {w.width()}")
         elif isinstance(w, QTabBar) and w.count() and w.sizeHint().width() > w.width() + 2:
             bad.append(f"tab bar {[w.tabText(i) for i in range(w.count())]} overflows")
     return bad

@@ -171,6 +171,9 @@ class LrPreview(QWidget):
                 def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
                     return [localize(t) for t in super().tickStrings(values, scale, spacing)]
 
+                def labelString(self):  # noqa: N802 - the "(x0.001)" scale too
+                    return localize(super().labelString())
+
             plot = pg.PlotWidget(background="w", axisItems={"left": LocalAxis("left"),
                                                             "bottom": LocalAxis("bottom")})
             plot.setMinimumHeight(180)

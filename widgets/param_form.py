@@ -158,7 +158,8 @@ class ParamForm(QWidget):
         fm = self.sections.fontMetrics()
         widest = max((fm.horizontalAdvance(self.sections.item(i).text()) for i in range(self.sections.count())),
                      default=100)
-        self.sections.setFixedWidth(widest + 28)
+        self.sections.setWordWrap(True)  # a long name takes two lines rather than the form's width
+        self.sections.setFixedWidth(min(widest + 28, 200))
         self.set_config(self._cfg)
 
     def _advanced(self, group: str, names: list, v: QVBoxLayout) -> None:

@@ -1,5 +1,6 @@
-"""How a thumbnail is painted in the Dataset page's grid: the picture centred over its elided file name, an
-orange mark when the caption is missing or unreadable."""
+"""How a thumbnail is painted in the Dataset page's grid: the picture centred over its elided file name and
+its concept folder (two concepts may both hold a 00.png), an orange mark when the caption is missing or
+unreadable."""
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt
@@ -17,7 +18,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         self.size = size
 
     def sizeHint(self, option, index):
-        return QSize(self.size + 16, self.size + 30)
+        return QSize(self.size + 16, self.size + 46)  # the file name and, below it, the concept
 
     def paint(self, painter: QPainter, option, index):
         painter.save()
@@ -37,6 +38,12 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.setPen(option.palette.highlightedText().color() if selected else option.palette.text().color())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
                          fm.elidedText(name, Qt.TextElideMode.ElideMiddle, text_rect.width()))
+        if e is not None:  # two concepts may both have a 00.png: the concept says which is which
+            concept_rect = text_rect.translated(0, 17)
+            if not selected:
+                painter.setPen(option.palette.placeholderText().color())
+            painter.drawText(concept_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
+                             fm.elidedText(e.concept.folder_name, Qt.TextElideMode.ElideMiddle, concept_rect.width()))
         if e is not None and (e.caption_missing or e.caption_unreadable):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
