@@ -136,6 +136,10 @@ def _screenshot(app, win, args, dataset) -> int:
     _wait(app, lambda: win.built, 10)
     training = getattr(win, "training_page", None)
     if args.page == "training" and hasattr(training, "settle"):  # the learning-rate preview is drawn
+        warmup = getattr(win, "warmup", None)
+        if warmup is not None:  # no idle wait here: load the training libraries now, then draw the curve
+            warmup._start()
+            _wait(app, lambda: warmup.done, 180)
         _wait(app, lambda: False, 0.3)
         _wait(app, training.settle, 120)
     page = win.dataset_page

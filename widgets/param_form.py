@@ -127,7 +127,15 @@ class ParamForm(QWidget):
         lay.addWidget(self.stack, 1)
         self.group_tabs: dict[str, int] = {}  # group -> index of its section
         for title, groups in sections():
+            # the page is in place before its rows are made: each widget is then styled once, not again
+            # at every level a finished page would be inserted into
             page = QWidget()
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # help lines wrap instead
+            scroll.setWidget(page)
+            self.stack.addWidget(scroll)
             v = QVBoxLayout(page)
             v.setContentsMargins(8, 4, 8, 8)
             count = 0
@@ -142,14 +150,8 @@ class ParamForm(QWidget):
                 adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
                 if adv:
                     self._advanced(group, adv, v)
-                self.group_tabs[group] = self.stack.count()
+                self.group_tabs[group] = self.stack.count() - 1
             v.addStretch(1)
-            scroll = QScrollArea()
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QFrame.Shape.NoFrame)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # help lines wrap instead
-            scroll.setWidget(page)
-            self.stack.addWidget(scroll)
             item = QListWidgetItem(translate(title))
             item.setToolTip(tr("{n} settings").format(n=count))
             self.sections.addItem(item)

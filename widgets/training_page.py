@@ -3,7 +3,8 @@ kohya TOML, recent files, import of LoRA_Easy_Training_Scripts and bmaltais/kohy
 VRAM bar, the learning-rate preview, and the live training view with Start/Stop.
 
 Training runs in the same process on a QThread (app/train_worker.py, imported when Start is pressed); torch is
-loaded there, never while the window is built.
+loaded there or by the idle warm-up (app/warmup.py), never while the window is built or the page opens. The
+progress view is made when first needed.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from app.i18n import tr
 
 from .lr_preview import LrPreview
 from .param_form import ParamForm
-from .train_view import TrainView
 from .vram_bar import VramBar
 
 MAX_RECENT = 8
@@ -123,12 +123,10 @@ class TrainingPage(QWidget):
         settings_tab.setSizes([780, 480])
         settings_tab.setStretchFactor(0, 3)
         settings_tab.setStretchFactor(1, 2)
-        self.view = TrainView()
-        self.view.send_to_tools.connect(self.send_to_tools)
-        self.view.sample_saved.connect(lambda paths: self.sample_saved.emit(
-            paths, self._run_cfg.pretrained_model_name_or_path if self._run_cfg else ""))
+        self._view = None  # the progress view (its plots load pyqtgraph) is made when first needed
         self.tabs.addTab(settings_tab, tr("Settings"))
-        self.tabs.addTab(self.view, tr("Progress"))
+        self.tabs.addTab(QWidget(), tr("Progress"))
+        self.tabs.currentChanged.connect(self._tab_changed)
         outer.addWidget(self.tabs, 1)
 
         self._estimate_timer = QTimer(self)
@@ -141,6 +139,31 @@ class TrainingPage(QWidget):
         self._fill_recent()
         self._revalidate()
         self._update_estimate()
+
+    def _tab_changed(self, index: int) -> None:
+        if index == 1:
+            self.view  # noqa: B018 - made now: the Progress tab is opened
+
+    @property
+    def view(self):
+        """The training progress view (widgets/train_view.py), made on first use: opening the Progress tab,
+        starting a run, or a test asking for it."""
+        if self._view is None:
+            
+            view = TrainView()
+            view.send_to_tools.connect(self.send_to_tools)
+            view.sample_saved.connect(lambda paths: self.sample_saved.emit(
+                paths, self._run_cfg.pretrained_model_name_or_path if self._run_cfg else ""))
+            current = self.tabs.currentIndex()
+            self.tabs.blockSignals(True)
+            placeholder = self.tabs.widget(1)
+            self.tabs.removeTab(1)
+            self.tabs.insertTab(1, view, tr("Progress"))
+            self.tabs.setCurrentIndex(current)
+            self.tabs.blockSignals(False)
+            placeholder.deleteLater()
+            self._view = view
+        return self._view
 
     # ------------------------------------------------------------------ config
     def config(self):
@@ -180,14 +203,9 @@ class TrainingPage(QWidget):
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
-        if self._preview_wanted:  # the preview loads torch in a pool thread: only once the page is seen
+        if self._preview_wanted:  # the preview is computed once the page is seen (torch: see app/warmup.py)
             self._preview_wanted = False
             self.lr_preview.request(self.config())
-            from app.train_worker import warm_up_training_core
-
-            from .worker import run_task
-
-            run_task(warm_up_training_core, owner=self)
 
     def _update_estimate(self) -> None:
         self.vram.update_config(self.config())
