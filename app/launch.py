@@ -138,7 +138,7 @@ def _screenshot(app, win, args, dataset) -> int:
     if args.page == "training" and hasattr(training, "settle"):  # the learning-rate preview is drawn
         warmup = getattr(win, "warmup", None)
         if warmup is not None:  # no idle wait here: load the training libraries now, then draw the curve
-            warmup._start()
+            warmup.start_now()
             _wait(app, lambda: warmup.done, 180)
         _wait(app, lambda: False, 0.3)
         _wait(app, training.settle, 120)

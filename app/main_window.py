@@ -83,9 +83,9 @@ class MainWindow(QMainWindow):
         self.built = True
         from .warmup import install as install_warmup
 
-        # torch loads in the background once the user pauses (not for screenshots and other one-off windows:
-        # there the learning-rate preview loads it itself)
-        self.warmup = install_warmup(self) if self.persist else None
+        # torch loads in the background once the user pauses (screenshots and other one-off windows: only when
+        # asked, see app/launch.py)
+        self.warmup = install_warmup(self, auto=self.persist)
         from widgets.gpu_banner import install_gpu_banner  # no NVIDIA GPU: "training will be very slow on CPU"
 
         self.gpu_banner = install_gpu_banner(self, self.settings, self.persist)

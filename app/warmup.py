@@ -5,7 +5,8 @@ and Start later finds the libraries loaded.
 ``install(window)`` starts watching for user input; after ``IDLE_MS`` without any, the core's warm-up runs in
 a pool thread (app.train_worker.warm_up_training_core). ``libraries_ready()`` says whether torch may be used
 without a noticeable wait (always True where no warm-up is installed, e.g. a page tested on its own);
-``when_ready(callback)`` calls back once the libraries are loaded.
+``when_ready(callback)`` calls back once the libraries are loaded. A Training page shown without an installed
+warm-up (on its own, in tests) warms up when shown, as a page alone has no idle window to wait for.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ _instance: "Warmup | None" = None
 class Warmup(QObject):
     ready = Signal()
 
-    def __init__(self, parent=None, idle_ms: int = IDLE_MS):
+    def __init__(self, parent=None, idle_ms: int = IDLE_MS, auto: bool = True):
+        """``auto=False``: no idle watch; the warm-up runs only when :meth:`start_now` is called."""
         super().__init__(parent)
         self.done = _loaded()
         self.started = False
@@ -28,7 +30,8 @@ class Warmup(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(idle_ms)
         self._timer.timeout.connect(self._start)
-        if not self.done:
+        self._watching = auto and not self.done
+        if self._watching:
             QApplication.instance().installEventFilter(self)
             self._timer.start()
 
@@ -37,11 +40,16 @@ class Warmup(QObject):
             self._timer.start()  # the user is busy: wait for the next quiet moment
         return False
 
+    def start_now(self) -> None:
+        """Load the libraries now (screenshots of the Training page: the curve is drawn)."""
+        self._start()
+
     def _start(self) -> None:
         if self.started or self.done:
             return
         self.started = True
-        QApplication.instance().removeEventFilter(self)
+        if self._watching:
+            QApplication.instance().removeEventFilter(self)
         from widgets.worker import run_task
 
         from .train_worker import warm_up_training_core
@@ -60,11 +68,12 @@ def _loaded() -> bool:
     return "training" in imports._loaded
 
 
-def install(parent) -> Warmup:
-    """Start the idle watch (once per process; a second window shares it)."""
+def install(parent, auto: bool = True) -> Warmup:
+    """Start the idle watch (once per process; a second window shares it). ``auto=False`` (screenshots,
+    tests): nothing loads until :meth:`Warmup.start_now`."""
     global _instance
     if _instance is None:
-        _instance = Warmup(parent)
+        _instance = Warmup(parent, auto=auto)
         _instance.destroyed.connect(_forget)
     return _instance
 
@@ -72,6 +81,10 @@ def install(parent) -> Warmup:
 def _forget(*_args) -> None:
     global _instance
     _instance = None
+
+
+def installed() -> "Warmup | None":
+    return _instance
 
 
 def libraries_ready() -> bool:

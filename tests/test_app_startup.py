@@ -23,6 +23,10 @@ def test_hidden_pages_are_built_when_first_shown(qtbot, app_env):  # noqa: F811
     w.tabs.setCurrentIndex(1)
     assert w._training_page is not None and w.tabs.widget(1) is w._training_page
     assert w.tabs.currentIndex() == 1 and w._tools_page is None
+    page = w._training_page
+    assert page._view is None  # the progress view (pyqtgraph) waits for its tab
+    page.tabs.setCurrentIndex(1)
+    assert page._view is not None and page.tabs.widget(1) is page.view and page.tabs.currentIndex() == 1
     w.tabs.setCurrentIndex(2)
     assert w.tabs.widget(2) is w._tools_page and w.statusBar().currentMessage().startswith("Tools")
 

@@ -149,19 +149,15 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         """The training progress view (widgets/train_view.py), made on first use: opening the Progress tab,
         starting a run, or a test asking for it."""
         if self._view is None:
-            
+            from app.lazy_pages import swap_in
+
+            from .train_view import TrainView
+
             view = TrainView()
             view.send_to_tools.connect(self.send_to_tools)
             view.sample_saved.connect(lambda paths: self.sample_saved.emit(
                 paths, self._run_cfg.pretrained_model_name_or_path if self._run_cfg else ""))
-            current = self.tabs.currentIndex()
-            self.tabs.blockSignals(True)
-            placeholder = self.tabs.widget(1)
-            self.tabs.removeTab(1)
-            self.tabs.insertTab(1, view, tr("Progress"))
-            self.tabs.setCurrentIndex(current)
-            self.tabs.blockSignals(False)
-            placeholder.deleteLater()
+            swap_in(self.tabs, 1, view, tr("Progress"))
             self._view = view
         return self._view
 
@@ -203,9 +199,17 @@ class TrainingPage(ConfigFilesMixin, QWidget):
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
-        if self._preview_wanted:  # the preview is computed once the page is seen (torch: see app/warmup.py)
+        if self._preview_wanted:  # the preview is computed once the page is seen
             self._preview_wanted = False
             self.lr_preview.request(self.config())
+            from app import warmup
+
+            if warmup.installed() is None:  # a page on its own (no window's idle warm-up): warm up now
+                from app.train_worker import warm_up_training_core
+
+                from .worker import run_task
+
+                run_task(warm_up_training_core, owner=self)
 
     def _update_estimate(self) -> None:
         self.vram.update_config(self.config())
