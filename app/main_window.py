@@ -12,7 +12,6 @@ from pathlib import Path
 
 from PySide6 import __version__ as PYSIDE_VERSION
 from PySide6.QtCore import QByteArray
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from . import i18n
@@ -132,55 +131,9 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        mb.clear()
-        page = self.dataset_page
+        from .menus import build_menus
 
-        def act(menu, text, slot, shortcut=None, tip=None):
-            a = QAction(text, self)
-            if shortcut is not None:
-                a.setShortcut(QKeySequence(shortcut))
-            if tip:
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            menu.addAction(a)
-            return a
-
-        m = mb.addMenu(tr("&File"))
-        act(m, tr("&Open training folder…"), page.choose_folder, QKeySequence.StandardKey.Open,
-            tr("A folder holding concept folders like 6_maid"))
-        self.reload_action = act(m, tr("&Reload dataset"), page.reload, "F5")
-        self.save_action = act(m, tr("&Save caption"), page.save_current, QKeySequence.StandardKey.Save)
-        m.addSeparator()
-        act(m, tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
-
-        m = mb.addMenu(tr("&Edit"))
-        self.undo_action = act(m, tr("&Undo"), self.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = act(m, tr("&Redo"), self.redo, QKeySequence.StandardKey.Redo)
-        m.addSeparator()
-        act(m, tr("&Bulk edit captions…"), page.open_bulk_dialog, "Ctrl+B")
-        act(m, tr("&Find images by name or tag"), self._focus_filter, QKeySequence.StandardKey.Find)
-        act(m, tr("Check &images (hygiene)"), self._run_hygiene, "Ctrl+H")
-
-        m = mb.addMenu(tr("&View"))
-        for i, name in enumerate((tr("Dataset"), tr("Training"), tr("Tools"))):
-            act(m, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-
-        m = mb.addMenu(tr("&Language"))
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        self.language_actions = {}
-        for code, name in i18n.LANGUAGES.items():
-            a = QAction(name, self, checkable=True)
-            a.setChecked(code == i18n.language())
-            a.triggered.connect(lambda _=False, c=code: self.set_language(c))
-            group.addAction(a)
-            m.addAction(a)
-            self.language_actions[code] = a
-
-        m = mb.addMenu(tr("&Help"))
-        act(m, tr("&About LoRA Desk"), self.about)
-        self._update_undo_actions()
+        build_menus(self)
 
     def _update_undo_actions(self, *_):
         s = self.store.undo_stack
