@@ -189,7 +189,7 @@ class LrPreview(QWidget):
                     return [localize(t) for t in super().tickStrings(values, scale, spacing)]
 
                 def labelString(self):  # noqa: N802 - the "(x0.001)" scale too
-                    return localize(super().labelString())
+                    return localize(super().labelString().replace("(x", "(× "))
 
             plot = pg.PlotWidget(background="w", axisItems={"left": LocalAxis("left"),
                                                             "bottom": LocalAxis("bottom")})

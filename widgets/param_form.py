@@ -161,6 +161,7 @@ class ParamForm(QWidget):
         widest = max((fm.horizontalAdvance(self.sections.item(i).text()) for i in range(self.sections.count())),
                      default=100)
         self.sections.setWordWrap(True)  # a long name takes two lines rather than the form's width
+        self.sections.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.sections.setFixedWidth(min(widest + 28, 200))
         self.set_config(self._cfg)
 
