@@ -126,6 +126,14 @@ def test_every_page_in_russian_at_1280x800(qtbot, ru_window):
             if found:
                 problems.append(f"page {index}: {type(widget).__name__} {text[:90]!r}: {sorted(found)}")
         problems += [f"page {index}: {c}" for c in clipped(w)]
+    w.tabs.setCurrentWidget(w.training_page)
+    w.training_page.tabs.setCurrentIndex(1)  # the progress view, before a run
+    qtbot.wait(50)
+    for widget, text in shown_texts(w):
+        found = english_words(text)
+        if found:
+            problems.append(f"progress view: {type(widget).__name__} {text[:90]!r}: {sorted(found)}")
+    problems += [f"progress view: {c}" for c in clipped(w)]
     assert not problems, "\n".join(problems)
 
 
