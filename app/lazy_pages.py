@@ -26,12 +26,21 @@ def swap_in(tabs, index: int, page, title: str) -> None:
         placeholder.deleteLater()
 
 
+def tab_parent(tabs):
+    """The QTabWidget's own page stack: a page made as its child is not re-parented (and so not styled
+    again, all of it) when inserted as a tab."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStackedWidget
+
+    return tabs.findChild(QStackedWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+
+
 def make_training_page(win):
     """The Training page of ``win``, connected to the Dataset page and the window; told the dataset folder
     that is already open."""
     from widgets.training_page import TrainingPage
 
-    page = TrainingPage(win.config, win.settings)
+    page = TrainingPage(win.config, win.settings, parent=tab_parent(win.tabs))
     page.status.connect(lambda m: win._page_status(page, m))
     page.send_to_tools.connect(win.send_to_tools)
     page.sample_saved.connect(win.sample_saved)
@@ -49,7 +58,7 @@ def make_tools_page(win):
     """The Tools page of ``win``, offered the LoRA files saved before it existed."""
     from widgets.tools_page import ToolsPage
 
-    page = ToolsPage(win.settings if win.persist else None)
+    page = ToolsPage(win.settings if win.persist else None, parent=tab_parent(win.tabs))
     page.status.connect(lambda m: win._page_status(page, m, 0))
     for path in win._saved_loras:
         page.add_file(path, remember=False)

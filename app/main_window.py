@@ -98,10 +98,14 @@ class MainWindow(QMainWindow):
         from widgets.dataset_page import DatasetPage
 
         self.setWindowTitle(APP_NAME)
+        from .lazy_pages import tab_parent
+
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        # the tab widget is in the window before the pages are made in it: their widgets are styled once
+        self.setCentralWidget(self.tabs)
         self._training_page = self._tools_page = None
-        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config)
+        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config, parent=tab_parent(self.tabs))
         self.dataset_page.status.connect(lambda m: self._page_status(self.dataset_page, m))
         self.dataset_page.datasetOpened.connect(self._dataset_opened)
         self.dataset_page.dirtyChanged.connect(self._update_title)
@@ -110,7 +114,6 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(QWidget(), tr("Training"))
         self.tabs.addTab(QWidget(), tr("Tools"))
         self.tabs.setCurrentIndex(page)
-        self.setCentralWidget(self.tabs)  # before the page is built: its widgets are styled once, in place
         self._ensure_page(page)
         self.tabs.currentChanged.connect(self._page_changed)
         self._build_menus()

@@ -10,6 +10,7 @@ warm-up (on its own, in tests) warms up when shown, as a page alone has no idle 
 """
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
@@ -68,11 +69,19 @@ def _loaded() -> bool:
     return "training" in imports._loaded
 
 
+def _live() -> "Warmup | None":
+    """The installed warm-up, unless its window (and so the object) has been deleted."""
+    global _instance
+    if _instance is not None and not shiboken6.isValid(_instance):
+        _instance = None
+    return _instance
+
+
 def install(parent, auto: bool = True) -> Warmup:
     """Start the idle watch (once per process; a second window shares it). ``auto=False`` (screenshots,
     tests): nothing loads until :meth:`Warmup.start_now`."""
     global _instance
-    if _instance is None:
+    if _live() is None:
         _instance = Warmup(parent, auto=auto)
         _instance.destroyed.connect(_forget)
     return _instance
@@ -84,11 +93,12 @@ def _forget(*_args) -> None:
 
 
 def installed() -> "Warmup | None":
-    return _instance
+    return _live()
 
 
 def libraries_ready() -> bool:
-    return _instance is None or _instance.done or _loaded()
+    w = _live()
+    return w is None or w.done or _loaded()
 
 
 def when_ready(callback) -> None:
@@ -96,4 +106,4 @@ def when_ready(callback) -> None:
     if libraries_ready():
         callback()
     else:
-        _instance.ready.connect(callback)
+        _live().ready.connect(callback)
