@@ -208,7 +208,8 @@ class LrPreview(QWidget):
 
     def showEvent(self, e) -> None:  # noqa: N802 - Qt's name
         super().showEvent(e)
-        self.ensure_plot()
+        if self.plot is None:  # after the page has painted once: pyqtgraph's import does not delay it
+            QTimer.singleShot(50, lambda: shiboken6.isValid(self) and self.ensure_plot())
 
     def request(self, cfg) -> None:
         self._cfg = cfg
