@@ -126,14 +126,26 @@ def test_every_page_in_russian_at_1280x800(qtbot, ru_window):
             if found:
                 problems.append(f"page {index}: {type(widget).__name__} {text[:90]!r}: {sorted(found)}")
         problems += [f"page {index}: {c}" for c in clipped(w)]
-    w.tabs.setCurrentWidget(w.training_page)
-    w.training_page.tabs.setCurrentIndex(1)  # the progress view, before a run
-    qtbot.wait(50)
-    for widget, text in shown_texts(w):
-        found = english_words(text)
-        if found:
-            problems.append(f"progress view: {type(widget).__name__} {text[:90]!r}: {sorted(found)}")
-    problems += [f"progress view: {c}" for c in clipped(w)]
+
+    def look(where: str) -> None:
+        qtbot.wait(50)
+        for widget, text in shown_texts(w):
+            found = english_words(text)
+            if found:
+                problems.append(f"{where}: {type(widget).__name__} {text[:90]!r}: {sorted(found)}")
+        problems.extend(f"{where}: {c}" for c in clipped(w))
+
+    w.tabs.setCurrentWidget(w.tools_page)
+    for i in range(w.tools_page.panels.count()):  # every tool
+        w.tools_page.panels.setCurrentIndex(i)
+        look(f"tool {i}")
+    t = w.training_page
+    w.tabs.setCurrentWidget(t)
+    for i in range(t.form.sections.count()):  # every section of the settings
+        t.form.sections.setCurrentRow(i)
+        look(f"settings section {i}")
+    t.tabs.setCurrentIndex(1)  # the progress view, before a run
+    look("progress view")
     assert not problems, "\n".join(problems)
 
 
