@@ -1,5 +1,5 @@
 """Starting the desktop app: ``python main.py [--dataset DIR] [--config_file X] [--lang en|ru]``, or
-``--screenshot FILE.png [--page dataset|training|tools]`` to render the window offscreen at 1400x900, save it
+``--screenshot FILE.png [--page dataset|training|tools]`` to render the window offscreen at 1280x800, save it
 and exit (the README's pictures are made this way).
 
 Nothing here imports torch, diffusers or transformers: the window appears first; the dataset layer (numpy,
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-SCREENSHOT_SIZE = (1400, 900)
+SCREENSHOT_SIZE = (1280, 800)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -141,6 +141,10 @@ def _screenshot(app, win, args, dataset) -> int:
     _wait(app, lambda: win.built, 10)
     training = getattr(win, "training_page", None)
     if args.page == "training" and hasattr(training, "settle"):  # the learning-rate preview is drawn
+        warmup = getattr(win, "warmup", None)
+        if warmup is not None:  # no idle wait here: load the training libraries now, then draw the curve
+            warmup.start_now()
+            _wait(app, lambda: warmup.done, 180)
         _wait(app, lambda: False, 0.3)
         _wait(app, training.settle, 120)
     page = win.dataset_page

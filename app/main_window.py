@@ -12,7 +12,6 @@ from pathlib import Path
 
 from PySide6 import __version__ as PYSIDE_VERSION
 from PySide6.QtCore import QByteArray
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from . import i18n
@@ -41,6 +40,8 @@ class MainWindow(QMainWindow):
         self.config = config
         self.store = None
         self.dataset_page = None
+        self._training_page = self._tools_page = None
+        self._saved_loras: list[str] = []  # LoRA files trained this session (for a Tools page built later)
         self.config_path = None  # the open config file (shown in the title): set_config_path
         self.built = False
         self._pending_dataset = None
@@ -79,6 +80,11 @@ class MainWindow(QMainWindow):
         self._build(page=self._pending_page)
         shell.deleteLater()
         self.built = True
+        from .warmup import install as install_warmup
+
+        # torch loads in the background once the user pauses (screenshots and other one-off windows: only when
+        # asked, see app/launch.py)
+        self.warmup = install_warmup(self, auto=self.persist)
         from widgets.gpu_banner import install_gpu_banner  # no NVIDIA GPU: "training will be very slow on CPU"
 
         self.gpu_banner = install_gpu_banner(self, self.settings, self.persist)
@@ -88,95 +94,49 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ building (again on language change)
     def _build(self, page: int) -> None:
+        """The Dataset page now; the Training and Tools pages when first shown (app/lazy_pages.py)."""
         from widgets.dataset_page import DatasetPage
-        from widgets.tools_page import ToolsPage
-        from widgets.training_page import TrainingPage
 
         self.setWindowTitle(APP_NAME)
+        from .lazy_pages import tab_parent
+
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config)
-        self.dataset_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        # the tab widget is in the window before the pages are made in it: their widgets are styled once
+        self.setCentralWidget(self.tabs)
+        self._training_page = self._tools_page = None
+        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config, parent=tab_parent(self.tabs))
+        self.dataset_page.status.connect(lambda m: self._page_status(self.dataset_page, m))
         self.dataset_page.datasetOpened.connect(self._dataset_opened)
         self.dataset_page.dirtyChanged.connect(self._update_title)
-        self.training_page = TrainingPage(self.config, self.settings)
-        self.training_page.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
-        self.training_page.send_to_tools.connect(self.send_to_tools)
-        self.training_page.sample_saved.connect(self.sample_saved)
-        self.dataset_page.datasetOpened.connect(self.training_page.dataset_opened)
-        # batch size, accumulation, resolution and buckets are set on either page and shown on both
-        self.dataset_page.settingsEdited.connect(self.training_page.apply_dataset_settings)
-        self.training_page.configChanged.connect(self.dataset_page.set_config)
-        self.tools_page = ToolsPage()
+        self.dataset_page.settingsEdited.connect(self._dataset_settings)
         self.tabs.addTab(self.dataset_page, tr("Dataset"))
-        self.tabs.addTab(self.training_page, tr("Training"))
-        self.tabs.addTab(self.tools_page, tr("Tools"))
+        self.tabs.addTab(QWidget(), tr("Training"))
+        self.tabs.addTab(QWidget(), tr("Tools"))
         self.tabs.setCurrentIndex(page)
-        self.setCentralWidget(self.tabs)
+        self._ensure_page(page)
+        self.tabs.currentChanged.connect(self._page_changed)
         self._build_menus()
         sb = self.statusBar()
         if getattr(self, "_summary", None) is not None:
             sb.removeWidget(self._summary)
         self._summary = QLabel()
         sb.addPermanentWidget(self._summary)
+        self._summary.setVisible(page != PAGES.index("tools"))
         if self._started_from == "starter":
             sb.showMessage(tr("Ready. The training settings start from the SD 1.5 8 GB preset; pick the preset for "
                               "your model and card on the Training page."))
             self._started_from = None
         else:
             sb.showMessage(tr("Ready. Open a training folder with Ctrl+O."))
+        if page == PAGES.index("tools"):
+            sb.showMessage(self.tools_page.status_text())
         self._update_title()
 
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        mb.clear()
-        page = self.dataset_page
+        from .menus import build_menus
 
-        def act(menu, text, slot, shortcut=None, tip=None):
-            a = QAction(text, self)
-            if shortcut is not None:
-                a.setShortcut(QKeySequence(shortcut))
-            if tip:
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            menu.addAction(a)
-            return a
-
-        m = mb.addMenu(tr("&File"))
-        act(m, tr("&Open training folder…"), page.choose_folder, QKeySequence.StandardKey.Open,
-            tr("A folder holding concept folders like 6_maid"))
-        self.reload_action = act(m, tr("&Reload dataset"), page.reload, "F5")
-        self.save_action = act(m, tr("&Save caption"), page.save_current, QKeySequence.StandardKey.Save)
-        m.addSeparator()
-        act(m, tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
-
-        m = mb.addMenu(tr("&Edit"))
-        self.undo_action = act(m, tr("&Undo"), self.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = act(m, tr("&Redo"), self.redo, QKeySequence.StandardKey.Redo)
-        m.addSeparator()
-        act(m, tr("&Bulk edit captions…"), page.open_bulk_dialog, "Ctrl+B")
-        act(m, tr("&Find images by name or tag"), self._focus_filter, QKeySequence.StandardKey.Find)
-        act(m, tr("Check &images (hygiene)"), self._run_hygiene, "Ctrl+H")
-
-        m = mb.addMenu(tr("&View"))
-        for i, name in enumerate((tr("Dataset"), tr("Training"), tr("Tools"))):
-            act(m, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-
-        m = mb.addMenu(tr("&Language"))
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        self.language_actions = {}
-        for code, name in i18n.LANGUAGES.items():
-            a = QAction(name, self, checkable=True)
-            a.setChecked(code == i18n.language())
-            a.triggered.connect(lambda _=False, c=code: self.set_language(c))
-            group.addAction(a)
-            m.addAction(a)
-            self.language_actions[code] = a
-
-        m = mb.addMenu(tr("&Help"))
-        act(m, tr("&About LoRA Desk"), self.about)
-        self._update_undo_actions()
+        build_menus(self)
 
     def _update_undo_actions(self, *_):
         s = self.store.undo_stack
@@ -209,6 +169,63 @@ class MainWindow(QMainWindow):
         self.dataset_page.tabs.setCurrentWidget(self.dataset_page.hygiene)
         self.dataset_page.hygiene.run_check()
 
+    # ------------------------------------------------------------------ pages built when first needed
+    @property
+    def training_page(self):
+        if self._training_page is None and self.dataset_page is not None:
+            from .lazy_pages import make_training_page
+
+            self._training_page = make_training_page(self)
+        return self._training_page
+
+    @property
+    def tools_page(self):
+        if self._tools_page is None and self.dataset_page is not None:
+            from .lazy_pages import make_tools_page
+
+            self._tools_page = make_tools_page(self)
+        return self._tools_page
+
+    def _ensure_page(self, index: int) -> None:
+        if index == PAGES.index("training"):
+            self.training_page  # noqa: B018 - built now
+        elif index == PAGES.index("tools"):
+            self.tools_page  # noqa: B018 - built now
+
+    def _dataset_settings(self, values: dict) -> None:
+        """Batch size, resolution or bucket settings edited on the Dataset page: the Training page follows
+        (before it exists, the config it will start from)."""
+        if self._training_page is not None:
+            self._training_page.apply_dataset_settings(values)
+        else:
+            self.config = self.config.replace(**values)
+
+    def _lora_saved(self, path: str) -> None:
+        self._saved_loras.append(str(path))
+        if self._tools_page is not None:
+            self._tools_page.add_file(path)
+        elif self.persist:
+            from widgets.tools_page import LAST_LORA
+
+            self.settings.setValue(LAST_LORA, str(path))
+
+    def _page_status(self, page, message: str, timeout: int = 8000) -> None:
+        """A page's status message, shown only while that page is the current one."""
+        if self.tabs.currentWidget() is page:
+            self.statusBar().showMessage(message, timeout)
+
+    def _page_changed(self, index: int) -> None:
+        """A page is built when first shown. Each page has its own status: the dataset counts belong to the
+        Dataset and Training pages, the Tools page shows its own line."""
+        self._ensure_page(index)
+        tools = self._tools_page
+        on_tools = tools is not None and self.tabs.widget(index) is tools
+        self._summary.setVisible(not on_tools)
+        if on_tools:
+            self.statusBar().showMessage(tools.status_text())
+        else:
+            self.statusBar().clearMessage()
+
     def show_page(self, name: str) -> None:
         self._pending_page = PAGES.index(name)
         self.tabs.setCurrentIndex(self._pending_page)
@@ -220,6 +237,13 @@ class MainWindow(QMainWindow):
         self.dataset_page.open_dataset(folder)
 
     def _dataset_opened(self, folder: str) -> None:
+        """The Dataset page opened a training folder: the Training page trains on it (before that page exists,
+        the config it will start from)."""
+        if self._training_page is not None:
+            self._training_page.dataset_opened(folder)
+        elif folder and self.config.train_data_dir != folder and not (
+                self.config.train_data_dir and Path(self.config.train_data_dir).resolve() == Path(folder).resolve()):
+            self.config = self.config.replace(train_data_dir=folder)
         if self.persist:
             self.settings.setValue("dataset/last", folder)
         scan = self.dataset_page.scan
@@ -264,11 +288,13 @@ class MainWindow(QMainWindow):
         page = self.dataset_page
         if lang == i18n.language():
             return True
-        if self.training_page.is_training():  # the pages are rebuilt: not while a run is on
+        training = self._training_page
+        if training is not None and training.is_training():  # the pages are rebuilt: not while a run is on
             self.statusBar().showMessage(tr("Switch the language after training ends."), 8000)
             self.language_actions[i18n.language()].setChecked(True)
             return False
-        self.config = self.training_page.config()
+        if training is not None:
+            self.config = training.config()
         if page.has_unsaved() and not page.save_current():
             self.language_actions[i18n.language()].setChecked(True)
             return False
@@ -295,7 +321,7 @@ class MainWindow(QMainWindow):
         if page is None:
             super().closeEvent(e)
             return
-        training = getattr(self, "training_page", None)
+        training = self._training_page
         if training is not None and not training.confirm_close(self.close):
             e.ignore()  # asked first; the window closes once the stopped run has saved its file
             return
@@ -314,7 +340,7 @@ class MainWindow(QMainWindow):
                 from .session_config import save_session_config
 
                 try:
-                    save_session_config(training.config())
+                    save_session_config(training.config() if training is not None else self.config)
                 except OSError:  # a read-only config folder must not keep the window open
                     pass
         page.shutdown()

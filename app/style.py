@@ -17,4 +17,11 @@ QLabel#totals { font-size: 10pt; }
 QLabel#placeholderTitle { font-size: 18pt; font-weight: bold; color: #444; }
 QLabel#placeholderText { font-size: 11pt; color: #555; }
 QLabel#pathLabel { color: #333; }
+QLabel#placeholderHint { color: #777; font-style: italic; padding: 12px; }
+QLabel#toolStatus { color: #333; }
+QProgressBar { border: 1px solid #9a9a9a; border-radius: 3px; background: #e9e9e9; text-align: center;
+               min-height: 18px; }
+QProgressBar::chunk { background: #6b9be8; border-radius: 2px; }
+QGroupBox { font-weight: bold; border: 1px solid #c8c8c8; border-radius: 4px; margin-top: 10px; padding-top: 6px; }
+QGroupBox::title { subcontrol-origin: margin; left: 8px; padding: 0 4px; }
 """

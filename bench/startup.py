@@ -1,11 +1,13 @@
-"""Time to the first shown window of `python main.py` against a process that only shows an empty QMainWindow.
+"""Time to a usable window of `python main.py` against a process that only shows an empty QMainWindow.
 
-Both run as fresh processes (interpreter start included) and quit as soon as the window is shown; the median
-of several runs is compared. Goal: ratio <= 1.5. The app shows its window shell first and builds the pages on
-the next event-loop turn, so the time with the pages built is printed too. Settings and cache go to a
-temporary folder.
+Both run as fresh processes (interpreter start included); the median of several interleaved runs is compared.
+"Usable" means the window is shown with the page it opens on built, and the menus: what a user can click
+(the other pages are built when first shown). Goal: usable-window ratio <= 4. The time to the first shown
+window shell (the pages follow on the next event-loop turn) is printed too. Settings and cache go to a
+temporary folder; bytecode is cached as on a user's machine (PYTHONDONTWRITEBYTECODE is dropped), and the
+load averages before and after are printed, since a busy machine slows the app more than the empty window.
 
-    python bench/startup.py [--runs 7]
+    python bench/startup.py [--runs 7] [--page dataset|training|tools]
 """
 from __future__ import annotations
 
@@ -42,26 +44,36 @@ def timed(cmd: list[str], env: dict) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--page", choices=("dataset", "training", "tools"), default="dataset",
+                    help="the page the window opens on (as remembered from the last session)")
     args = ap.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                    LORA_DESK_CONFIG_DIR=str(Path(tmp) / "cfg"), LORA_DESK_CACHE_DIR=str(Path(tmp) / "cache"),
                    )
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        page = ("dataset", "training", "tools").index(args.page)
+        (Path(tmp) / "cfg").mkdir()
+        (Path(tmp) / "cfg" / "lora-desk.ini").write_text(f"[window]\npage={page}\n")
         shown = dict(env, LORA_DESK_QUIT_AFTER_SHOW="shown")
         built = dict(env, LORA_DESK_QUIT_AFTER_SHOW="built")
         app_cmd = [sys.executable, "main.py"]
         empty_cmd = [sys.executable, "-c", EMPTY]
-        timed(app_cmd, shown), timed(empty_cmd, env)  # warm the file cache
+        timed(app_cmd, built), timed(empty_cmd, env)  # warm the file cache and write the bytecode
         app_t, built_t, empty_t = [], [], []
         for _ in range(args.runs):  # interleaved, so a busy moment hits all three
             empty_t.append(timed(empty_cmd, env))
             app_t.append(timed(app_cmd, shown))
             built_t.append(timed(app_cmd, built))
     a, b, e = statistics.median(app_t), statistics.median(built_t), statistics.median(empty_t)
-    print(f"empty QMainWindow process:           {e:.3f} s (median of {args.runs})")
-    print(f"LoRA Desk first shown window:        {a:.3f} s")
-    print(f"LoRA Desk with all pages and menus:  {b:.3f} s")
-    print(f"ratio (first shown window): {a / e:.2f} (goal <= 1.5); with pages built: {b / e:.2f}")
+    load_after = os.getloadavg()
+    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
+          f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} ({os.cpu_count()} CPUs)")
+    print(f"empty QMainWindow process:             {e:.3f} s (median of {args.runs})")
+    print(f"LoRA Desk first shown window shell:    {a:.3f} s ({a / e:.2f}x)")
+    print(f"LoRA Desk usable window ({args.page} page): {b:.3f} s")
+    print(f"usable-window ratio: {b / e:.2f} (goal <= 4)")
     return 0
 
 

@@ -141,7 +141,7 @@ def _window(qtbot, monkeypatch, gpus, settings=None):
 def test_no_gpu_shows_the_cpu_banner(qtbot, app_env, monkeypatch):
     w = _window(qtbot, monkeypatch, None)
     assert w.gpu_banner is not None and w.gpu_banner.isVisible()
-    assert "training will be very slow on CPU" in w.gpu_banner.banner.label.text()
+    assert "training on the CPU is very slow" in w.gpu_banner.banner.label.text()
     w.gpu_banner.banner.hide_button.click()
     assert not w.gpu_banner.isVisible()
     assert w.settings.value("ui/hide_cpu_banner") is None  # "Hide" is for this session only

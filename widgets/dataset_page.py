@@ -29,7 +29,8 @@ from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
 from .tagger_dialog import tagger_button
-from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailDelegate, ThumbnailModel
+from .thumbnail_delegate import ThumbnailDelegate
+from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailModel
 from .totals_bar import TotalsBar
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
@@ -74,9 +75,12 @@ class DatasetPage(DatasetOpening, QWidget):
         self.path_label.setObjectName("pathLabel")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.filter = QLineEdit()
-        self.filter.setPlaceholderText(tr("Filter by file name or tag (tag:name for an exact tag)"))
+        self.filter.setPlaceholderText(tr("Filter by name or tag"))
+        self.filter.setToolTip(tr("Filter by file name or tag (tag:name for an exact tag)"))
         self.filter.setClearButtonEnabled(True)
-        self.filter.setMinimumWidth(260)
+        # the whole placeholder stays readable (plus room for the clear button)
+        self.filter.setMinimumWidth(max(200, self.filter.fontMetrics().horizontalAdvance(
+            self.filter.placeholderText()) + 48))
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)

@@ -18,6 +18,12 @@ STYLE = ("#gpuBanner { background: #fff3cd; border: 1px solid #e0b84a; border-ra
 
 
 def banner_text() -> str:
+    """Short enough for one line at 1280 px in every language; the tooltip says more."""
+    return tr("No NVIDIA GPU found: training on the CPU is very slow. The demo works; real LoRAs need an "
+              "NVIDIA card and its driver.")
+
+
+def banner_details() -> str:
     return tr("No NVIDIA GPU found: training will be very slow on CPU. The demo still works "
               "(a tiny model, a few minutes); for real LoRAs use a computer with an NVIDIA card "
               "and its driver installed.")
@@ -35,8 +41,9 @@ class GpuBanner(QFrame):
         icon = QLabel("⚠")
         icon.setStyleSheet("font-size: 16px;")
         self.label = QLabel(banner_text())
-        self.label.setToolTip(banner_text())
-        # one line (a wrapping label makes the tool bar several lines tall); narrow windows cut it, not grow
+        self.label.setToolTip(banner_details())
+        # one line (a wrapping label makes the tool bar several lines tall); it fits at 1280 px, and a
+        # narrower window cuts it (the tooltip holds the whole text)
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.label.setMinimumWidth(200)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 
-import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from app.core_text import tr_core
 from app.i18n import tr
+from app.numbers import localize
 
 from .worker import run_task
 
@@ -56,34 +58,44 @@ def _bucket_counts(cfg) -> dict | None:
     return counts
 
 
-def _as_the_optimizer_runs_it(cfg, groups: list) -> tuple[str, list, str]:
+def _as_the_optimizer_runs_it(cfg, groups: list, torch_loaded: bool = True) -> tuple[str, list, str]:
     """(scheduler, groups, note) as the trainer will use them: AdaFactor with relative_step replaces the
-    scheduler with its own; adaptive optimizers (Prodigy, D-Adaptation) train every part at learning_rate."""
+    scheduler with its own; adaptive optimizers (Prodigy, D-Adaptation) train every part at learning_rate.
+    Without torch loaded the optimizer catalogue (which imports torch) is not asked; the name decides."""
     from trainer.errors import ConfigError
     from trainer.optim.checks import adafactor_sets_scheduler
-    from trainer.optim.optimizers import OPTIMIZERS, canonical_optimizer_name
 
     if adafactor_sets_scheduler(cfg.optimizer_type, cfg.optimizer_args):
         return "adafactor", groups, tr("AdaFactor (relative_step) sets its own learning rate from the gradients; "
                                        "the curve shows the starting value only.")
-    try:
-        info = OPTIMIZERS.get(canonical_optimizer_name(cfg.optimizer_type))
-    except ConfigError:
-        info = None
-    if info is not None and info.is_adaptive:
-        return cfg.lr_scheduler, [(name, cfg.learning_rate) for name, _ in groups], tr(
+    if torch_loaded:
+        from trainer.optim.optimizers import OPTIMIZERS, canonical_optimizer_name
+
+        try:
+            info = OPTIMIZERS.get(canonical_optimizer_name(cfg.optimizer_type))
+        except ConfigError:
+            info = None
+        adaptive, name = (info is not None and info.is_adaptive), (info.name if info is not None else "")
+    else:
+        from trainer.validate import is_adaptive
+
+        adaptive, name = is_adaptive(cfg.optimizer_type), cfg.optimizer_type
+    if adaptive:
+        return cfg.lr_scheduler, [(n, cfg.learning_rate) for n, _ in groups], tr(
             "{name} finds the step size itself: the curve is the factor the scheduler applies to it "
-            "(learning_rate, usually 1.0, for every part).").format(name=info.name)
+            "(learning_rate, usually 1.0, for every part).").format(name=name)
     return cfg.lr_scheduler, groups, ""
 
 
-def schedule_preview(cfg) -> dict:
-    """{steps, curves {group: [lr]}, epoch_steps, save_steps, note}; runs in a pool thread (imports torch)."""
-    from trainer.imports import ml_imports
-
-    ml_imports()  # other pool threads import the same libraries (see trainer/imports.py)
+def schedule_preview(cfg, curve: bool = True) -> dict:
+    """{steps, curves {group: [lr]}, epoch_steps, save_steps, note, curve}; runs in a pool thread. With
+    ``curve`` it imports torch (the real schedulers draw the curve); without, only the step plan is made."""
     from trainer.dataset.plan import plan_steps
-    from trainer.optim.preview import lr_curve
+
+    if curve:
+        from trainer.imports import ml_imports
+
+        ml_imports()  # other pool threads import the same libraries (see trainer/imports.py)
 
     note = ""
     try:
@@ -97,6 +109,7 @@ def schedule_preview(cfg) -> dict:
         total = plan.total_steps
     elif cfg.max_train_epochs is not None:
         return {"steps": [], "curves": {}, "epoch_steps": [], "save_steps": [], "total": 0, "summary": "",
+                "curve": True,
                 "note": note or tr("Choose a training folder: the number of steps of {n} epochs depends on it."
                                    ).format(n=cfg.max_train_epochs)}
     else:
@@ -108,15 +121,19 @@ def schedule_preview(cfg) -> dict:
     if not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
                                                  cfg.cache_text_encoder_outputs_to_disk):
         groups.append(("textencoder", cfg.text_encoder_lr if cfg.text_encoder_lr is not None else cfg.learning_rate))
-    scheduler, groups, optimizer_note = _as_the_optimizer_runs_it(cfg, groups)
+    scheduler, groups, optimizer_note = _as_the_optimizer_runs_it(cfg, groups, torch_loaded=curve)
     note = " ".join(n for n in (note, optimizer_note) if n)
-    curve = lr_curve(scheduler, total, cfg.learning_rate, group_lrs=[lr for _, lr in groups],
-                     lr_warmup_steps=cfg.lr_warmup_steps, lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
-                     lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
-                     lr_scheduler_args=cfg.lr_scheduler_args)
-    stride = max(1, len(curve) // MAX_POINTS)
-    steps = list(range(1, total + 1, stride))
-    curves = {name: [curve[s - 1][i] for s in steps] for i, (name, _) in enumerate(groups)}
+    steps, curves = [], {}
+    if curve:
+        from trainer.optim.preview import lr_curve
+
+        lrs = lr_curve(scheduler, total, cfg.learning_rate, group_lrs=[lr for _, lr in groups],
+                       lr_warmup_steps=cfg.lr_warmup_steps, lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
+                       lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
+                       lr_scheduler_args=cfg.lr_scheduler_args)
+        stride = max(1, len(lrs) // MAX_POINTS)
+        steps = list(range(1, total + 1, stride))
+        curves = {name: [lrs[s - 1][i] for s in steps] for i, (name, _) in enumerate(groups)}
     epoch_steps, save_steps = [], []
     if plan is not None:
         spe = plan.steps_per_epoch
@@ -129,7 +146,7 @@ def schedule_preview(cfg) -> dict:
     save_steps = sorted(set(save_steps)) + [total]
     summary = plan.describe() if plan is not None else tr("{n} steps").format(n=total)
     return {"steps": steps, "curves": curves, "epoch_steps": epoch_steps, "save_steps": save_steps,
-            "total": total, "summary": summary, "note": note}
+            "total": total, "summary": summary, "note": note, "curve": curve}
 
 
 class LrPreview(QWidget):
@@ -144,28 +161,55 @@ class LrPreview(QWidget):
         lay.setSpacing(3)
         title = QLabel(tr("Learning rate over the run"))
         title.setObjectName("subTitle")
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(180)
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.plot.setLabel("bottom", tr("step"))
-        self.plot.setLabel("left", tr("learning rate"))
-        self.plot.addLegend(offset=(60, -30))
-        self.plot.setMouseEnabled(x=True, y=False)
+        self.plot = None  # made when first shown or drawn: pyqtgraph loads only then (a faster start)
         self.summary = QLabel()
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
         lay.addWidget(title)
-        lay.addWidget(self.plot, 1)
+        lay.addStretch(1)  # replaced by the plot
         lay.addWidget(self.summary)
         self.result: dict | None = None
         self.error: str | None = None
         self._cfg = None
         self._task = None
         self._dirty = False
+        self._waiting = False  # for the training libraries, to draw the curve
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self._start)
+
+    def ensure_plot(self):
+        """The plot widget (created, and pyqtgraph imported, on the first call)."""
+        if self.plot is None:
+            import pyqtgraph as pg
+
+            class LocalAxis(pg.AxisItem):  # tick labels with the language's decimal sign
+                def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+                    return [localize(t) for t in super().tickStrings(values, scale, spacing)]
+
+                def labelString(self):  # noqa: N802 - the "(x0.001)" scale too
+                    return localize(super().labelString().replace("(x", "(× "))
+
+            plot = pg.PlotWidget(background="w", axisItems={"left": LocalAxis("left"),
+                                                            "bottom": LocalAxis("bottom")})
+            plot.setMinimumHeight(180)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setLabel("bottom", tr("step"))
+            plot.setLabel("left", tr("learning rate"))
+            plot.addLegend(offset=(60, -30))
+            plot.setMouseEnabled(x=True, y=False)
+            lay = self.layout()
+            stretch = lay.itemAt(1)
+            lay.removeItem(stretch)
+            lay.insertWidget(1, plot, 1)
+            self.plot = plot
+        return self.plot
+
+    def showEvent(self, e) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(e)
+        if self.plot is None:  # after the page has painted once: pyqtgraph's import does not delay it
+            QTimer.singleShot(50, lambda: shiboken6.isValid(self) and self.ensure_plot())
 
     def request(self, cfg) -> None:
         self._cfg = cfg
@@ -179,7 +223,19 @@ class LrPreview(QWidget):
             self._dirty = True
             return
         self._dirty = False
-        self._task = run_task(schedule_preview, self._cfg, on_done=self._done, on_error=self._failed, owner=self)
+        from app.warmup import libraries_ready, when_ready
+
+        curve = libraries_ready()  # torch is never loaded for the preview: the idle warm-up loads it
+        if not curve and not self._waiting:
+            self._waiting = True
+            when_ready(self._libraries_loaded)
+        self._task = run_task(schedule_preview, self._cfg, curve, on_done=self._done, on_error=self._failed,
+                              owner=self)
+
+    def _libraries_loaded(self) -> None:
+        self._waiting = False
+        if self._cfg is not None and shiboken6.isValid(self):
+            self.request(self._cfg)
 
     def _finish(self) -> None:
         self._task = None
@@ -190,13 +246,15 @@ class LrPreview(QWidget):
 
     def _failed(self, msg: str) -> None:
         self.result, self.error = None, msg
-        self.plot.clear()
-        self.summary.setText(msg)
+        self.ensure_plot().clear()
+        self.summary.setText(tr_core(msg))
         self._finish()
 
     def _done(self, res: dict) -> None:
+        import pyqtgraph as pg
+
         self.result, self.error = res, None
-        p = self.plot
+        p = self.ensure_plot()
         p.clear()
         if p.plotItem.legend is not None:
             p.plotItem.legend.clear()
@@ -213,10 +271,13 @@ class LrPreview(QWidget):
         if res["total"]:
             p.setXRange(0, res["total"], padding=0.01)
         p.setYRange(0, peak * 1.1, padding=0)
-        text = res["summary"]
+        text = tr_core(res["summary"])  # the step plan and notes come from the core in English
         if res["epoch_steps"]:
             text += " · " + tr("dashed lines: epoch ends")
         if res["note"]:
-            text = (text + " · " if text else "") + res["note"]
+            text = (text + " · " if text else "") + tr_core(res["note"])
+        if not res.get("curve", True):
+            text = (text + " · " if text else "") + tr("The curve is drawn once the training libraries have "
+                                                       "loaded (in the background, a few seconds).")
         self.summary.setText(text)
         self._finish()

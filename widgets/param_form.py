@@ -1,243 +1,56 @@
 """The training parameter forms, generated from ``TrainConfig``'s field metadata (trainer/config.py).
 
-One tab per group; each field gets an editor chosen by its type and metadata (check box for bools, combo box
+A side list of sections (one or more config groups each, see SECTIONS) beside the fields of the chosen one;
+each field gets an editor chosen by its type and metadata (widgets/field_row.py: check box for bools, combo box
 for choices, spin box with the range for whole numbers, a text line for numbers that may be written as 1e-4,
 for text and for lists), its unit, the recommended value, a help line (English or Russian) and a line for the
-validation sentence. Fields marked ``advanced`` sit in a collapsed "Advanced" section of their tab. Fields
+validation sentence. Fields marked ``advanced`` sit in a collapsed "Advanced" part of their group. Fields
 that do not apply to the other settings are disabled with the reason.
 
 No torch here: the form only knows ``trainer.config`` (plain dataclasses).
 """
 from __future__ import annotations
 
-import json
-import shlex
-import typing
-from pathlib import Path
-
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QScrollArea, QSpinBox, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
+                               QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from app import i18n
 from app.i18n import tr
 
-HELP_RU_FILE = i18n.I18N_DIR / "help_ru.json"
-_help_ru: dict[str, str] | None = None
-
-# fields edited as a path, with a "…" button: field -> (kind, file filter)
-PATH_FIELDS = {
-    "pretrained_model_name_or_path": ("file", "Models (*.safetensors *.ckpt);;All files (*)"),
-    "vae": ("file", "Models (*.safetensors *.ckpt *.pt);;All files (*)"),
-    "network_weights": ("file", "LoRA (*.safetensors);;All files (*)"),
-    "train_data_dir": ("dir", ""),
-    "output_dir": ("dir", ""),
-    "logging_dir": ("dir", ""),
-    "resume": ("dir", ""),
-}
+from .field_row import FieldRow, translate
 
 
-def help_text(name: str, meta: dict) -> str:
-    """The field's help in the interface language (Russian texts live in resources/i18n/help_ru.json)."""
-    global _help_ru
-    if i18n.language() == "ru":
-        if _help_ru is None:
-            try:
-                _help_ru = json.loads(HELP_RU_FILE.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                _help_ru = {}
-        if name in _help_ru:
-            return _help_ru[name]
-    return meta.get("help", "")
+
+# the side list's sections: a title and the config groups (trainer/config.py GROUPS) it shows, in order; a
+# group named nowhere here gets a section of its own, so new groups and fields appear without code here
+SECTIONS = (
+    ("Model and network", ("model", "network")),
+    ("Dataset and captions", ("dataset",)),
+    ("Optimizer and scheduler", ("optimizer",)),
+    ("Loss and noise", ("loss",)),
+    ("Precision and memory", ("memory",)),
+    ("Length, saving and logging", ("saving",)),
+)
 
 
-def translate(text: str) -> str:
-    """A catalogue lookup for texts that come from data (group names), not from literals in the code."""
-    return i18n.tr(text)
+def group_title(group: str) -> str:
+    from trainer.config import GROUPS
+
+    return GROUPS.get(group, group)
 
 
-def _fmt_number(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
+def sections() -> list[tuple[str, tuple]]:
+    """(title, groups) of every section: SECTIONS with the groups that exist, then any other group alone."""
+    from trainer.config import GROUPS
 
-
-def field_kind(name: str) -> tuple[str, bool]:
-    """(kind, nullable) with kind one of bool, int, float, str, list."""
-    from trainer.config import TrainConfig
-
-    hint = typing.get_type_hints(TrainConfig)[name]
-    args = typing.get_args(hint) or (hint,)
-    nullable = type(None) in args
-    base = [a for a in args if a is not type(None)][0]
-    base = typing.get_origin(base) or base
-    return {bool: "bool", int: "int", float: "float", str: "str", list: "list"}[base], nullable
-
-
-class FieldRow:
-    """The widgets of one field: label, editor, unit/recommendation, help line and the message line."""
-
-    def __init__(self, name: str, meta: dict, form: "ParamForm"):
-        self.name, self.meta, self.form = name, meta, form
-        self.kind, self.nullable = field_kind(name)
-        self.disabled_reason = ""
-        label = meta.get("label")
-        self.label = QLabel(f"{translate(label)}" if label else name)
-        self.label.setObjectName("fieldLabel")
-        help_ = help_text(name, meta)
-        tip = f"<b>{name}</b><br>{help_}"
-        if meta.get("recommended") not in (None, ""):
-            tip += "<br><i>" + tr("Recommended: {value}").format(value=meta["recommended"]) + "</i>"
-        self.label.setToolTip(tip)
-        self.editor = self._make_editor()
-        self.editor.setToolTip(tip)
-        self.editor.setObjectName(f"field_{name}")
-        self.container = QWidget()
-        lay = QHBoxLayout(self.container)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.editor, 1)
-        if name in PATH_FIELDS:
-            btn = QToolButton()
-            btn.setText("…")
-            btn.setToolTip(tr("Choose…"))
-            btn.clicked.connect(self._browse)
-            lay.addWidget(btn)
-            self.browse_button = btn
-        bits = []
-        if meta.get("unit"):
-            bits.append(translate(meta["unit"]))
-        if meta.get("recommended") not in (None, ""):
-            bits.append(tr("recommended: {value}").format(value=meta["recommended"]))
-        self.hint = QLabel(" · ".join(bits))
-        self.hint.setObjectName("hint")
-        lay.addWidget(self.hint)
-        self.help = QLabel(help_)
-        self.help.setObjectName("fieldHelp")
-        self.help.setWordWrap(True)
-        self.message = QLabel()
-        self.message.setObjectName("fieldMessage")
-        self.message.setWordWrap(True)
-        self.message.hide()
-
-    # -- editors
-    def _make_editor(self) -> QWidget:
-        meta, kind = self.meta, self.kind
-        if meta.get("choices"):
-            w = QComboBox()
-            for c in meta["choices"]:
-                w.addItem(tr("(empty)") if c is None else str(c), c)
-            w.currentIndexChanged.connect(lambda _i: self.form._edited(self.name))
-            return w
-        if kind == "bool":
-            w = QCheckBox()
-            w.toggled.connect(lambda _b: self.form._edited(self.name))
-            return w
-        if kind == "int":
-            w = QSpinBox()
-            lo = int(meta["min"]) if meta.get("min") is not None else 0
-            hi = int(meta["max"]) if meta.get("max") is not None else 2_000_000_000
-            if self.nullable:  # one below the minimum means "empty"
-                lo -= 1
-                w.setSpecialValueText(tr("(empty)"))
-            w.setRange(lo, hi)
-            w.setAccelerated(True)
-            w.valueChanged.connect(lambda _v: self.form._edited(self.name))
-            return w
-        w = QLineEdit()
-        if kind == "list":
-            w.setPlaceholderText(tr("key=value key=value …"))
-        elif kind == "float":
-            w.setPlaceholderText(tr("(empty)") if self.nullable else "")
-        w.textEdited.connect(lambda _t: self.form._edited(self.name))
-        return w
-
-    def set_value(self, value) -> None:
-        w = self.editor
-        w.blockSignals(True)
-        try:
-            if isinstance(w, QComboBox):
-                i = w.findData(value)
-                if i < 0:  # a value outside the choices (from a file): shown as it is
-                    w.addItem(str(value), value)
-                    i = w.count() - 1
-                w.setCurrentIndex(i)
-            elif isinstance(w, QCheckBox):
-                w.setChecked(bool(value))
-            elif isinstance(w, QSpinBox):
-                w.setValue(w.minimum() if value is None else int(value))
-            elif self.kind == "list":
-                w.setText(" ".join(shlex.quote(str(x)) if (" " in str(x) or not str(x)) else str(x)
-                                   for x in (value or [])))
-            else:
-                w.setText(_fmt_number(value) if self.kind == "float" else ("" if value is None else str(value)))
-        finally:
-            w.blockSignals(False)
-
-    def value(self):
-        """The editor's value for the config; ValueError with a sentence when the text is not valid."""
-        from trainer.config_io import coerce
-        from trainer.config_ranges import LARGEST, SMALLEST, range_problem
-        from trainer.errors import ConfigError
-
-        w, meta = self.editor, self.meta
-        if isinstance(w, QComboBox):
-            return w.currentData()
-        if isinstance(w, QCheckBox):
-            return w.isChecked()
-        if isinstance(w, QSpinBox):
-            return None if self.nullable and w.value() == w.minimum() else w.value()
-        text = w.text().strip()
-        if self.kind == "list":
-            try:
-                return shlex.split(text)
-            except ValueError:
-                raise ValueError(tr("Close the quotes: items are separated by spaces.")) from None
-        if self.kind == "float":
-            if not text:
-                if self.nullable:
-                    return None
-                raise ValueError(tr("Enter a number."))
-            try:
-                v = coerce(self.name, text, from_text=True)
-            except ConfigError:
-                raise ValueError(tr("Enter a number like 0.0001 or 1e-4.")) from None
-            problem = range_problem(self.name, v)  # the core's range check (validate() uses it too)
-            if problem:
-                words = {SMALLEST: tr("The smallest allowed value is {value}."),
-                         LARGEST: tr("The largest allowed value is {value}.")}
-                raise ValueError(words.get(problem[0], problem[0]).format(value=problem[1]))
-            return v
-        return text
-
-    def set_message(self, text: str, level: str) -> None:
-        if (text, level) == getattr(self, "_shown", ("", "")):
-            return
-        self._shown = (text, level)
-        self.message.setText(text)
-        self.message.setProperty("level", level)
-        self.message.style().unpolish(self.message)
-        self.message.style().polish(self.message)
-        self.message.setVisible(bool(text))
-
-    def set_applicable(self, reason: str) -> None:
-        self.disabled_reason = reason
-        enabled = not reason
-        for w in (self.editor, self.label, getattr(self, "browse_button", None)):
-            if w is not None:
-                w.setEnabled(enabled)
-
-    def _browse(self) -> None:
-        kind, filt = PATH_FIELDS[self.name]
-        start = self.editor.text() or str(Path.home())
-        if kind == "dir":
-            path = QFileDialog.getExistingDirectory(self.form, self.name, start)
-        else:
-            path, _ = QFileDialog.getOpenFileName(self.form, self.name, start, filt)
-        if path:
-            self.editor.setText(path)
-            self.form._edited(self.name)
+    out, seen = [], set()
+    for title, groups in SECTIONS:
+        present = tuple(g for g in groups if g in GROUPS)
+        if present:
+            out.append((title if len(present) > 1 else group_title(present[0]), present))
+            seen.update(present)
+    out += [(group_title(g), (g,)) for g in GROUPS if g not in seen]
+    return out
 
 
 def not_applicable(cfg) -> dict[str, str]:
@@ -283,6 +96,8 @@ QLabel#fieldHelp { color: #666; font-size: 8.5pt; }
 QLabel#fieldMessage[level="error"] { color: #a31515; font-weight: bold; }
 QLabel#fieldMessage[level="warning"] { color: #8a5a00; }
 QLabel#fieldMessage[level="note"] { color: #777; font-style: italic; }
+QLabel#groupTitle { font-weight: bold; font-size: 10.5pt; color: #345; margin-top: 6px; }
+QListWidget#sectionList::item { padding: 6px 4px; }
 """
 
 
@@ -294,51 +109,82 @@ class ParamForm(QWidget):
 
     def __init__(self, config=None, parent=None):
         super().__init__(parent)
-        from trainer.config import FIELDS, GROUPS, TrainConfig
+        from trainer.config import FIELDS, TrainConfig
 
         self._cfg = config if config is not None else TrainConfig()
         self.rows: dict[str, FieldRow] = {}
         self.advanced_toggles: dict[str, QToolButton] = {}
         self._parse_errors: dict[str, str] = {}
         self.setStyleSheet(FORM_STYLE)
-        lay = QVBoxLayout(self)
+        lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.tabs = QTabWidget()
-        lay.addWidget(self.tabs)
-        self.group_tabs: dict[str, int] = {}
-        for group, title in GROUPS.items():
-            names = [n for n, f in FIELDS.items() if f.metadata.get("group") == group]
+        lay.setSpacing(6)
+        # a side list instead of tabs: any number of sections fits, each name is read in full
+        self.sections = QListWidget()
+        self.sections.setObjectName("sectionList")
+        self.stack = QStackedWidget()
+        lay.addWidget(self.sections)
+        lay.addWidget(self.stack, 1)
+        self.group_tabs: dict[str, int] = {}  # group -> index of its section
+        for title, groups in sections():
+            # the page is in place before its rows are made: each widget is then styled once, not again
+            # at every level a finished page would be inserted into
             page = QWidget()
-            v = QVBoxLayout(page)
-            v.setContentsMargins(8, 8, 8, 8)
-            v.addLayout(self._grid([n for n in names if not FIELDS[n].metadata.get("advanced")]))
-            adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
-            if adv:
-                toggle = QToolButton()
-                toggle.setText(tr("Advanced ({n})").format(n=len(adv)))
-                toggle.setCheckable(True)
-                toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                toggle.setArrowType(Qt.ArrowType.RightArrow)
-                toggle.setObjectName("advancedToggle")
-                box = QFrame()
-                box.setLayout(self._grid(adv))
-                box.hide()
-
-                def flip(on, t=toggle, b=box):
-                    b.setVisible(on)
-                    t.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
-
-                toggle.toggled.connect(flip)
-                v.addWidget(toggle)
-                v.addWidget(box)
-                self.advanced_toggles[group] = toggle
-            v.addStretch(1)
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # help lines wrap instead
             scroll.setWidget(page)
-            self.group_tabs[group] = self.tabs.addTab(scroll, translate(title))
+            self.stack.addWidget(scroll)
+            v = QVBoxLayout(page)
+            v.setContentsMargins(8, 4, 8, 8)
+            count = 0
+            for group in groups:
+                names = [n for n, f in FIELDS.items() if f.metadata.get("group") == group]
+                count += len(names)
+                if len(groups) > 1:
+                    head = QLabel(translate(group_title(group)))
+                    head.setObjectName("groupTitle")
+                    v.addWidget(head)
+                v.addLayout(self._grid([n for n in names if not FIELDS[n].metadata.get("advanced")]))
+                adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
+                if adv:
+                    self._advanced(group, adv, v)
+                self.group_tabs[group] = self.stack.count() - 1
+            v.addStretch(1)
+            item = QListWidgetItem(translate(title))
+            item.setToolTip(tr("{n} settings").format(n=count))
+            self.sections.addItem(item)
+        self.sections.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sections.setCurrentRow(0)
+        fm = self.sections.fontMetrics()
+        widest = max((fm.horizontalAdvance(self.sections.item(i).text()) for i in range(self.sections.count())),
+                     default=100)
+        self.sections.setWordWrap(True)  # a long name takes two lines rather than the form's width
+        self.sections.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sections.setFixedWidth(min(widest + 28, 200))
         self.set_config(self._cfg)
+
+    def _advanced(self, group: str, names: list, v: QVBoxLayout) -> None:
+        """A collapsed "Advanced (n)" section of a group."""
+        toggle = QToolButton()
+        toggle.setText(tr("Advanced ({n})").format(n=len(names)))
+        toggle.setCheckable(True)
+        toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toggle.setArrowType(Qt.ArrowType.RightArrow)
+        toggle.setObjectName("advancedToggle")
+        box = QFrame()
+        box.setLayout(self._grid(names))
+        box.hide()
+
+        def flip(on, t=toggle, b=box):
+            b.setVisible(on)
+            t.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+        toggle.toggled.connect(flip)
+        v.addWidget(toggle)
+        v.addWidget(box)
+        self.advanced_toggles[group] = toggle
 
     def _grid(self, names) -> QGridLayout:
         from trainer.config import FIELDS
@@ -423,7 +269,7 @@ class ParamForm(QWidget):
         if row is None:
             return
         group = FIELDS[name].metadata.get("group")
-        self.tabs.setCurrentIndex(self.group_tabs[group])
+        self.sections.setCurrentRow(self.group_tabs[group])
         toggle = self.advanced_toggles.get(group)
         if FIELDS[name].metadata.get("advanced") and toggle is not None:
             toggle.setChecked(True)

@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QLine
 
 from app.i18n import tr
 
+from .sort_arrow import point_sort_arrow_down_for_descending
+
 ALL = "__all__"
 
 
@@ -79,6 +81,7 @@ class TagStats(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+        point_sort_arrow_down_for_descending(self.table.horizontalHeader())
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)

@@ -23,7 +23,6 @@ from pathlib import Path
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QRect, QRunnable, QSize, Qt, QThreadPool,
                             QTimer, Signal)
 from PySide6.QtGui import QColor, QFont, QImage, QImageReader, QPainter, QPixmap
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from app.i18n import tr
 
@@ -364,41 +363,3 @@ class ThumbnailModel(QAbstractListModel):
 
     def shutdown(self) -> None:
         self.loader.stop()
-
-
-class ThumbnailDelegate(QStyledItemDelegate):
-    """Paints a thumbnail centred over its elided file name; a missing caption gets an orange mark."""
-
-    def __init__(self, size: int = THUMB_SIZE, parent=None):
-        super().__init__(parent)
-        self.size = size
-
-    def sizeHint(self, option, index):
-        return QSize(self.size + 16, self.size + 30)
-
-    def paint(self, painter: QPainter, option, index):
-        painter.save()
-        r = option.rect
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        if selected:
-            painter.fillRect(r.adjusted(2, 2, -2, -2), option.palette.highlight())
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
-        if isinstance(pm, QPixmap) and not pm.isNull():
-            x = r.x() + (r.width() - pm.width()) // 2
-            y = r.y() + 6 + (self.size - pm.height()) // 2
-            painter.drawPixmap(x, y, pm)
-        e = index.data(ENTRY_ROLE)
-        text_rect = QRect(r.x() + 4, r.y() + self.size + 8, r.width() - 8, 20)
-        name = index.data(Qt.ItemDataRole.DisplayRole) or ""
-        fm = option.fontMetrics
-        painter.setPen(option.palette.highlightedText().color() if selected else option.palette.text().color())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(name, Qt.TextElideMode.ElideMiddle, text_rect.width()))
-        if e is not None and (e.caption_missing or e.caption_unreadable):
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#e67e22"))
-            painter.drawEllipse(QRect(r.right() - 20, r.y() + 6, 14, 14))
-            painter.setPen(QColor("white"))
-            painter.drawText(QRect(r.right() - 20, r.y() + 6, 14, 14), Qt.AlignmentFlag.AlignCenter, "!")
-        painter.restore()

@@ -1,42 +1,86 @@
-"""The base of every Tools panel: a form on top, Run/Stop with a progress bar, a result area below; the panel's
-``trainer.tools`` function runs in a worker thread (``widgets.worker.run_task``)."""
+"""The base of every Tools panel: a titled form on top, Run/Stop with a progress bar and the panel's own status
+line, titled result boxes below (each shows a placeholder saying what will appear until a result comes); the
+panel's ``trainer.tools`` function runs in a worker thread (``widgets.worker.run_task``)."""
 from __future__ import annotations
 
 import threading
 
-from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
+from .numbers import fmt_cell
 from .worker import run_task
 
 
+class ResultBox(QGroupBox):
+    """A titled box showing ``widget`` once it has a result, the placeholder text before."""
+
+    def __init__(self, title: str, placeholder: str, widget: QWidget, parent=None):
+        super().__init__(title, parent)
+        self.placeholder = QLabel(placeholder)
+        self.placeholder.setObjectName("placeholderHint")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.widget = widget
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(widget)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.stack)
+
+    def show_result(self, shown: bool = True) -> None:
+        self.stack.setCurrentIndex(1 if shown else 0)
+
+    def has_result(self) -> bool:
+        return self.stack.currentIndex() == 1
+
+
 class ToolPanel(QWidget):
-    """Form on top, Run/Stop with a progress bar, a result area below."""
+    """Form on top, Run/Stop with a progress bar and a status line, result boxes below."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form_box = QGroupBox()  # subclasses title it: what the panel does, in one line
+        self.form_box.setLayout(self.form)
         self.run_btn, self.stop_btn = QPushButton(tr("Run")), QPushButton(tr("Stop"))
         self.stop_btn.setEnabled(False)
         self.run_btn.clicked.connect(self.start)
         self.stop_btn.clicked.connect(self.stop)
         self.progress = QProgressBar()
-        self.status = QLabel()
+        self.progress.setObjectName("toolProgress")
+        self.progress.setTextVisible(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(tr("not started"))
+        self.status = QLabel(tr("Fill in the fields above and press Run."))
+        self.status.setObjectName("toolStatus")
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
         row.addWidget(self.stop_btn)
         row.addWidget(self.progress, 1)
         lay = QVBoxLayout(self)
-        lay.addLayout(self.form)
+        lay.addWidget(self.form_box)
         lay.addLayout(row)
         lay.addWidget(self.status)
         self.result_area = QVBoxLayout()
         lay.addLayout(self.result_area, 1)
+        self.boxes: list[ResultBox] = []
         self.task = None
         self._stop = threading.Event()
+
+    def add_result(self, title: str, placeholder: str, widget: QWidget, stretch: int = 1) -> ResultBox:
+        box = ResultBox(title, placeholder, widget)
+        self.boxes.append(box)
+        self.result_area.addWidget(box, stretch)
+        return box
 
     # subclasses: job() -> (callable taking on_progress, stop), show(result)
     def job(self):
@@ -55,7 +99,8 @@ class ToolPanel(QWidget):
         stop = self._stop
         self.run_btn.setEnabled(False)
         self.stop_btn.setEnabled(True)
-        self.progress.setValue(0)
+        self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress.setFormat("%p %")
         self.status.setText(tr("Working…"))
 
         def call(on_progress=None, cancel=None):
@@ -73,19 +118,26 @@ class ToolPanel(QWidget):
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
 
-    def _finish(self):
+    def _finish(self, text: str):
         self.run_btn.setEnabled(True)
         self.stop_btn.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if text == "done" else 0)
+        self.progress.setFormat(tr("done") if text == "done" else tr("failed"))
         self.task = None
 
     def _done(self, result):
-        self._finish()
+        self._finish("done")
         self.status.setText(tr("Done."))
         self.show_result(result)
+        for box in self.boxes:
+            box.show_result(True)
 
     def _failed(self, msg):
-        self._finish()
-        self.status.setText(msg)
+        self._finish("failed")
+        from app.core_text import tr_core
+
+        self.status.setText(tr_core(msg))
 
     @staticmethod
     def fill_table(table: QTableWidget, headers, rows):
@@ -95,8 +147,21 @@ class ToolPanel(QWidget):
         table.setRowCount(len(rows))
         for i, row in enumerate(rows):
             for j, v in enumerate(row):
-                table.setItem(i, j, QTableWidgetItem("" if v is None else str(v)))
+                item = QTableWidgetItem(fmt_cell(v))
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(i, j, item)
         table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+
+
+def make_table() -> QTableWidget:
+    t = QTableWidget()
+    t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    t.setAlternatingRowColors(True)
+    t.verticalHeader().setVisible(False)
+    t.setSortingEnabled(False)
+    return t
 
 
 def need(value: str, what: str) -> str:

@@ -10,32 +10,46 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox, QTableWidget, QTabWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QTabWidget
 
+from app.core_text import tr_core
 from app.i18n import tr
+from app.numbers import trf
 
 from .file_inputs import LORA_FILTER, MODEL_FILTER, FileField, FileList
 from .sample_panel import SamplePanel
-from .tool_panel import ToolPanel, need
+from .tool_panel import ToolPanel, make_table, need
+
+
+
+def lora_hint() -> str:
+    return tr("A .safetensors LoRA file (Browse, or drop one here)")
 
 
 class CheckPanel(ToolPanel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.form_box.setTitle(tr("Check a LoRA file: zeroed tensors, names the UIs ignore, missing modules, metadata"))
         self.file = FileField(LORA_FILTER)
+        self.file.edit.setPlaceholderText(lora_hint())
         self.base = FileField(MODEL_FILTER)
+        self.base.edit.setPlaceholderText(tr("Only to check the names against a particular checkpoint"))
         self.eps = QLineEdit("1e-8")
         self.form.addRow(tr("LoRA file"), self.file)
         self.form.addRow(tr("Base model (optional)"), self.base)
         self.form.addRow(tr("Near-zero below"), self.eps)
-        self.report = QPlainTextEdit()
-        self.report.setReadOnly(True)
-        self.table = QTableWidget()
-        self.findings = QTableWidget()  # every zero / near-zero tensor, by block (trainer/tools/zeros.py)
-        self.result_area.addWidget(self.report, 1)
-        self.result_area.addWidget(self.findings, 1)
-        self.result_area.addWidget(self.table, 2)
+        self.summary = make_table()
+        self.summary.horizontalHeader().setVisible(False)
+        self.findings = make_table()  # every zero / near-zero tensor, by block (trainer/tools/zeros.py)
+        self.table = make_table()
+        self.add_result(tr("Summary"), tr("The verdict, the problems found and the file's training settings "
+                                          "(from its metadata) will appear here."), self.summary, 1)
+        self.add_result(tr("Zero tensors"), tr("Every zero or near-zero tensor, grouped by block; the clip-skip "
+                                               "pattern is marked as expected."), self.findings, 1)
+        self.add_result(tr("Modules"), tr("One row per module: kind, rank, alpha and the size of its weights "
+                                          "and of its change to the model."), self.table, 1)
 
     def job(self):
         path, base = need(self.file.path(), tr("a LoRA file")), self.base.path() or None
@@ -49,15 +63,18 @@ class CheckPanel(ToolPanel):
         return run
 
     def show_result(self, r):
-        from trainer.tools.check import format_report
-
-        self.report.setPlainText(format_report(r))
-        self.status.setText(tr("Healthy.") if r.healthy else tr("{n} problem(s) found.").format(n=len(r.problems)))
+        rows = [(tr("Verdict"), tr("Healthy.") if r.healthy else tr("{n} problem(s) found.").format(
+            n=len(r.problems)))]
+        rows += [(tr("Problem"), tr_core(p)) for p in r.problems]
+        rows += [(tr("Note"), tr_core(n)) for n in r.notes]
+        rows += [(tr_core(k), v) for k, v in r.metadata.items()]  # the metadata summary's labels
+        self.fill_table(self.summary, [tr("what"), tr("value")], rows)
+        status = rows[0][1]
         expected = sum(1 for f in r.findings if f.expected)
         if expected:
-            self.status.setText(self.status.text() + " " + tr(
-                "{n} module(s) of text-encoder layers that training does not read are zero, as expected (clip "
-                "skip).").format(n=expected))
+            status += " " + tr("{n} module(s) of text-encoder layers that training does not read are zero, as "
+                               "expected (clip skip).").format(n=expected)
+        self.status.setText(status)
         words = (("text encoder", tr("text encoder")), ("layer", tr("layer")))
         states = {"zero": tr("zero"), "near zero": tr("near zero")}
         self.fill_table(self.findings, [tr("block"), tr("module"), tr("zero tensors"), tr("state"), tr("expected")],
@@ -77,7 +94,10 @@ class ResizePanel(ToolPanel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.form_box.setTitle(tr("Resize a LoRA file to a lower rank (SVD), fixed or chosen per module"))
         self.file, self.out = FileField(LORA_FILTER), FileField(LORA_FILTER, save=True)
+        self.file.edit.setPlaceholderText(lora_hint())
+        self.out.edit.setPlaceholderText(tr("Empty: next to the input, named <name>-r<rank>.safetensors"))
         self.rank = QSpinBox()
         self.rank.setRange(1, 1024)
         self.rank.setValue(32)
@@ -93,8 +113,9 @@ class ResizePanel(ToolPanel):
                          (tr("Dynamic method"), self.method), (tr("Dynamic parameter"), self.param),
                          (tr("Save precision"), self.precision)]:
             self.form.addRow(label, w)
-        self.table = QTableWidget()
-        self.result_area.addWidget(self.table, 1)
+        self.table = make_table()
+        self.add_result(tr("Ranks per module"), tr("After resizing: each module's old and new rank and how much "
+                                                   "of its weight (Frobenius norm) the new rank keeps."), self.table)
 
     def job(self):
         src = need(self.file.path(), tr("a LoRA file"))
@@ -113,8 +134,9 @@ class ResizePanel(ToolPanel):
         return run
 
     def show_result(self, r):
-        self.status.setText(tr("Saved {path}; norm kept: average {avg:.2f} %, lowest {low:.2f} %.").format(
-            path=r.path, avg=100 * r.average_fro_kept, low=100 * r.min_fro_kept) + "".join("\n" + w for w in r.warnings))
+        self.status.setText(trf("Saved {path}; norm kept: average {avg:.2f} %, lowest {low:.2f} %.",
+                                path=r.path, avg=100 * r.average_fro_kept, low=100 * r.min_fro_kept)
+                            + "".join("\n" + tr_core(w) for w in r.warnings))
         self.fill_table(self.table, [tr("module"), tr("old rank"), tr("new rank"), tr("norm kept %")], r.table())
 
 
@@ -122,10 +144,14 @@ class MergePanel(ToolPanel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.form_box.setTitle(tr("Merge LoRA files into one LoRA, or into a base model"))
         self.base = FileField(MODEL_FILTER)
+        self.base.edit.setPlaceholderText(tr("Empty: the LoRA files are merged into one LoRA file"))
         self.loras = FileList()
         self.ratios = QLineEdit("1.0")
+        self.ratios.setPlaceholderText(tr("e.g. 0.7 0.3"))
         self.out = FileField(MODEL_FILTER, save=True)
+        self.out.edit.setPlaceholderText(tr("The merged file to write (never one of the inputs)"))
         self.precision = QComboBox()
         self.precision.addItems(["as input", "fp16", "bf16", "fp32"])
         self.new_rank = QSpinBox()
@@ -139,6 +165,10 @@ class MergePanel(ToolPanel):
         self.form.addRow(tr("New rank (one LoRA)"), self.new_rank)
         self.form.addRow(tr("Save to"), self.out)
         self.form.addRow(tr("Save precision"), self.precision)
+        self.table = make_table()
+        self.table.horizontalHeader().setVisible(False)
+        self.add_result(tr("Merged file"), tr("The saved file, its size and the number of tensors the merge "
+                                              "changed will appear here."), self.table)
 
     def job(self):
         loras = self.loras.paths()
@@ -164,8 +194,11 @@ class MergePanel(ToolPanel):
         return run
 
     def show_result(self, r):
-        self.status.setText(tr("Saved {path} ({mb:.1f} MB, {n} tensors changed).").format(
-            path=r.path, mb=r.bytes / 1e6, n=r.tensors_changed))
+        self.status.setText(trf("Saved {path} ({mb:.1f} MB, {n} tensors changed).", path=r.path,
+                                mb=r.bytes / 1e6, n=r.tensors_changed))
+        rows = [(tr("File"), str(r.path)), (tr("Size, MB"), round(r.bytes / 1e6, 1)),
+                (tr("Tensors changed"), r.tensors_changed)]
+        self.fill_table(self.table, [tr("what"), tr("value")], rows)
 
 
 class ToolsPanels(QTabWidget):
@@ -177,6 +210,13 @@ class ToolsPanels(QTabWidget):
         for p, title in ((self.check, tr("Check")), (self.resize_panel, tr("Resize")), (self.merge, tr("Merge")),
                          (self.sample, tr("Sample grid"))):
             self.addTab(p, title)
+        # the sample grid panel (widgets/sample_panel.py) gets the same title and placeholder as the others
+        self.sample.form_box.setTitle(tr("Sample grid: images of LoRA files at several weights and seeds"))
+        if not self.sample.view.pixmap() or self.sample.view.pixmap().isNull():
+            self.sample.view.setText(tr("The grid will appear here: one row per LoRA file, one column per weight "
+                                        "and seed. Click a cell to see it large."))
+            self.sample.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.sample.view.setWordWrap(True)
 
     def set_lora_files(self, paths) -> None:
         """Offer a training run's saved files: the last one in the single-file fields, all in the lists."""

@@ -3,7 +3,8 @@ kohya TOML, recent files, import of LoRA_Easy_Training_Scripts and bmaltais/kohy
 VRAM bar, the learning-rate preview, and the live training view with Start/Stop.
 
 Training runs in the same process on a QThread (app/train_worker.py, imported when Start is pressed); torch is
-loaded there, never while the window is built.
+loaded there or by the idle warm-up (app/warmup.py), never while the window is built or the page opens. The
+progress view is made when first needed.
 """
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox,
-                               QPushButton, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton, QSplitter,
+                               QTabWidget, QVBoxLayout, QWidget)
 
+from app.core_text import localized_event, tr_core
 from app.i18n import tr
 
+from .config_files import ConfigFilesMixin
 from .lr_preview import LrPreview
 from .param_form import ParamForm
-from .train_view import TrainView
 from .vram_bar import VramBar
 
-MAX_RECENT = 8
 ESTIMATE_DEBOUNCE_MS = 10  # the VRAM bar follows an edit within 50 ms
 
 
@@ -37,8 +38,9 @@ def lr_groups(cfg) -> dict:
     return groups
 
 
-class TrainingPage(QWidget):
+class TrainingPage(ConfigFilesMixin, QWidget):
     send_to_tools = Signal(str)
+    lora_saved = Signal(str)  # every LoRA file a run writes (the Tools page fills it in)
     sample_saved = Signal(list, str)  # the run's saved files and its base model: a sample grid on the Tools page
     status = Signal(str)
     trainingChanged = Signal(bool)
@@ -68,9 +70,9 @@ class TrainingPage(QWidget):
         self.save_btn = QPushButton(tr("Save config…"))
         self.save_btn.setToolTip(tr("Save every setting as a kohya TOML file"))
         self.save_btn.clicked.connect(self.choose_save)
-        self.recent_btn = QToolButton()
-        self.recent_btn.setText(tr("Recent"))
-        self.recent_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # a push button with a menu, like its neighbours (a tool button drew a stray arrow glyph when disabled)
+        self.recent_btn = QPushButton(tr("Recent"))
+        self.recent_btn.setToolTip(tr("Configs opened or saved lately"))
         self.recent_menu = QMenu(self)
         self.recent_btn.setMenu(self.recent_menu)
         self.preset_combo = QComboBox()
@@ -104,28 +106,29 @@ class TrainingPage(QWidget):
         self.blockers.linkActivated.connect(lambda name: self.form.focus_field(name))
         outer.addWidget(self.blockers)
 
+        # containers first, then their contents made in place: each widget is styled once (docs/traps.md)
         self.tabs = QTabWidget()
+        outer.addWidget(self.tabs, 1)
         settings_tab = QSplitter(Qt.Orientation.Horizontal)
-        self.form = ParamForm(config if config is not None else TrainConfig())
+        self.tabs.addTab(settings_tab, tr("Settings"))
+        self.tabs.addTab(QWidget(), tr("Progress"))
+        self._view = None  # the progress view (its plots load pyqtgraph) is made when first needed
+        self.form = ParamForm(config if config is not None else TrainConfig(), parent=settings_tab)
         self.form.changed.connect(self._changed)
-        side = QWidget()
+        side = QWidget(settings_tab)
         sl = QVBoxLayout(side)
         sl.setContentsMargins(6, 0, 0, 0)
-        self.vram = VramBar()
-        self.lr_preview = LrPreview()
+        self.vram = VramBar(side)
+        self.lr_preview = LrPreview(side)
         sl.addWidget(self.vram)
         sl.addSpacing(8)
         sl.addWidget(self.lr_preview, 1)
         settings_tab.addWidget(self.form)
         settings_tab.addWidget(side)
-        settings_tab.setSizes([760, 600])
-        self.view = TrainView()
-        self.view.send_to_tools.connect(self.send_to_tools)
-        self.view.sample_saved.connect(lambda paths: self.sample_saved.emit(
-            paths, self._run_cfg.pretrained_model_name_or_path if self._run_cfg else ""))
-        self.tabs.addTab(settings_tab, tr("Settings"))
-        self.tabs.addTab(self.view, tr("Progress"))
-        outer.addWidget(self.tabs, 1)
+        settings_tab.setSizes([780, 480])
+        settings_tab.setStretchFactor(0, 3)
+        settings_tab.setStretchFactor(1, 2)
+        self.tabs.currentChanged.connect(self._tab_changed)
 
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
@@ -137,6 +140,27 @@ class TrainingPage(QWidget):
         self._fill_recent()
         self._revalidate()
         self._update_estimate()
+
+    def _tab_changed(self, index: int) -> None:
+        if index == 1:
+            self.view  # noqa: B018 - made now: the Progress tab is opened
+
+    @property
+    def view(self):
+        """The training progress view (widgets/train_view.py), made on first use: opening the Progress tab,
+        starting a run, or a test asking for it."""
+        if self._view is None:
+            from app.lazy_pages import swap_in
+
+            from .train_view import TrainView
+
+            view = TrainView()
+            view.send_to_tools.connect(self.send_to_tools)
+            view.sample_saved.connect(lambda paths: self.sample_saved.emit(
+                paths, self._run_cfg.pretrained_model_name_or_path if self._run_cfg else ""))
+            swap_in(self.tabs, 1, view, tr("Progress"))
+            self._view = view
+        return self._view
 
     # ------------------------------------------------------------------ config
     def config(self):
@@ -176,14 +200,17 @@ class TrainingPage(QWidget):
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
-        if self._preview_wanted:  # the preview loads torch in a pool thread: only once the page is seen
+        if self._preview_wanted:  # the preview is computed once the page is seen
             self._preview_wanted = False
             self.lr_preview.request(self.config())
-            from app.train_worker import warm_up_training_core
+            from app import warmup
 
-            from .worker import run_task
+            if warmup.installed() is None:  # a page on its own (no window's idle warm-up): warm up now
+                from app.train_worker import warm_up_training_core
 
-            run_task(warm_up_training_core, owner=self)
+                from .worker import run_task
+
+                run_task(warm_up_training_core, owner=self)
 
     def _update_estimate(self) -> None:
         self.vram.update_config(self.config())
@@ -192,8 +219,9 @@ class TrainingPage(QWidget):
         from trainer.validate import validate
 
         cfg = self.config()
-        issues = list(validate(cfg, need_paths=True))
         from trainer.validate import Issue
+
+        issues = [Issue(i.field, tr_core(i.message), i.error) for i in validate(cfg, need_paths=True)]
 
         model = cfg.pretrained_model_name_or_path
         if model and not os.path.exists(model):
@@ -223,138 +251,6 @@ class TrainingPage(QWidget):
     def errors(self) -> list:
         return [i for i in self.issues if i.error]
 
-    # ------------------------------------------------------------------ files
-    def choose_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Open config"), self._start_dir(),
-                                              tr("Configs (*.toml *.json);;All files (*)"))
-        if path:
-            self.open_config(path)
-
-    def open_config(self, path: str) -> bool:
-        """Read a config of any supported format; unknown keys are listed to the user."""
-        from trainer.config_import import import_config
-        from trainer.errors import UserError
-
-        try:
-            res = import_config(path)
-        except UserError as e:
-            QMessageBox.warning(self, tr("Cannot open the config"), str(e))
-            return False
-        self.last_import = res
-        self.set_config(res.config)
-        self.config_path = path if res.source_format == "kohya" and path.endswith(".toml") else None
-        self._add_recent(path)
-        self.status.emit(tr("Opened {path}").format(path=path))
-        if res.unknown or res.source_format != "kohya":
-            box = QMessageBox(QMessageBox.Icon.Information, tr("Config imported"), res.report(),
-                              QMessageBox.StandardButton.Ok, self)
-            box.setModal(False)
-            box.open()
-            self.import_dialog = box
-        return True
-
-    def choose_save(self) -> None:
-        start = self.config_path or str(Path(self._start_dir()) / ((self.config().output_name or "lora") + ".toml"))
-        path, _ = QFileDialog.getSaveFileName(self, tr("Save config"), start, tr("TOML config (*.toml)"))
-        if path:
-            if not path.endswith(".toml"):
-                path += ".toml"
-            self.save_config(path)
-
-    def save_config(self, path: str) -> bool:
-        from trainer.config_io import save_toml
-
-        try:
-            save_toml(self.config(), path)
-        except OSError as e:
-            QMessageBox.warning(self, tr("Cannot save the config"), str(e))
-            return False
-        self.config_path = path
-        self._add_recent(path)
-        self.status.emit(tr("Saved {path}").format(path=path))
-        return True
-
-    def _start_dir(self) -> str:
-        if self.config_path:
-            return str(Path(self.config_path).parent)
-        recent = self.recent_files()
-        return str(Path(recent[0]).parent) if recent else str(Path.home())
-
-    def recent_files(self) -> list[str]:
-        if self.settings is None:
-            return []
-        value = self.settings.value("training/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _add_recent(self, path: str) -> None:
-        if self.settings is None:
-            return
-        path = str(Path(path).resolve())
-        items = [path] + [p for p in self.recent_files() if p != path]
-        self.settings.setValue("training/recent", items[:MAX_RECENT])
-        self._fill_recent()
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        items = self.recent_files()
-        for p in items:
-            a = self.recent_menu.addAction(p)
-            a.triggered.connect(lambda _=False, p=p: self.open_config(p))
-        self.recent_btn.setEnabled(bool(items))
-
-    # ------------------------------------------------------------------ presets
-    def _fill_presets(self) -> None:
-        from trainer.presets import list_presets
-
-        self.preset_combo.clear()
-        self.preset_combo.addItem(tr("Apply a preset…"), None)
-        for name in list_presets():
-            self.preset_combo.addItem(name, name)
-
-    def _preset_chosen(self, index: int) -> None:
-        name = self.preset_combo.itemData(index)
-        if name:
-            self.apply_preset(name)
-        self.preset_combo.setCurrentIndex(0)
-
-    def apply_preset(self, name: str) -> None:
-        from trainer.errors import UserError
-        from trainer.presets import apply_preset
-
-        try:
-            cfg = apply_preset(self.config(), name)
-        except UserError as e:
-            QMessageBox.warning(self, tr("Cannot apply the preset"), str(e))
-            return
-        self.set_config(cfg)
-        self.status.emit(tr("Preset {name} applied.").format(name=name))
-
-    def choose_save_preset(self) -> None:
-        name, ok = QInputDialog.getText(self, tr("Save as preset"), tr("Preset name:"))
-        if ok and name.strip():
-            self.save_preset(name.strip())
-
-    def save_preset(self, name: str) -> str | None:
-        from trainer.errors import ConfigError
-        from trainer.presets import save_user_preset
-
-        try:
-            path = save_user_preset(self.config(), name)
-        except ConfigError as e:
-            QMessageBox.warning(self, tr("Cannot save the preset"), str(e))
-            return None
-        except FileExistsError:
-            answer = QMessageBox.question(self, tr("Replace the preset?"),
-                                          tr("You already have a preset named {name}. Replace it?").format(name=name))
-            if answer != QMessageBox.StandardButton.Yes:
-                return None
-            path = save_user_preset(self.config(), name, overwrite=True)
-        self._fill_presets()
-        self.status.emit(tr("Preset saved to {path}").format(path=path))
-        return str(path)
-
     # ------------------------------------------------------------------ training
     def is_training(self) -> bool:
         return self.run is not None and self.run.is_running()
@@ -372,7 +268,8 @@ class TrainingPage(QWidget):
         cfg = self.config()
         self._run_cfg = cfg
         self.run = TrainRun(cfg, self)
-        self.run.event.connect(self.view.on_event)
+        # the core's sentences (log lines, plan, failures) in the interface language
+        self.run.event.connect(lambda e: self.view.on_event(localized_event(e)))
         self.run.event.connect(self._event)
         self.run.done.connect(self._done)
         self.view.begin(cfg.output_dir, lr_groups(cfg))
@@ -398,8 +295,11 @@ class TrainingPage(QWidget):
             self.view.status.setText(tr("Stopping after this step; saving…"))
 
     def _event(self, e) -> None:
-        if type(e).__name__ == "Failed":
+        kind = type(e).__name__
+        if kind == "Failed":
             self.show_failure(e)
+        elif kind in ("Saved", "Finished") and getattr(e, "path", None):
+            self.lora_saved.emit(str(e.path))
 
     def show_failure(self, e) -> None:
         titles = {"nan": tr("The loss became NaN"), "oom": tr("Out of GPU memory"), "input": tr("Cannot train")}

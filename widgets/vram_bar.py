@@ -1,5 +1,7 @@
 """The VRAM bar: the estimated peak GPU memory of the current settings (trainer/vram.py, pure arithmetic on the
 checkpoint's header) as stacked parts, beside the GPU's total and free memory from NVML (trainer/gpu_info.py).
+A legend under the bar names the five kinds of memory (model, network, optimizer, activations, CUDA context)
+with their sizes; a marker labelled with the card's memory stands where the card ends, when a card is known.
 
 ``update_config(cfg)`` is cheap (the model analysis is cached per file), so it runs on the GUI thread; the
 training page calls it through a short single-shot timer so a burst of edits costs one estimate.
@@ -12,10 +14,30 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from app.core_text import tr_core
 from app.i18n import tr
+from app.numbers import trf
 
-GROUP_COLOURS = {"weights": "#5b8def", "training": "#e39b3b", "activations": "#d9534f", "overhead": "#9a9a9a"}
+# the legend's kinds of memory, in bar order: key -> colour
+COLOURS = {"model": "#5b8def", "network": "#3fa77a", "optimizer": "#e39b3b", "activations": "#d9534f",
+           "context": "#8e6cc0"}
+
+
+def kind_names() -> dict[str, str]:
+    return {"model": tr("model"), "network": tr("network"), "optimizer": tr("optimizer"),
+            "activations": tr("activations"), "context": tr("CUDA context")}
 GiB = 1024 ** 3
+
+
+def kind_of(part) -> str:
+    """The legend kind of an estimate part (trainer/vram/report.py Part: group and key)."""
+    if part.group == "weights":
+        return "model"
+    if part.group == "training":
+        return "optimizer" if part.key.startswith("optimizer") else "network"
+    if part.group == "activations":
+        return "activations"
+    return "context"  # the CUDA context and the allocator's reserve
 
 
 class _Bar(QWidget):
@@ -25,6 +47,7 @@ class _Bar(QWidget):
         self.total: int | None = None
         self.free: int | None = None
         self.peak = 0
+        self.marker_text = ""
         self.setMinimumHeight(22)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -49,6 +72,13 @@ class _Bar(QWidget):
                 gx = r.left() + r.width() * value / scale
                 p.setPen(QPen(QColor(colour), 2, Qt.PenStyle.SolidLine if colour == "#111" else Qt.PenStyle.DashLine))
                 p.drawLine(int(gx), int(r.top()), int(gx), int(r.bottom()))
+        if self.total:  # the card's size written beside its marker (inside the bar, left of the line)
+            gx = r.left() + r.width() * self.total / scale
+            text = self.marker_text
+            w = self.fontMetrics().horizontalAdvance(text) + 8
+            box = QRectF(max(r.left(), gx - w - 2), r.top(), w, r.height())
+            p.setPen(QPen(QColor("#111")))
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         p.end()
 
 
@@ -64,11 +94,16 @@ class VramBar(QWidget):
         self.label = QLabel(tr("Choose a base model to estimate GPU memory."))
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.legend = QLabel()
+        self.legend.setObjectName("vramLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.gpu_label = QLabel()
         self.gpu_label.setObjectName("hint")
         self.gpu_label.setWordWrap(True)
         lay.addWidget(self.title)
         lay.addWidget(self.bar)
+        lay.addWidget(self.legend)
         lay.addWidget(self.label)
         lay.addWidget(self.gpu_label)
         self.estimate = None
@@ -96,19 +131,22 @@ class VramBar(QWidget):
             est = estimate(cfg) if cfg.pretrained_model_name_or_path else None
             err = None if est is not None else tr("Choose a base model to estimate GPU memory.")
         except (UserError, OSError, ValueError) as e:
-            est, err = None, str(e)
+            est, err = None, tr_core(str(e))
         self.estimate = est
+        self.legend.setText(self.legend_html(est))
         if est is None:
             self.bar.parts, self.bar.peak = [], 0
             self.label.setText(err)
         else:
-            self.bar.parts = [(p.bytes, GROUP_COLOURS.get(p.group, "#999")) for p in est.parts]
+            order = list(COLOURS)
+            parts = sorted(est.parts, key=lambda p: order.index(kind_of(p)))
+            self.bar.parts = [(p.bytes, COLOURS[kind_of(p)]) for p in parts]
             self.bar.peak = est.peak_bytes
             d = est.dominant
             share = 100 * d.bytes / max(1, est.training_peak_bytes)
-            text = tr("Peak about {peak:.2f} GiB at {w}x{h}, batch {b}; largest part: {part} ({gib:.2f} GiB, "
-                      "{share:.0f} %).").format(peak=est.peak_gib, w=est.resolution[0], h=est.resolution[1],
-                                                b=est.batch_size, part=d.label, gib=d.gib, share=share)
+            text = trf("Peak about {peak:.2f} GiB at {w}x{h}, batch {b}; largest part: {part} ({gib:.2f} GiB, "
+                       "{share:.0f} %).", peak=est.peak_gib, w=est.resolution[0], h=est.resolution[1],
+                       b=est.batch_size, part=tr_core(d.label), gib=d.gib, share=share)
             if gpu is not None:
                 if est.peak_bytes <= gpu.free_bytes:
                     text += " " + tr("Fits in the free memory.")
@@ -120,11 +158,24 @@ class VramBar(QWidget):
             self.label.setToolTip("<pre>" + est.format() + "</pre>")
         self.bar.total = gpu.total_bytes if gpu else None
         self.bar.free = gpu.free_bytes if gpu else None
+        self.bar.marker_text = trf("card {total:.0f} GiB", total=gpu.total_gib) if gpu else ""
         if gpu is None:
             self.gpu_label.setText(tr("No NVIDIA GPU found: the estimate cannot be compared with a card."))
         else:
-            self.gpu_label.setText(tr("GPU {i} {name}: {total:.1f} GiB total, {free:.1f} GiB free (black line: "
-                                      "total; dashed: in use by other programs)").format(
-                i=gpu.index, name=gpu.name, total=gpu.total_gib, free=gpu.free_gib))
+            self.gpu_label.setText(trf("GPU {i} {name}: {total:.1f} GiB total, {free:.1f} GiB free (black line: "
+                                       "total; dashed: in use by other programs)",
+                                       i=gpu.index, name=gpu.name, total=gpu.total_gib, free=gpu.free_gib))
         self.bar.update()
         self.updated_at = time.perf_counter()
+
+    @staticmethod
+    def legend_html(est) -> str:
+        """The legend: a coloured square, the kind's name and (with an estimate) its size."""
+        sizes = dict.fromkeys(COLOURS, 0)
+        for p in (est.parts if est is not None else []):
+            sizes[kind_of(p)] += p.bytes
+        items = []
+        for key, name in kind_names().items():
+            size = " " + trf("{gib:.2f} GiB", gib=sizes[key] / GiB) if est is not None else ""
+            items.append(f"<span style='color:{COLOURS[key]}; font-size:13pt'>■</span>&nbsp;{name}{size}")
+        return " &nbsp; ".join(items)
