@@ -6,27 +6,22 @@ redraws the plots and labels at most 10 times a second, so a fast trainer never 
 """
 from __future__ import annotations
 
-import html
 import math
 import os
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
+from .live_plots import LR_PENS, LivePlots
+
 REFRESH_MS = 100  # plots and labels redraw at most 10 times a second
 GPU_POLL_MS = 1000
-MAX_DRAWN = 3000  # points per curve drawn
-LR_PENS = {"unet": "#1f77b4", "textencoder": "#d62728"}
-LOSS_PEN, AVG_PEN = "#9ab7d8", "#d35400"
 PATH_ROLE = Qt.ItemDataRole.UserRole
-AXIS_WIDTH = 64  # px, room for labels such as "0.00015"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -44,30 +39,6 @@ def fmt_size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-def titled_legend(title: str, entries) -> str:
-    """A plot title that names its curves in their colours: cheaper to draw than a pyqtgraph legend, whose
-    first layout repaints the whole view a second time."""
-    keys = " ".join(f'<span style="color:{color}">━ {html.escape(name)}</span>' for color, name in entries)
-    return f"{html.escape(title)}&nbsp;&nbsp;&nbsp;{keys}"
-
-
-class _Buffer:
-    """Growing float64 arrays without reallocating on every point."""
-
-    def __init__(self):
-        self.data = np.empty(1024)
-        self.n = 0
-
-    def append(self, v: float) -> None:
-        if self.n == len(self.data):
-            self.data = np.resize(self.data, 2 * len(self.data))
-        self.data[self.n] = v
-        self.n += 1
-
-    def view(self) -> np.ndarray:
-        return self.data[: self.n]
 
 
 class _AfterFirstPaint(QObject):
@@ -143,30 +114,10 @@ class TrainView(QWidget):
         outer.addWidget(self.progress)
 
         split = QSplitter(Qt.Orientation.Vertical)
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        self.loss_plot = pg.PlotWidget(background="w")
-        self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.loss_plot.setLabel("bottom", tr("step"))
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(LOSS_PEN, width=1))
-        self.avg_curve = self.loss_plot.plot(pen=pg.mkPen(AVG_PEN, width=2))
-        self.loss_plot.setTitle(titled_legend(tr("Loss"), [(LOSS_PEN, tr("loss")), (AVG_PEN, tr("moving average"))]))
-        self.lr_plot = pg.PlotWidget(background="w")
-        self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.lr_plot.setLabel("bottom", tr("step"))
-        for p in (self.loss_plot, self.lr_plot):
-            # ranges are set by refresh(), only when the data leaves them: a change of range repaints the axes,
-            # the costliest part of a redraw
-            p.disableAutoRange()
-            p.setMouseEnabled(x=False, y=False)
-            p.hideButtons()
-            # a fixed axis width: fitted to its labels it would change after the first paint and paint again
-            p.getAxis("left").setWidth(AXIS_WIDTH)
-            p.getAxis("bottom").setHeight(40)
-            for ax in ("left", "bottom"):  # repaints blit the axes unless their range changed
-                p.getAxis(ax).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.lr_plot)
-        split.addWidget(plots)
+        self.plots = LivePlots()
+        self.loss_plot, self.lr_plot = self.plots.loss_plot, self.plots.lr_plot
+        self.loss_curve, self.avg_curve = self.plots.loss_curve, self.plots.avg_curve
+        split.addWidget(self.plots)
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         self.log = QPlainTextEdit()
@@ -217,30 +168,23 @@ class TrainView(QWidget):
         self._gpu_timer.setInterval(GPU_POLL_MS)
         self._gpu_timer.timeout.connect(self.poll_gpu)
         self.refresh_count = 0  # redraws done (tests check the rate)
-        self.lr_curves: dict[str, object] = {}
-        self._lr_title_text = ""
         self._start_gate = None
         self._ended = True
         self.reset()
 
+    @property
+    def steps(self):
+        """The steps received (``.n``: how many)."""
+        return self.plots.steps
+
+    @property
+    def lr_curves(self) -> dict:
+        return self.plots.lr_curves
+
     # ------------------------------------------------------------------ state
     def reset(self, output_dir: str = "", groups=LR_PENS) -> None:
         self.output_dir = output_dir
-        self.steps = _Buffer()
-        self.losses = _Buffer()
-        self.avgs = _Buffer()
-        self.lrs: dict[str, _Buffer] = {}
-        if list(self.lr_curves) != list(groups):
-            self.lr_plot.clear()  # made again only when the groups change
-            self.lr_curves = {}
-        for curve in self.lr_curves.values():
-            curve.setData([], [])
-        for name in groups:
-            self._lr_curve(name)
-        self._lr_title()
-        self.loss_curve.setData([], [])
-        self._loss_range = self._lr_range = None
-        self.avg_curve.setData([], [])
+        self.plots.clear(groups)
         self.last_step = None
         self.total_steps = 0
         self.epochs = 0
@@ -259,12 +203,7 @@ class TrainView(QWidget):
         """A run starts. ``groups`` (name -> initial lr) lets the curves and ranges be made now,
         while the model loads, so the first step's redraw is as cheap as the others."""
         self.reset(output_dir, groups or {})
-        peak = max((lr for lr in (groups or {}).values() if lr), default=0.0)
-        if peak > 0:
-            self._lr_range = (0.0, peak * 1.15)
-            self.lr_plot.setYRange(*self._lr_range, padding=0)
-        self._loss_range = (0.0, 0.5)
-        self.loss_plot.setYRange(*self._loss_range, padding=0)
+        self.plots.begin(groups or {})
         self.status.setText(tr("Starting: loading the model…"))
         self._ended = False
         self._timer.start()
@@ -305,18 +244,12 @@ class TrainView(QWidget):
     def on_event(self, e) -> None:
         kind = type(e).__name__
         if kind == "Step":
-            self.steps.append(e.step)
-            self.losses.append(e.loss)
-            self.avgs.append(e.avg_loss)
-            for name, lr in e.lrs.items():
-                self._lr_curve(name)
-                self.lrs[name].append(lr)
+            self.plots.add(e)
             self.last_step = e
             self._dirty = True
         elif kind == "Started":
             self.total_steps, self.epochs = e.total_steps, e.epochs
-            for p in (self.loss_plot, self.lr_plot):
-                p.setXRange(0, max(1, e.total_steps), padding=0.02)
+            self.plots.set_total(e.total_steps)
             self.status.setText(tr("Training…"))
             self.append_log(e.plan_text)
             self.step_label.setText(tr("step {step} / {total}").format(step=e.start_step, total=e.total_steps))
@@ -350,20 +283,6 @@ class TrainView(QWidget):
             self.status.setText(tr("Failed: {message}").format(message=e.message))
             self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
 
-    def _lr_curve(self, name: str) -> None:
-        if name not in self.lrs:
-            self.lrs[name] = _Buffer()
-        if name not in self.lr_curves:
-            self.lr_curves[name] = self.lr_plot.plot(pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2))
-            self._lr_title()
-
-    def _lr_title(self) -> None:
-        names = {"unet": tr("UNet"), "textencoder": tr("text encoder")}
-        title = titled_legend(tr("Learning rate"), [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves])
-        if title != self._lr_title_text:
-            self._lr_title_text = title
-            self.lr_plot.setTitle(title)
-
     def append_log(self, text: str) -> None:
         self.log.appendPlainText(text)
 
@@ -373,20 +292,7 @@ class TrainView(QWidget):
             return
         self._dirty = False
         self.refresh_count += 1
-        x = self.steps.view()
-        k = max(1, len(x) // MAX_DRAWN)  # long runs are thinned for drawing; the buffers keep every step
-        losses, avgs = self.losses.view(), self.avgs.view()
-        self.loss_curve.setData(x[::k], losses[::k])
-        self.avg_curve.setData(x[::k], avgs[::k])
-        self._fit_y(self.loss_plot, "_loss_range", losses, floor=None)
-        peak = 0.0
-        for name, buf in self.lrs.items():
-            values = buf.view()
-            self.lr_curves[name].setData(x[: buf.n][::k], values[::k])
-            if buf.n:
-                peak = max(peak, float(np.nanmax(values)))
-        if peak > 0:
-            self._fit_y(self.lr_plot, "_lr_range", np.array([0.0, peak]), floor=0.0)
+        self.plots.redraw()
         e = self.last_step
         if e is not None:
             self.step_label.setText(tr("step {step} / {total}").format(step=e.step, total=e.total_steps))
@@ -399,22 +305,6 @@ class TrainView(QWidget):
                 self.norm_label.show()
             if e.total_steps:
                 self.progress.setValue(int(100 * e.step / e.total_steps))
-
-    def _fit_y(self, plot, attr: str, values: np.ndarray, floor) -> None:
-        """Grow (or, when far too wide, shrink) the y range to hold the data; unchanged otherwise."""
-        finite = values[np.isfinite(values)]
-        if not len(finite):
-            return
-        lo, hi = float(finite.min()), float(finite.max())
-        if floor is not None:
-            lo = floor
-        cur = getattr(self, attr, None)
-        span = max(hi - lo, abs(hi) * 1e-3, 1e-12)
-        if cur is not None and cur[0] <= lo and cur[1] >= hi and (cur[1] - cur[0]) < 4 * span:
-            return
-        new = (lo - (0 if floor is not None else 0.1 * span), hi + 0.15 * span)
-        setattr(self, attr, new)
-        plot.setYRange(*new, padding=0)
 
     def poll_gpu(self) -> None:
         from trainer.gpu_info import query_gpus
