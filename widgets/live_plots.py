@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsItem, QSplitter
 
 from app.i18n import tr
 
-MAX_DRAWN = 3000  # points per curve drawn
+MAX_PASSED = 200_000  # points per curve handed to pyqtgraph; it draws a few per pixel of them
 LR_PENS = {"unet": "#1f77b4", "textencoder": "#d62728"}
 LOSS_PEN, AVG_PEN = "#9ab7d8", "#d35400"
 AXIS_WIDTH = 64  # px, room for labels such as "0.00015"
@@ -68,6 +68,9 @@ class LivePlots(QSplitter):
             p.getAxis("bottom").setHeight(40)
             for ax in ("left", "bottom"):  # repaints blit the axes unless their range changed
                 p.getAxis(ax).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            # long curves: drawn as the min and max of each few-pixel bin (spikes stay visible), visible part only
+            p.setDownsampling(auto=True, mode="peak")
+            p.setClipToView(True)
         self.addWidget(self.loss_plot)
         self.addWidget(self.lr_plot)
         self.lr_curves: dict[str, object] = {}
@@ -129,7 +132,7 @@ class LivePlots(QSplitter):
 
     def redraw(self) -> None:
         x = self.steps.view()
-        k = max(1, len(x) // MAX_DRAWN)  # long runs are thinned for drawing; the buffers keep every step
+        k = max(1, len(x) // MAX_PASSED)  # very long runs are thinned first; the buffers keep every step
         losses, avgs = self.losses.view(), self.avgs.view()
         self.loss_curve.setData(x[::k], losses[::k])
         self.avg_curve.setData(x[::k], avgs[::k])

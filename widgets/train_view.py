@@ -1,13 +1,16 @@
 """The live training view: step/total, epoch, it/s, ETA, progress bar, GPU memory in use, loss (raw and
 moving average) and learning rate per group as live plots, the log, and the saved files (size, step).
 
-Events arrive as Qt signals on the GUI thread (app/train_worker.py) and only append to buffers; a QTimer
-redraws the plots and labels at most 10 times a second, so a fast trainer never floods the window.
+Events arrive as Qt signals on the GUI thread (app/train_worker.py; Step and Log events a few times a second,
+in batches) and only append to buffers. A redraw of the plots, labels and log follows, at most every
+REFRESH_MS, and only while the view can be seen: a hidden tab or a minimised window does no drawing at all and
+catches up once shown. Whatever the window does competes with the trainer for the interpreter lock.
 """
 from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QTimer, QUrl, Qt, Signal
@@ -19,7 +22,7 @@ from app.i18n import tr
 
 from .live_plots import LR_PENS, LivePlots
 
-REFRESH_MS = 100  # plots and labels redraw at most 10 times a second
+REFRESH_MS = 250  # plots, labels and log redraw at most 4 times a second
 GPU_POLL_MS = 1000
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -161,9 +164,13 @@ class TrainView(QWidget):
         outer.addWidget(split, 1)
 
         self.output_dir = ""
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = QTimer(self)  # single shot, started when there is something new to draw
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._redraw_if_seen)
+        self._last_refresh = float("-inf")
+        self._log_lines: list[str] = []
+        self._watched_window = None  # the top-level window whose minimising stops the redraws
+        self._live = False  # a run is on: the GPU memory is polled while the view is seen
         self._gpu_timer = QTimer(self)
         self._gpu_timer.setInterval(GPU_POLL_MS)
         self._gpu_timer.timeout.connect(self.poll_gpu)
@@ -192,6 +199,7 @@ class TrainView(QWidget):
         self.files.clear()
         self.grid_btn.setEnabled(False)
         self.log.clear()
+        self._log_lines = []
         self.progress.setValue(0)
         self._dirty = False
         for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.norm_label):
@@ -206,8 +214,8 @@ class TrainView(QWidget):
         self.plots.begin(groups or {})
         self.status.setText(tr("Starting: loading the model…"))
         self._ended = False
-        self._timer.start()
-        self._gpu_timer.start()
+        self._live = True
+        self._visibility_changed()
 
     def after_first_paint(self, callback, timeout_ms: int = 800) -> None:
         """Call back once the view has been drawn. Training starts only then: the first paints of the view
@@ -235,18 +243,32 @@ class TrainView(QWidget):
     def end(self) -> None:
         if not self._ended:  # stopped before the trainer began
             self.status.setText(tr("Stopped before training began; nothing was saved."))
-        self.refresh()
-        self._timer.stop()
+        self._live = False
         self._gpu_timer.stop()
-        self.poll_gpu()
+        self._timer.stop()
+        if self.seen():
+            self.refresh()
+            self.poll_gpu()
 
     # ------------------------------------------------------------------ events (GUI thread, queued)
+    def on_progress(self, batch) -> None:
+        """A train_worker.Progress: the Step and Log events since the last one."""
+        for e in batch.steps:
+            self.plots.add(e)
+        if batch.steps:
+            self.last_step = batch.steps[-1]
+            self._dirty = True
+        for e in batch.logs:
+            self._log(e)
+        self._request()
+
     def on_event(self, e) -> None:
         kind = type(e).__name__
         if kind == "Step":
             self.plots.add(e)
             self.last_step = e
             self._dirty = True
+            self._request()
         elif kind == "Started":
             self.total_steps, self.epochs = e.total_steps, e.epochs
             self.plots.set_total(e.total_steps)
@@ -264,10 +286,10 @@ class TrainView(QWidget):
             self.grid_btn.setEnabled(True)
             self.append_log(tr("Saved {path} ({size})").format(path=e.path, size=fmt_size(e.size_bytes)))
         elif kind == "Log":
-            self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)
+            self._log(e)
         elif kind == "Finished":
             self._ended = True
-            self.refresh()
+            self._refresh_if_seen()
             if not e.path:  # stopped while the model loaded or images were cached: no file written
                 self.status.setText(tr("Stopped before training began; nothing was saved."))
             elif e.stopped:
@@ -279,15 +301,44 @@ class TrainView(QWidget):
                 self.append_log(tr("Finished: {path}").format(path=e.path))
         elif kind == "Failed":
             self._ended = True
-            self.refresh()
+            self._refresh_if_seen()
             self.status.setText(tr("Failed: {message}").format(message=e.message))
             self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
 
+    def _log(self, e) -> None:
+        self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)
+
     def append_log(self, text: str) -> None:
-        self.log.appendPlainText(text)
+        """Queued for the next redraw: many lines are appended in one go."""
+        self._log_lines.append(text)
+        self._request()
+
+    # ------------------------------------------------------------------ drawing
+    def seen(self) -> bool:
+        """The view is on screen: shown, its tab current, its window not minimised."""
+        return self.isVisible() and not self.window().isMinimized()
+
+    def _request(self) -> None:
+        """Redraw soon: at once if the last redraw is REFRESH_MS old, else when it is. Nothing while unseen."""
+        if self._timer.isActive() or not self.seen():
+            return
+        wait_s = self._last_refresh + REFRESH_MS / 1000 - time.monotonic()
+        self._timer.start(int(max(0.0, wait_s) * 1000))
+
+    def _redraw_if_seen(self) -> None:
+        if self.seen():
+            self.refresh()
+
+    def _refresh_if_seen(self) -> None:
+        self._timer.stop()
+        self._redraw_if_seen()
 
     def refresh(self) -> None:
-        """Redraw plots and labels from the buffers (timer, at most 10 per second)."""
+        """Redraw plots, labels and the log from the buffers (see _request for when)."""
+        self._last_refresh = time.monotonic()
+        if self._log_lines:
+            lines, self._log_lines = self._log_lines, []
+            self.log.appendPlainText("\n".join(lines))
         if not self._dirty:
             return
         self._dirty = False
@@ -305,6 +356,37 @@ class TrainView(QWidget):
                 self.norm_label.show()
             if e.total_steps:
                 self.progress.setValue(int(100 * e.step / e.total_steps))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        window = self.window()
+        if window is not self._watched_window:  # minimising is a state change of the top-level window only
+            if self._watched_window is not None:
+                self._watched_window.removeEventFilter(self)
+            self._watched_window = window
+            window.installEventFilter(self)
+        self._visibility_changed()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self._visibility_changed()
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._watched_window and event.type() == QEvent.Type.WindowStateChange:
+            self._visibility_changed()
+        return False
+
+    def _visibility_changed(self) -> None:
+        """Shown again: catch up in one redraw; hidden or minimised: no timers at all."""
+        if not self.seen():
+            self._gpu_timer.stop()
+            self._timer.stop()
+            return
+        if self._live and not self._gpu_timer.isActive():
+            self._gpu_timer.start()
+            self.poll_gpu()
+        if self._dirty or self._log_lines:
+            self._request()
 
     def poll_gpu(self) -> None:
         from trainer.gpu_info import query_gpus

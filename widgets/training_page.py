@@ -373,6 +373,7 @@ class TrainingPage(QWidget):
         self._run_cfg = cfg
         self.run = TrainRun(cfg, self)
         self.run.event.connect(self.view.on_event)
+        self.run.progress.connect(self.view.on_progress)
         self.run.event.connect(self._event)
         self.run.done.connect(self._done)
         self.view.begin(cfg.output_dir, lr_groups(cfg))
