@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QTimer, QUrl, Qt, Signal
+from PySide6.QtCore import QEvent, QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
 from app.i18n import tr
 
 from .live_plots import LR_PENS, LivePlots
+from .paint_gate import AfterFirstPaint
 
 REFRESH_MS = 250  # plots, labels and log redraw at most 4 times a second
 GPU_POLL_MS = 1000
@@ -42,45 +43,6 @@ def fmt_size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-class _AfterFirstPaint(QObject):
-    """Calls back once the watched widgets have painted and the window has been quiet (no paint) for
-    ``quiet_ms`` - the first paint's layout changes cause a second, smaller one -, or after ``timeout_ms``
-    (a hidden window never paints)."""
-
-    def __init__(self, widgets, callback, quiet_ms: int, timeout_ms: int, parent):
-        super().__init__(parent)
-        self.widgets = list(widgets)
-        self.unpainted = list(widgets[1:])  # widgets[0] is the view; its children follow
-        self.callback = callback
-        self.quiet = QTimer(self)
-        self.quiet.setSingleShot(True)
-        self.quiet.setInterval(quiet_ms)
-        self.quiet.timeout.connect(self._fire)
-        self.limit = QTimer(self)
-        self.limit.setSingleShot(True)
-        self.limit.timeout.connect(self._fire)
-        self.limit.start(timeout_ms)
-        for w in self.widgets:
-            w.installEventFilter(self)
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            self.unpainted = [w for w in self.unpainted if w is not obj]
-            if not self.unpainted:
-                self.quiet.start()  # restarted by every later paint
-        return False
-
-    def _fire(self) -> None:
-        if self.callback is None:
-            return
-        cb, self.callback = self.callback, None
-        self.quiet.stop()
-        self.limit.stop()
-        for w in self.widgets:
-            w.removeEventFilter(self)
-        cb()
 
 
 class TrainView(QWidget):
@@ -223,7 +185,7 @@ class TrainView(QWidget):
         lock, stretched to 0.3-0.6 s of frozen window."""
         if self._start_gate is not None:  # the last run's; deleted here, not from its own slot (see traps.md)
             self._start_gate.deleteLater()
-        self._start_gate = _AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
+        self._start_gate = AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
                                             80, timeout_ms, self)
 
     def paint_plots_in_turns(self) -> None:
