@@ -131,7 +131,7 @@ def test_view_draws_nothing_while_minimised_or_hidden_and_catches_up(qtbot, app_
 
 
 def test_view_redraws_a_burst_once(qtbot, app_env):
-    """Many batches within one period: one redraw for all of them."""
+    """Many batches within one period: one plot redraw for all of them."""
     from app.train_worker import Progress
     from trainer import events as ev
     from widgets.train_view import TrainView
@@ -146,9 +146,10 @@ def test_view_redraws_a_burst_once(qtbot, app_env):
     count = view.refresh_count
     for i in range(10):
         view.on_progress(Progress(_steps(10 * i + 1, 10 * i + 10), []))
-    qtbot.waitUntil(lambda: view.refresh_count > count, timeout=2000)
+    qtbot.waitUntil(lambda: view.refresh_count > count, timeout=3000)
     qtbot.wait(50)
     assert view.refresh_count == count + 1 and len(view.loss_curve.getData()[0]) == 100
+    assert "step 100 / 1000" in view.step_label.text()
 
 
 def test_long_curves_are_drawn_decimated_with_their_peaks(qtbot, app_env):

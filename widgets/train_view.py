@@ -2,9 +2,10 @@
 moving average) and learning rate per group as live plots, the log, and the saved files (size, step).
 
 Events arrive as Qt signals on the GUI thread (app/train_worker.py; Step and Log events a few times a second,
-in batches) and only append to buffers. A redraw of the plots, labels and log follows, at most every
-REFRESH_MS, and only while the view can be seen: a hidden tab or a minimised window does no drawing at all and
-catches up once shown. Whatever the window does competes with the trainer for the interpreter lock.
+in batches) and only append to buffers. Redraws follow, the labels and log at most every REFRESH_MS, the plots
+(the costly part, ~5-10 ms a redraw on a slow CPU) at most every PLOT_MS, and only while the view can be seen: a
+hidden tab or a minimised window draws nothing and catches up once shown. Whatever the window does competes
+with the trainer for the interpreter lock. The end of a run redraws everything at once.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from app.i18n import tr
 from .live_plots import LR_PENS, LivePlots
 from .paint_gate import AfterFirstPaint
 
-REFRESH_MS = 250  # plots, labels and log redraw at most 4 times a second
+REFRESH_MS = 500  # labels, progress bar and log redraw at most twice a second
+PLOT_MS = 1000  # the plots at most once a second
 GPU_POLL_MS = 1000
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -129,14 +131,14 @@ class TrainView(QWidget):
         self._timer = QTimer(self)  # single shot, started when there is something new to draw
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._redraw_if_seen)
-        self._last_refresh = float("-inf")
+        self._last_refresh = self._last_plot = float("-inf")
         self._log_lines: list[str] = []
         self._watched_window = None  # the top-level window whose minimising stops the redraws
         self._live = False  # a run is on: the GPU memory is polled while the view is seen
         self._gpu_timer = QTimer(self)
         self._gpu_timer.setInterval(GPU_POLL_MS)
         self._gpu_timer.timeout.connect(self.poll_gpu)
-        self.refresh_count = 0  # redraws done (tests check the rate)
+        self.refresh_count = 0  # plot redraws done (tests check the rate)
         self._start_gate = None
         self._ended = True
         self.reset()
@@ -163,7 +165,7 @@ class TrainView(QWidget):
         self.log.clear()
         self._log_lines = []
         self.progress.setValue(0)
-        self._dirty = False
+        self._dirty = self._plots_dirty = False
         for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.norm_label):
             w.setText("")
         self.norm_label.hide()
@@ -219,7 +221,7 @@ class TrainView(QWidget):
             self.plots.add(e)
         if batch.steps:
             self.last_step = batch.steps[-1]
-            self._dirty = True
+            self._dirty = self._plots_dirty = True
         for e in batch.logs:
             self._log(e)
         self._request()
@@ -229,7 +231,7 @@ class TrainView(QWidget):
         if kind == "Step":
             self.plots.add(e)
             self.last_step = e
-            self._dirty = True
+            self._dirty = self._plots_dirty = True
             self._request()
         elif kind == "Started":
             self.total_steps, self.epochs = e.total_steps, e.epochs
@@ -281,31 +283,53 @@ class TrainView(QWidget):
         return self.isVisible() and not self.window().isMinimized()
 
     def _request(self) -> None:
-        """Redraw soon: at once if the last redraw is REFRESH_MS old, else when it is. Nothing while unseen."""
+        """Redraw what is new as soon as its period allows. Nothing while unseen."""
         if self._timer.isActive() or not self.seen():
             return
-        wait_s = self._last_refresh + REFRESH_MS / 1000 - time.monotonic()
-        self._timer.start(int(max(0.0, wait_s) * 1000))
+        due = [self._last_refresh + REFRESH_MS / 1000] if (self._dirty or self._log_lines) else []
+        if self._plots_dirty:
+            due.append(self._last_plot + PLOT_MS / 1000)
+        if due:
+            self._timer.start(int(max(0.0, min(due) - time.monotonic()) * 1000))
 
     def _redraw_if_seen(self) -> None:
         if self.seen():
-            self.refresh()
+            self._draw(plots=time.monotonic() >= self._last_plot + PLOT_MS / 1000)
 
     def _refresh_if_seen(self) -> None:
         self._timer.stop()
-        self._redraw_if_seen()
+        if self.seen():
+            self.refresh()
 
     def refresh(self) -> None:
-        """Redraw plots, labels and the log from the buffers (see _request for when)."""
-        self._last_refresh = time.monotonic()
+        """Redraw everything new now: plots, labels and the log."""
+        self._draw(plots=True)
+
+    def _draw(self, plots: bool) -> None:
+        now = self._last_refresh = time.monotonic()
         if self._log_lines:
             lines, self._log_lines = self._log_lines, []
             self.log.appendPlainText("\n".join(lines))
-        if not self._dirty:
+        if plots and self._plots_dirty:
+            self._plots_dirty = False
+            self._last_plot = now
+            self.refresh_count += 1
+            self.plots.redraw()
+        if self._dirty:
+            self._dirty = False
+            self._draw_labels()
+        if self._plots_dirty:
+            self._request()  # when their period is over
+
+    def _set_progress(self, percent: int) -> None:
+        """QProgressBar.setValue repaints at once (~1-6 ms); with updates off it joins the labels' next paint."""
+        if percent == self.progress.value():
             return
-        self._dirty = False
-        self.refresh_count += 1
-        self.plots.redraw()
+        self.progress.setUpdatesEnabled(False)
+        self.progress.setValue(percent)
+        self.progress.setUpdatesEnabled(True)  # schedules an ordinary update
+
+    def _draw_labels(self) -> None:
         e = self.last_step
         if e is not None:
             self.step_label.setText(tr("step {step} / {total}").format(step=e.step, total=e.total_steps))
@@ -317,7 +341,7 @@ class TrainView(QWidget):
                     n=e.extra["keys_scaled"], avg=e.extra.get("average_key_norm", 0.0)))
                 self.norm_label.show()
             if e.total_steps:
-                self.progress.setValue(int(100 * e.step / e.total_steps))
+                self._set_progress(int(100 * e.step / e.total_steps))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -347,8 +371,7 @@ class TrainView(QWidget):
         if self._live and not self._gpu_timer.isActive():
             self._gpu_timer.start()
             self.poll_gpu()
-        if self._dirty or self._log_lines:
-            self._request()
+        self._request()
 
     def poll_gpu(self) -> None:
         from trainer.gpu_info import query_gpus
