@@ -2,10 +2,10 @@
 moving average) and learning rate per group as live plots, the log, and the saved files (size, step).
 
 Events arrive as Qt signals on the GUI thread (app/train_worker.py; Step and Log events a few times a second,
-in batches) and only append to buffers. Redraws follow, the labels and log at most every REFRESH_MS, the plots
-(the costly part, ~5-10 ms a redraw on a slow CPU) at most every PLOT_MS, and only while the view can be seen: a
-hidden tab or a minimised window draws nothing and catches up once shown. Whatever the window does competes
-with the trainer for the interpreter lock. The end of a run redraws everything at once.
+in batches) and only append to buffers. One redraw of the plots, labels and log follows, at most every
+REFRESH_MS (a redraw costs ~10 ms of the GUI thread on a slow CPU, the plots most of it), and only while the
+view can be seen: a hidden tab or a minimised window draws nothing and catches up once shown. Whatever the
+window does competes with the trainer for the interpreter lock. The end of a run is drawn at once.
 """
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from app.i18n import tr
 from .live_plots import LR_PENS, LivePlots
 from .paint_gate import AfterFirstPaint
 
-REFRESH_MS = 500  # labels, progress bar and log redraw at most twice a second
-PLOT_MS = 1000  # the plots at most once a second
+REFRESH_MS = 1000  # plots, labels, progress bar and log redraw at most once a second
 GPU_POLL_MS = 1000
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -131,14 +130,14 @@ class TrainView(QWidget):
         self._timer = QTimer(self)  # single shot, started when there is something new to draw
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._redraw_if_seen)
-        self._last_refresh = self._last_plot = float("-inf")
+        self._last_refresh = float("-inf")
         self._log_lines: list[str] = []
         self._watched_window = None  # the top-level window whose minimising stops the redraws
         self._live = False  # a run is on: the GPU memory is polled while the view is seen
         self._gpu_timer = QTimer(self)
         self._gpu_timer.setInterval(GPU_POLL_MS)
         self._gpu_timer.timeout.connect(self.poll_gpu)
-        self.refresh_count = 0  # plot redraws done (tests check the rate)
+        self.refresh_count = 0  # redraws done (tests check the rate)
         self._start_gate = None
         self._ended = True
         self.reset()
@@ -165,7 +164,7 @@ class TrainView(QWidget):
         self.log.clear()
         self._log_lines = []
         self.progress.setValue(0)
-        self._dirty = self._plots_dirty = False
+        self._dirty = False
         for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.norm_label):
             w.setText("")
         self.norm_label.hide()
@@ -188,7 +187,7 @@ class TrainView(QWidget):
         if self._start_gate is not None:  # the last run's; deleted here, not from its own slot (see traps.md)
             self._start_gate.deleteLater()
         self._start_gate = AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
-                                            80, timeout_ms, self)
+                                           80, timeout_ms, self)
 
     def paint_plots_in_turns(self) -> None:
         """Before the view is first shown for a run: the two plots are drawn one per event-loop turn (~25 ms
@@ -221,7 +220,7 @@ class TrainView(QWidget):
             self.plots.add(e)
         if batch.steps:
             self.last_step = batch.steps[-1]
-            self._dirty = self._plots_dirty = True
+            self._dirty = True
         for e in batch.logs:
             self._log(e)
         self._request()
@@ -231,7 +230,7 @@ class TrainView(QWidget):
         if kind == "Step":
             self.plots.add(e)
             self.last_step = e
-            self._dirty = self._plots_dirty = True
+            self._dirty = True
             self._request()
         elif kind == "Started":
             self.total_steps, self.epochs = e.total_steps, e.epochs
@@ -283,43 +282,32 @@ class TrainView(QWidget):
         return self.isVisible() and not self.window().isMinimized()
 
     def _request(self) -> None:
-        """Redraw what is new as soon as its period allows. Nothing while unseen."""
-        if self._timer.isActive() or not self.seen():
+        """Redraw once REFRESH_MS have passed since the last redraw (at once if they have). Nothing while unseen."""
+        if self._timer.isActive() or not self.seen() or not (self._dirty or self._log_lines):
             return
-        due = [self._last_refresh + REFRESH_MS / 1000] if (self._dirty or self._log_lines) else []
-        if self._plots_dirty:
-            due.append(self._last_plot + PLOT_MS / 1000)
-        if due:
-            self._timer.start(int(max(0.0, min(due) - time.monotonic()) * 1000))
+        wait_s = self._last_refresh + REFRESH_MS / 1000 - time.monotonic()
+        self._timer.start(int(max(0.0, wait_s) * 1000))
 
     def _redraw_if_seen(self) -> None:
         if self.seen():
-            self._draw(plots=time.monotonic() >= self._last_plot + PLOT_MS / 1000)
+            self.refresh()
 
     def _refresh_if_seen(self) -> None:
         self._timer.stop()
-        if self.seen():
-            self.refresh()
+        self._redraw_if_seen()
 
     def refresh(self) -> None:
-        """Redraw everything new now: plots, labels and the log."""
-        self._draw(plots=True)
-
-    def _draw(self, plots: bool) -> None:
-        now = self._last_refresh = time.monotonic()
+        """Redraw what is new now: the log, plots and labels."""
+        self._last_refresh = time.monotonic()
         if self._log_lines:
             lines, self._log_lines = self._log_lines, []
             self.log.appendPlainText("\n".join(lines))
-        if plots and self._plots_dirty:
-            self._plots_dirty = False
-            self._last_plot = now
-            self.refresh_count += 1
-            self.plots.redraw()
-        if self._dirty:
-            self._dirty = False
-            self._draw_labels()
-        if self._plots_dirty:
-            self._request()  # when their period is over
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.refresh_count += 1
+        self.plots.redraw()
+        self._draw_labels()
 
     def _set_progress(self, percent: int) -> None:
         """QProgressBar.setValue repaints at once (~1-6 ms); with updates off it joins the labels' next paint."""
