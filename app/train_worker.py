@@ -78,9 +78,10 @@ class TrainWorker(QObject):
                 (self._pending.steps if kind == "Step" else self._pending.logs).append(e)
                 if self._timer is None:  # sent when the period since the last Progress is over
                     delay = max(0.0, self._last_flush + self.interval_s - time.monotonic())
-                    self._timer = threading.Timer(delay, self.flush)
-                    self._timer.daemon = True
-                    self._timer.start()  # inherits the training thread's lower priority
+                    timer = self._timer = threading.Timer(delay, self._timer_fired)
+                    timer.args = (timer,)
+                    timer.daemon = True
+                    timer.start()  # inherits the training thread's lower priority
             return
         with self._lock:
             if kind == "Failed":
@@ -89,9 +90,14 @@ class TrainWorker(QObject):
             self.event.emit(e)
 
     def flush(self) -> None:
-        """Send what is pending now (the timer's callback; also when the run ends)."""
+        """Send what is pending now (when the run ends)."""
         with self._lock:
             self._flush_locked()
+
+    def _timer_fired(self, timer) -> None:
+        with self._lock:
+            if timer is self._timer:  # else an immediate event flushed meanwhile and a newer timer is due later
+                self._flush_locked()
 
     def _flush_locked(self) -> None:
         # emitted under the lock: a Progress taken by the timer cannot arrive after a later Saved or Finished
