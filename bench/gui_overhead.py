@@ -146,16 +146,18 @@ def main(argv=None) -> int:
             b, g = statistics.median(results["bare"]), statistics.median(results["gui"])
             pairs = [gv / bv for gv, bv in zip(results["gui"], results["bare"])]
             summary.append(
-                f"[{case}] {n} steps x {args.rounds} rounds: bare core {b:.3f} steps/s (spread {spread(results['bare'])}); "
-                f"through the GUI worker with live plots {g:.3f} steps/s (spread {spread(results['gui'])}); "
-                f"per-round ratios {spread(pairs)}; GUI thread busy {100 * statistics.median(cpu):.2f}% of the time\n"
+                f"[{case}] {n} steps x {args.rounds} rounds: bare core {b:.3f} steps/s "
+                f"(spread {spread(results['bare'])}); through the GUI worker with live plots {g:.3f} steps/s "
+                f"(spread {spread(results['gui'])}); per-round ratios {spread(pairs)}; "
+                f"GUI thread busy {100 * statistics.median(cpu):.2f}% of the time\n"
                 f"[{case}] ratio gui/bare: {g / b:.3f} (goal >= {goal}) {'OK' if g / b >= goal else 'BELOW GOAL'}")
     finally:
         page.shutdown()
         if busy:
             busy.kill()
     print("\n".join(summary))
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}" + (" (one core kept busy)" if busy else ""))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+          + (" (one core kept busy)" if busy else ""))
     if profiler:
         import pstats
 

@@ -27,6 +27,7 @@ def run_counting(qtbot, cfg, interval_s):
     run.done.connect(lambda: done.append(1))
     run.start()
     qtbot.waitUntil(lambda: bool(done), timeout=180000)
+    assert run.wait(10000)
     return sent, received
 
 
