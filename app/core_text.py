@@ -100,3 +100,12 @@ def localized_event(e):
     changes = {name: tr_core(getattr(e, name)) for name in ("message", "advice", "plan_text")
                if isinstance(getattr(e, name, None), str) and getattr(e, name)}
     return dataclasses.replace(e, **changes) if changes else e
+
+
+def localized_progress(batch):
+    """A worker's Progress batch (app/train_worker.py) with its log lines in the interface language."""
+    import dataclasses
+
+    if i18n.language() == "en" or not batch.logs:
+        return batch
+    return dataclasses.replace(batch, logs=[localized_event(e) for e in batch.logs])

@@ -1,13 +1,17 @@
 """Running the core's Trainer from the GUI: a worker QObject moved to a QThread (no subprocess).
 
 The trainer reports plain events (trainer.events) to a callback and stops when a ``threading.Event`` is set.
-:class:`TrainWorker` turns each event into a Qt signal (delivered to the GUI thread, queued); widgets never
-see the worker thread. :class:`TrainRun` owns the thread:
+:class:`TrainWorker` turns them into Qt signals (delivered to the GUI thread, queued); widgets never see the
+worker thread. Every signal wakes the GUI thread and takes the interpreter lock from the trainer, so the
+frequent events are coalesced: Step and Log events go out together as one :class:`Progress` at most
+``1 / FORWARD_S`` times a second, whatever the step rate; Started, Saved, Finished and Failed go out at once
+(after whatever was pending, so the order holds). :class:`TrainRun` owns the thread:
 
     run = TrainRun(cfg)
-    run.event.connect(view.on_event)      # Started / Step / Saved / Log / Finished / Failed objects
-    run.done.connect(...)                 # always last, after Finished or Failed
-    run.start(); ...; run.stop()          # stop: the trainer saves a usable file and finishes
+    run.event.connect(view.on_event)        # Started / Saved / Finished / Failed objects, one by one
+    run.progress.connect(view.on_progress)  # Progress: the Step and Log events since the last one
+    run.done.connect(...)                   # always last, after Finished or Failed
+    run.start(); ...; run.stop()            # stop: the trainer saves a usable file and finishes
 
 torch is imported in the worker thread when training starts, never at import time.
 """
@@ -16,12 +20,25 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
+
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 
 TRAIN_NICE = 5
+FORWARD_S = 0.25  # Step/Log events reach the GUI thread at most 4 times a second
+BATCHED = ("Step", "Log")
+
+
+@dataclass
+class Progress:
+    """The Step and Log events of one forwarding period, oldest first."""
+
+    steps: list = field(default_factory=list)
+    logs: list = field(default_factory=list)
 
 
 def lower_priority(nice: int = TRAIN_NICE) -> None:
@@ -39,19 +56,59 @@ def lower_priority(nice: int = TRAIN_NICE) -> None:
 
 class TrainWorker(QObject):
     event = Signal(object)
+    progress = Signal(object)
     done = Signal()
 
-    def __init__(self, cfg, stop: threading.Event):
+    def __init__(self, cfg, stop: threading.Event, interval_s: float = FORWARD_S):
         super().__init__()
         self.cfg = cfg
         self.stop = stop
+        self.interval_s = interval_s
         self.failed = False
         self.result: str | None = None
+        self._lock = threading.Lock()  # the trainer's thread and the flush timer's
+        self._pending = Progress()
+        self._timer: threading.Timer | None = None
+        self._last_flush = float("-inf")
 
     def _on_event(self, e) -> None:
-        if type(e).__name__ == "Failed":
-            self.failed = True
-        self.event.emit(e)
+        kind = type(e).__name__
+        if kind in BATCHED:
+            with self._lock:
+                (self._pending.steps if kind == "Step" else self._pending.logs).append(e)
+                if self._timer is None:  # sent when the period since the last Progress is over
+                    delay = max(0.0, self._last_flush + self.interval_s - time.monotonic())
+                    timer = self._timer = threading.Timer(delay, self._timer_fired)
+                    timer.args = (timer,)
+                    timer.daemon = True
+                    timer.start()  # inherits the training thread's lower priority
+            return
+        with self._lock:
+            if kind == "Failed":
+                self.failed = True
+            self._flush_locked()
+            self.event.emit(e)
+
+    def flush(self) -> None:
+        """Send what is pending now (when the run ends)."""
+        with self._lock:
+            self._flush_locked()
+
+    def _timer_fired(self, timer) -> None:
+        with self._lock:
+            if timer is self._timer:  # else an immediate event flushed meanwhile and a newer timer is due later
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        # emitted under the lock: a Progress taken by the timer cannot arrive after a later Saved or Finished
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch = self._pending
+        if batch.steps or batch.logs:
+            self._pending = Progress()
+            self._last_flush = time.monotonic()
+            self.progress.emit(batch)
 
     @Slot()
     def run(self) -> None:
@@ -79,6 +136,7 @@ class TrainWorker(QObject):
 
             self._on_event(Failed(f"{type(e).__name__}: {e}", "", "error", None))
         finally:
+            self.flush()
             self.done.emit()
 
 
@@ -86,17 +144,19 @@ class TrainRun(QObject):
     """One training run on its own QThread."""
 
     event = Signal(object)
+    progress = Signal(object)
     done = Signal()
 
-    def __init__(self, cfg, parent=None):
+    def __init__(self, cfg, parent=None, interval_s: float = FORWARD_S):
         super().__init__(parent)
         self.stop_event = threading.Event()
         self.thread = QThread()
         self.thread.setObjectName("training")
-        self.worker = TrainWorker(cfg, self.stop_event)
+        self.worker = TrainWorker(cfg, self.stop_event, interval_s)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.event.connect(self.event)
+        self.worker.progress.connect(self.progress)
         self.worker.done.connect(self.thread.quit)
         self.thread.finished.connect(self._finished)
         self._running = False

@@ -1,32 +1,32 @@
 """The live training view: step/total, epoch, it/s, ETA, progress bar, GPU memory in use, loss (raw and
 moving average) and learning rate per group as live plots, the log, and the saved files (size, step).
 
-Events arrive as Qt signals on the GUI thread (app/train_worker.py) and only append to buffers; a QTimer
-redraws the plots and labels at most 10 times a second, so a fast trainer never floods the window.
+Events arrive as Qt signals on the GUI thread (app/train_worker.py; Step and Log events a few times a second,
+in batches) and only append to buffers. One redraw of the plots, labels and log follows, at most every
+REFRESH_MS (a redraw costs ~10 ms of the GUI thread on a slow CPU, the plots most of it), and only while the
+view can be seen: a hidden tab or a minimised window draws nothing and catches up once shown. Whatever the
+window does competes with the trainer for the interpreter lock. The end of a run is drawn at once.
 """
 from __future__ import annotations
 
-import html
 import math
 import os
+import time
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QTimer, QUrl, Qt, Signal
+from PySide6.QtCore import QEvent, QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
-REFRESH_MS = 100  # plots and labels redraw at most 10 times a second
+from .live_plots import LR_PENS, LivePlots
+from .paint_gate import AfterFirstPaint
+
+REFRESH_MS = 1000  # plots, labels, progress bar and log redraw at most once a second
 GPU_POLL_MS = 1000
-MAX_DRAWN = 3000  # points per curve drawn
-LR_PENS = {"unet": "#1f77b4", "textencoder": "#d62728"}
-LOSS_PEN, AVG_PEN = "#9ab7d8", "#d35400"
 PATH_ROLE = Qt.ItemDataRole.UserRole
-AXIS_WIDTH = 64  # px, room for labels such as "0.00015"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -44,69 +44,6 @@ def fmt_size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-def titled_legend(title: str, entries) -> str:
-    """A plot title that names its curves in their colours: cheaper to draw than a pyqtgraph legend, whose
-    first layout repaints the whole view a second time."""
-    keys = " ".join(f'<span style="color:{color}">━ {html.escape(name)}</span>' for color, name in entries)
-    return f"{html.escape(title)}&nbsp;&nbsp;&nbsp;{keys}"
-
-
-class _Buffer:
-    """Growing float64 arrays without reallocating on every point."""
-
-    def __init__(self):
-        self.data = np.empty(1024)
-        self.n = 0
-
-    def append(self, v: float) -> None:
-        if self.n == len(self.data):
-            self.data = np.resize(self.data, 2 * len(self.data))
-        self.data[self.n] = v
-        self.n += 1
-
-    def view(self) -> np.ndarray:
-        return self.data[: self.n]
-
-
-class _AfterFirstPaint(QObject):
-    """Calls back once the watched widgets have painted and the window has been quiet (no paint) for
-    ``quiet_ms`` - the first paint's layout changes cause a second, smaller one -, or after ``timeout_ms``
-    (a hidden window never paints)."""
-
-    def __init__(self, widgets, callback, quiet_ms: int, timeout_ms: int, parent):
-        super().__init__(parent)
-        self.widgets = list(widgets)
-        self.unpainted = list(widgets[1:])  # widgets[0] is the view; its children follow
-        self.callback = callback
-        self.quiet = QTimer(self)
-        self.quiet.setSingleShot(True)
-        self.quiet.setInterval(quiet_ms)
-        self.quiet.timeout.connect(self._fire)
-        self.limit = QTimer(self)
-        self.limit.setSingleShot(True)
-        self.limit.timeout.connect(self._fire)
-        self.limit.start(timeout_ms)
-        for w in self.widgets:
-            w.installEventFilter(self)
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            self.unpainted = [w for w in self.unpainted if w is not obj]
-            if not self.unpainted:
-                self.quiet.start()  # restarted by every later paint
-        return False
-
-    def _fire(self) -> None:
-        if self.callback is None:
-            return
-        cb, self.callback = self.callback, None
-        self.quiet.stop()
-        self.limit.stop()
-        for w in self.widgets:
-            w.removeEventFilter(self)
-        cb()
 
 
 class TrainView(QWidget):
@@ -143,30 +80,10 @@ class TrainView(QWidget):
         outer.addWidget(self.progress)
 
         split = QSplitter(Qt.Orientation.Vertical)
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        self.loss_plot = pg.PlotWidget(background="w")
-        self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.loss_plot.setLabel("bottom", tr("step"))
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(LOSS_PEN, width=1))
-        self.avg_curve = self.loss_plot.plot(pen=pg.mkPen(AVG_PEN, width=2))
-        self.loss_plot.setTitle(titled_legend(tr("Loss"), [(LOSS_PEN, tr("loss")), (AVG_PEN, tr("moving average"))]))
-        self.lr_plot = pg.PlotWidget(background="w")
-        self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.lr_plot.setLabel("bottom", tr("step"))
-        for p in (self.loss_plot, self.lr_plot):
-            # ranges are set by refresh(), only when the data leaves them: a change of range repaints the axes,
-            # the costliest part of a redraw
-            p.disableAutoRange()
-            p.setMouseEnabled(x=False, y=False)
-            p.hideButtons()
-            # a fixed axis width: fitted to its labels it would change after the first paint and paint again
-            p.getAxis("left").setWidth(AXIS_WIDTH)
-            p.getAxis("bottom").setHeight(40)
-            for ax in ("left", "bottom"):  # repaints blit the axes unless their range changed
-                p.getAxis(ax).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.lr_plot)
-        split.addWidget(plots)
+        self.plots = LivePlots()
+        self.loss_plot, self.lr_plot = self.plots.loss_plot, self.plots.lr_plot
+        self.loss_curve, self.avg_curve = self.plots.loss_curve, self.plots.avg_curve
+        split.addWidget(self.plots)
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         self.log = QPlainTextEdit()
@@ -210,37 +127,34 @@ class TrainView(QWidget):
         outer.addWidget(split, 1)
 
         self.output_dir = ""
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = QTimer(self)  # single shot, started when there is something new to draw
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._redraw_if_seen)
+        self._last_refresh = float("-inf")
+        self._log_lines: list[str] = []
+        self._watched_window = None  # the top-level window whose minimising stops the redraws
+        self._live = False  # a run is on: the GPU memory is polled while the view is seen
         self._gpu_timer = QTimer(self)
         self._gpu_timer.setInterval(GPU_POLL_MS)
         self._gpu_timer.timeout.connect(self.poll_gpu)
         self.refresh_count = 0  # redraws done (tests check the rate)
-        self.lr_curves: dict[str, object] = {}
-        self._lr_title_text = ""
         self._start_gate = None
         self._ended = True
         self.reset()
 
+    @property
+    def steps(self):
+        """The steps received (``.n``: how many)."""
+        return self.plots.steps
+
+    @property
+    def lr_curves(self) -> dict:
+        return self.plots.lr_curves
+
     # ------------------------------------------------------------------ state
     def reset(self, output_dir: str = "", groups=LR_PENS) -> None:
         self.output_dir = output_dir
-        self.steps = _Buffer()
-        self.losses = _Buffer()
-        self.avgs = _Buffer()
-        self.lrs: dict[str, _Buffer] = {}
-        if list(self.lr_curves) != list(groups):
-            self.lr_plot.clear()  # made again only when the groups change
-            self.lr_curves = {}
-        for curve in self.lr_curves.values():
-            curve.setData([], [])
-        for name in groups:
-            self._lr_curve(name)
-        self._lr_title()
-        self.loss_curve.setData([], [])
-        self._loss_range = self._lr_range = None
-        self.avg_curve.setData([], [])
+        self.plots.clear(groups)
         self.last_step = None
         self.total_steps = 0
         self.epochs = 0
@@ -248,6 +162,7 @@ class TrainView(QWidget):
         self.files.clear()
         self.grid_btn.setEnabled(False)
         self.log.clear()
+        self._log_lines = []
         self.progress.setValue(0)
         self._dirty = False
         for w in (self.step_label, self.epoch_label, self.speed_label, self.eta_label, self.norm_label):
@@ -259,16 +174,11 @@ class TrainView(QWidget):
         """A run starts. ``groups`` (name -> initial lr) lets the curves and ranges be made now,
         while the model loads, so the first step's redraw is as cheap as the others."""
         self.reset(output_dir, groups or {})
-        peak = max((lr for lr in (groups or {}).values() if lr), default=0.0)
-        if peak > 0:
-            self._lr_range = (0.0, peak * 1.15)
-            self.lr_plot.setYRange(*self._lr_range, padding=0)
-        self._loss_range = (0.0, 0.5)
-        self.loss_plot.setYRange(*self._loss_range, padding=0)
+        self.plots.begin(groups or {})
         self.status.setText(tr("Starting: loading the model…"))
         self._ended = False
-        self._timer.start()
-        self._gpu_timer.start()
+        self._live = True
+        self._visibility_changed()
 
     def after_first_paint(self, callback, timeout_ms: int = 800) -> None:
         """Call back once the view has been drawn. Training starts only then: the first paints of the view
@@ -276,8 +186,8 @@ class TrainView(QWidget):
         lock, stretched to 0.3-0.6 s of frozen window."""
         if self._start_gate is not None:  # the last run's; deleted here, not from its own slot (see traps.md)
             self._start_gate.deleteLater()
-        self._start_gate = _AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
-                                            80, timeout_ms, self)
+        self._start_gate = AfterFirstPaint([self, self.loss_plot.viewport(), self.lr_plot.viewport()], callback,
+                                           80, timeout_ms, self)
 
     def paint_plots_in_turns(self) -> None:
         """Before the view is first shown for a run: the two plots are drawn one per event-loop turn (~25 ms
@@ -296,27 +206,35 @@ class TrainView(QWidget):
     def end(self) -> None:
         if not self._ended:  # stopped before the trainer began
             self.status.setText(tr("Stopped before training began; nothing was saved."))
-        self.refresh()
-        self._timer.stop()
+        self._live = False
         self._gpu_timer.stop()
-        self.poll_gpu()
+        self._timer.stop()
+        if self.seen():
+            self.refresh()
+            self.poll_gpu()
 
     # ------------------------------------------------------------------ events (GUI thread, queued)
+    def on_progress(self, batch) -> None:
+        """A train_worker.Progress: the Step and Log events since the last one."""
+        for e in batch.steps:
+            self.plots.add(e)
+        if batch.steps:
+            self.last_step = batch.steps[-1]
+            self._dirty = True
+        for e in batch.logs:
+            self._log(e)
+        self._request()
+
     def on_event(self, e) -> None:
         kind = type(e).__name__
         if kind == "Step":
-            self.steps.append(e.step)
-            self.losses.append(e.loss)
-            self.avgs.append(e.avg_loss)
-            for name, lr in e.lrs.items():
-                self._lr_curve(name)
-                self.lrs[name].append(lr)
+            self.plots.add(e)
             self.last_step = e
             self._dirty = True
+            self._request()
         elif kind == "Started":
             self.total_steps, self.epochs = e.total_steps, e.epochs
-            for p in (self.loss_plot, self.lr_plot):
-                p.setXRange(0, max(1, e.total_steps), padding=0.02)
+            self.plots.set_total(e.total_steps)
             self.status.setText(tr("Training…"))
             self.append_log(e.plan_text)
             self.step_label.setText(tr("step {step} / {total}").format(step=e.start_step, total=e.total_steps))
@@ -331,10 +249,10 @@ class TrainView(QWidget):
             self.grid_btn.setEnabled(True)
             self.append_log(tr("Saved {path} ({size})").format(path=e.path, size=fmt_size(e.size_bytes)))
         elif kind == "Log":
-            self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)
+            self._log(e)
         elif kind == "Finished":
             self._ended = True
-            self.refresh()
+            self._refresh_if_seen()
             if not e.path:  # stopped while the model loaded or images were cached: no file written
                 self.status.setText(tr("Stopped before training began; nothing was saved."))
             elif e.stopped:
@@ -346,7 +264,7 @@ class TrainView(QWidget):
                 self.append_log(tr("Finished: {path}").format(path=e.path))
         elif kind == "Failed":
             self._ended = True
-            self.refresh()
+            self._refresh_if_seen()
             self.status.setText(tr("Failed: {message}").format(message=e.message))
             self.append_log("✖ " + e.message + (("\n" + e.advice) if e.advice else ""))
         elif kind == "SaveFailed":  # the final file went to the rescue folder: offer another one
@@ -356,43 +274,56 @@ class TrainView(QWidget):
             self.save_retry = offer_save_retry(
                 self, e, lambda path: self.append_log(tr("Saved {path} ({size})").format(path=path, size=size)))
 
-    def _lr_curve(self, name: str) -> None:
-        if name not in self.lrs:
-            self.lrs[name] = _Buffer()
-        if name not in self.lr_curves:
-            self.lr_curves[name] = self.lr_plot.plot(pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2))
-            self._lr_title()
-
-    def _lr_title(self) -> None:
-        names = {"unet": tr("UNet"), "textencoder": tr("text encoder")}
-        title = titled_legend(tr("Learning rate"), [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves])
-        if title != self._lr_title_text:
-            self._lr_title_text = title
-            self.lr_plot.setTitle(title)
+    def _log(self, e) -> None:
+        self.append_log(("⚠ " if e.level == "warning" else "✖ " if e.level == "error" else "") + e.message)
 
     def append_log(self, text: str) -> None:
-        self.log.appendPlainText(text)
+        """Queued for the next redraw: many lines are appended in one go."""
+        self._log_lines.append(text)
+        self._request()
+
+    # ------------------------------------------------------------------ drawing
+    def seen(self) -> bool:
+        """The view is on screen: shown, its tab current, its window not minimised."""
+        return self.isVisible() and not self.window().isMinimized()
+
+    def _request(self) -> None:
+        """Redraw once REFRESH_MS have passed since the last redraw (at once if they have). Nothing while unseen."""
+        if self._timer.isActive() or not self.seen() or not (self._dirty or self._log_lines):
+            return
+        wait_s = self._last_refresh + REFRESH_MS / 1000 - time.monotonic()
+        self._timer.start(int(max(0.0, wait_s) * 1000))
+
+    def _redraw_if_seen(self) -> None:
+        if self.seen():
+            self.refresh()
+
+    def _refresh_if_seen(self) -> None:
+        self._timer.stop()
+        self._redraw_if_seen()
 
     def refresh(self) -> None:
-        """Redraw plots and labels from the buffers (timer, at most 10 per second)."""
+        """Redraw what is new now: the log, plots and labels."""
+        self._last_refresh = time.monotonic()
+        if self._log_lines:
+            lines, self._log_lines = self._log_lines, []
+            self.log.appendPlainText("\n".join(lines))
         if not self._dirty:
             return
         self._dirty = False
         self.refresh_count += 1
-        x = self.steps.view()
-        k = max(1, len(x) // MAX_DRAWN)  # long runs are thinned for drawing; the buffers keep every step
-        losses, avgs = self.losses.view(), self.avgs.view()
-        self.loss_curve.setData(x[::k], losses[::k])
-        self.avg_curve.setData(x[::k], avgs[::k])
-        self._fit_y(self.loss_plot, "_loss_range", losses, floor=None)
-        peak = 0.0
-        for name, buf in self.lrs.items():
-            values = buf.view()
-            self.lr_curves[name].setData(x[: buf.n][::k], values[::k])
-            if buf.n:
-                peak = max(peak, float(np.nanmax(values)))
-        if peak > 0:
-            self._fit_y(self.lr_plot, "_lr_range", np.array([0.0, peak]), floor=0.0)
+        self.plots.redraw()
+        self._draw_labels()
+
+    def _set_progress(self, percent: int) -> None:
+        """QProgressBar.setValue repaints at once (~1-6 ms); with updates off it joins the labels' next paint."""
+        if percent == self.progress.value():
+            return
+        self.progress.setUpdatesEnabled(False)
+        self.progress.setValue(percent)
+        self.progress.setUpdatesEnabled(True)  # schedules an ordinary update
+
+    def _draw_labels(self) -> None:
         e = self.last_step
         if e is not None:
             self.step_label.setText(tr("step {step} / {total}").format(step=e.step, total=e.total_steps))
@@ -404,23 +335,37 @@ class TrainView(QWidget):
                     n=e.extra["keys_scaled"], avg=e.extra.get("average_key_norm", 0.0)))
                 self.norm_label.show()
             if e.total_steps:
-                self.progress.setValue(int(100 * e.step / e.total_steps))
+                self._set_progress(int(100 * e.step / e.total_steps))
 
-    def _fit_y(self, plot, attr: str, values: np.ndarray, floor) -> None:
-        """Grow (or, when far too wide, shrink) the y range to hold the data; unchanged otherwise."""
-        finite = values[np.isfinite(values)]
-        if not len(finite):
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        window = self.window()
+        if window is not self._watched_window:  # minimising is a state change of the top-level window only
+            if self._watched_window is not None:
+                self._watched_window.removeEventFilter(self)
+            self._watched_window = window
+            window.installEventFilter(self)
+        self._visibility_changed()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self._visibility_changed()
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._watched_window and event.type() == QEvent.Type.WindowStateChange:
+            self._visibility_changed()
+        return False
+
+    def _visibility_changed(self) -> None:
+        """Shown again: catch up in one redraw; hidden or minimised: no timers at all."""
+        if not self.seen():
+            self._gpu_timer.stop()
+            self._timer.stop()
             return
-        lo, hi = float(finite.min()), float(finite.max())
-        if floor is not None:
-            lo = floor
-        cur = getattr(self, attr, None)
-        span = max(hi - lo, abs(hi) * 1e-3, 1e-12)
-        if cur is not None and cur[0] <= lo and cur[1] >= hi and (cur[1] - cur[0]) < 4 * span:
-            return
-        new = (lo - (0 if floor is not None else 0.1 * span), hi + 0.15 * span)
-        setattr(self, attr, new)
-        plot.setYRange(*new, padding=0)
+        if self._live and not self._gpu_timer.isActive():
+            self._gpu_timer.start()
+            self.poll_gpu()
+        self._request()
 
     def poll_gpu(self) -> None:
         from trainer.gpu_info import query_gpus

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from app.core_text import localized_event, tr_core
+from app.core_text import localized_event, localized_progress, tr_core
 from app.i18n import tr
 
 from .config_files import ConfigFilesMixin
@@ -270,6 +270,7 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         self.run = TrainRun(cfg, self)
         # the core's sentences (log lines, plan, failures) in the interface language
         self.run.event.connect(lambda e: self.view.on_event(localized_event(e)))
+        self.run.progress.connect(lambda p: self.view.on_progress(localized_progress(p)))
         self.run.event.connect(self._event)
         self.run.done.connect(self._done)
         self.view.begin(cfg.output_dir, lr_groups(cfg))
