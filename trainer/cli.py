@@ -11,6 +11,7 @@ import sys
 import threading
 
 from .config import FIELDS, TrainConfig
+from .config_compat import ACCEPTED_ONLY, ALIASES, split
 from .config_io import _base_types, apply_overrides, load_toml
 from .errors import UserError
 
@@ -36,7 +37,23 @@ def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argp
             p.add_argument(f"--{name}", nargs="?", const="true", default=None, help=help_text)
         else:
             p.add_argument(f"--{name}", default=None, help=help_text)
+    old = p.add_argument_group("older sd-scripts names", "mapped to the current option, as sd-scripts does")
+    for name, (target, value) in ALIASES.items():
+        old.add_argument(f"--{name}", nargs="*", default=None,
+                         help=f"same as --{target}" + (f" {value}" if value is not None else ""))
+    inert = p.add_argument_group("sd-scripts options accepted without effect",
+                                 "a config or command line may hold them; a run that sets one logs why it "
+                                 "changes nothing here")
+    for name in sorted(ACCEPTED_ONLY):
+        inert.add_argument(f"--{name}", nargs="*", default=None, help=ACCEPTED_ONLY[name].replace("%", "%%"))
     return p
+
+
+def _cli_value(words: list[str]):
+    """nargs='*' text of an alias or accepted-only option -> a config value (a bare flag is true)."""
+    if not words:
+        return True
+    return words[0] if len(words) == 1 else list(words)
 
 
 def config_from_args(argv: list[str]) -> TrainConfig:
@@ -46,7 +63,15 @@ def config_from_args(argv: list[str]) -> TrainConfig:
         from .presets import apply_preset
 
         cfg = apply_preset(cfg, args.preset)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset") and v is not None}
+    given = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset") and v is not None}
+    overrides = {k: v for k, v in given.items() if k in FIELDS}
+    compat = {k: _cli_value(v) for k, v in given.items() if k not in FIELDS}
+    if compat:
+        known, accepted = split({k: str(v).lower() in ("true", "1", "yes") if k in ALIASES and ALIASES[k][1]
+                                 else v for k, v in compat.items()})
+        overrides.update({k: str(v) for k, v in known.items()})
+        cfg = cfg.replace()
+        cfg.accepted_only = {**cfg.accepted_only, **accepted}
     return apply_overrides(cfg, overrides)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 GROUPS = {
     "model": "Model",
@@ -44,6 +44,7 @@ SCHEDULER_CHOICES = (
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
 SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
 SAVE_PRECISION_ALIASES = {"fp32": "float"}  # stored as sd-scripts' name: a saved config stays valid there
+RESIZE_CHOICES = (None, "lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area")
 
 
 @dataclass
@@ -59,6 +60,10 @@ class TrainConfig:
     sdxl: bool = opt(False, "model", "The base model is SDXL. Detected automatically; accepted for "
                      "compatibility with sd-scripts configs.", advanced=True)
     vae: str = opt("", "model", "Optional separate VAE file used instead of the one inside the checkpoint.")
+    base_weights: list = opt([], "model", "LoRA files merged into the base model before training; they are "
+                             "not trained and not saved with the result.", advanced=True)
+    base_weights_multiplier: list = opt([], "model", "Strength of each base_weights file, in the same order "
+                                        "(1.0 when left out).", advanced=True)
 
     # --- dataset and captions
     train_data_dir: str = opt("", "dataset", "Training folder holding concept folders named "
@@ -94,6 +99,28 @@ class TrainConfig:
     clip_skip: int | None = opt(None, "dataset", "Use the output of an earlier text-encoder layer. 2 for "
                                 "anime models derived from NovelAI, 1 (empty) otherwise.", min=1, max=12,
                                 recommended="2 for anime SD 1.x models")
+    caption_prefix: str = opt("", "dataset", "Text put before every caption (a trigger word, for example).")
+    caption_suffix: str = opt("", "dataset", "Text put after every caption.")
+    caption_separator: str = opt(",", "dataset", "Separator between the tags of a caption, used by shuffling "
+                                 "and tag dropout.", advanced=True)
+    secondary_separator: str = opt("", "dataset", "A separator that keeps its tags together while shuffling; "
+                                   "replaced by caption_separator afterwards (for example ;;;).", advanced=True)
+    enable_wildcard: bool = opt(False, "dataset", "Captions may hold {a|b|c} choices, one picked per step, "
+                                "and several lines, one picked per step.", advanced=True)
+    caption_dropout_every_n_epochs: int = opt(0, "dataset", "Train every N-th epoch with empty captions "
+                                              "(0 = never).", min=0, max=1000, advanced=True)
+    token_warmup_min: int = opt(1, "dataset", "Tags used at the first step when token_warmup_step is set.",
+                                min=0, max=225, advanced=True)
+    token_warmup_step: float = opt(0.0, "dataset", "Step at which all tags are used; below it only the first "
+                                   "tags are (a value below 1 is a share of all steps; 0 = off).", min=0.0,
+                                   advanced=True)
+    weighted_captions: bool = opt(False, "dataset", "Read (word:1.2) weights in captions like the "
+                                  "AUTOMATIC1111 prompt syntax.", advanced=True)
+    color_aug: bool = opt(False, "dataset", "Randomly shift the hue of each image a little (needs uncached "
+                          "latents).", advanced=True)
+    resize_interpolation: str | None = opt(None, "dataset", "How images are resized to their bucket (empty: "
+                                           "Lanczos when shrinking, bicubic when enlarging).",
+                                           choices=RESIZE_CHOICES, advanced=True)
 
     # --- network
     network_module: str = opt("networks.lora", "network", "Implementation: networks.lora (LoRA, LoCon with "
@@ -166,6 +193,26 @@ class TrainConfig:
                                                   "noise-prediction loss.")
     v_pred_like_loss: float | None = opt(None, "loss", "Add a v-prediction-like loss term with this "
                                          "weight.", min=0.0, max=1.0, advanced=True)
+    loss_type: str = opt("l2", "loss", "Loss function: l2 (squared error, the usual one), l1, huber or "
+                         "smooth_l1 (less pulled by outliers).", choices=("l1", "l2", "huber", "smooth_l1"))
+    huber_schedule: str = opt("snr", "loss", "How the Huber threshold changes with the noise level (huber and "
+                              "smooth_l1 only).", choices=("constant", "exponential", "snr"), advanced=True)
+    huber_c: float = opt(0.1, "loss", "Huber threshold (huber and smooth_l1 only).", min=0.0, max=1.0,
+                         advanced=True)
+    huber_scale: float = opt(1.0, "loss", "Scale of the Huber threshold in the constant and exponential "
+                             "schedules.", min=0.0, advanced=True)
+    ip_noise_gamma: float | None = opt(None, "loss", "Input perturbation: extra noise on the noisy input only, "
+                                       "a regulariser.", min=0.0, max=1.0, recommended=0.1, advanced=True)
+    ip_noise_gamma_random_strength: bool = opt(False, "loss", "Use a random strength between 0 and "
+                                               "ip_noise_gamma at each step.", advanced=True)
+    noise_offset_random_strength: bool = opt(False, "loss", "Use a random noise offset between 0 and "
+                                             "noise_offset at each step.", advanced=True)
+    debiased_estimation_loss: bool = opt(False, "loss", "Weight the loss by 1/sqrt(SNR) (debiased "
+                                         "estimation), which steadies training like min_snr_gamma.")
+    min_timestep: int | None = opt(None, "loss", "Lowest noise timestep trained (empty = 0).", min=0, max=999,
+                                   advanced=True)
+    max_timestep: int | None = opt(None, "loss", "Timesteps up to but not including this one are trained "
+                                   "(empty = 1000).", min=1, max=1000, advanced=True)
 
     # --- precision and memory
     mixed_precision: str = opt("no", "memory", "Compute precision. bf16 on RTX 30xx and newer, fp16 on "
@@ -176,6 +223,10 @@ class TrainConfig:
                           "mixed_precision bf16).")
     fp8_base: bool = opt(False, "memory", "Store the frozen UNet in 8-bit floats: for SDXL on 8 GB cards "
                          "only; loses some precision.")
+    fp8_base_unet: bool = opt(False, "memory", "fp8_base for the UNet only: the text encoders keep their "
+                              "precision.", advanced=True)
+    no_half_vae: bool = opt(False, "memory", "Keep the VAE in fp32 under mixed precision. The VAE always "
+                            "runs in fp32 here; kept for sd-scripts configs.", advanced=True)
     gradient_checkpointing: bool = opt(False, "memory", "Recompute activations in the backward pass: much "
                                        "less memory, about 20-30 % slower.")
     gradient_accumulation_steps: int = opt(1, "memory", "Sum gradients over this many batches before each "
@@ -187,6 +238,11 @@ class TrainConfig:
                          advanced=True)
     mem_eff_attn: bool = opt(False, "memory", "Accepted for compatibility: SDPA is used.", advanced=True)
     lowram: bool = opt(False, "memory", "Accepted for compatibility.", advanced=True)
+    highvram: bool = opt(False, "memory", "Keep the VAE on the GPU after caching latents (faster start of "
+                         "sampling, more memory).", advanced=True)
+    disable_mmap_load_safetensors: bool = opt(False, "memory", "Read .safetensors files whole instead of "
+                                              "memory-mapping them (faster on WSL and network drives).",
+                                              advanced=True)
     cache_latents: bool = opt(False, "memory", "Encode every image with the VAE once and keep the result: "
                               "faster, less memory; disables flip and random crop per step.",
                               recommended=True)
@@ -198,6 +254,11 @@ class TrainConfig:
                                            "text encoder and fixed captions).")
     cache_text_encoder_outputs_to_disk: bool = opt(False, "memory", "Save cached text-encoder outputs to "
                                                    "disk.")
+    text_encoder_batch_size: int | None = opt(None, "memory", "Captions encoded at once while caching "
+                                              "text-encoder outputs (empty = train_batch_size).", min=1,
+                                              max=256, advanced=True)
+    skip_cache_check: bool = opt(False, "memory", "Trust latents cached on disk without checking that they "
+                                 "fit the current resolution and crop.", advanced=True)
     max_data_loader_n_workers: int = opt(8, "memory", "Processes that load images in the background "
                                          "(0 = in the training thread).", min=0, max=64)
     persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between "
@@ -214,9 +275,27 @@ class TrainConfig:
                                           recommended=1)
     save_every_n_steps: int | None = opt(None, "saving", "Save a LoRA file every N steps.", min=1)
     save_last_n_epochs: int | None = opt(None, "saving", "Keep only the newest N epoch files.", min=1)
+    save_last_n_steps: int | None = opt(None, "saving", "Keep only files saved in the last N steps (with "
+                                        "save_every_n_steps).", min=1, advanced=True)
+    save_n_epoch_ratio: int | None = opt(None, "saving", "Save about N files over the whole run, spread "
+                                         "evenly over the epochs (overrides save_every_n_epochs).", min=1,
+                                         advanced=True)
     save_state: bool = opt(False, "saving", "Also save optimizer and progress with every file so training "
                            "can be resumed.")
     resume: str = opt("", "saving", "Resume from a saved state folder.")
+    save_last_n_epochs_state: int | None = opt(None, "saving", "Keep the resumable states of the newest N "
+                                               "epochs (default: like save_last_n_epochs).", min=1,
+                                               advanced=True)
+    save_last_n_steps_state: int | None = opt(None, "saving", "Keep the resumable states of the last N steps "
+                                              "(default: like save_last_n_steps).", min=1, advanced=True)
+    save_state_on_train_end: bool = opt(False, "saving", "Save a resumable state with the final file even "
+                                        "without save_state.", advanced=True)
+    initial_epoch: int | None = opt(None, "saving", "Number the epochs from this one (1 = the first), for "
+                                    "example to continue a run without its state.", min=1, advanced=True)
+    initial_step: int | None = opt(None, "saving", "Count the steps from this one; the schedule and the file "
+                                   "names follow (overrides initial_epoch).", min=0, advanced=True)
+    skip_until_initial_step: bool = opt(False, "saving", "Also skip the batches of the steps before "
+                                        "initial_step, as if they had been trained.", advanced=True)
     output_dir: str = opt("", "saving", "Folder for the LoRA files.")
     output_name: str = opt("last", "saving", "File name of the LoRA without extension.")
     save_model_as: str = opt("safetensors", "saving", "File format.", choices=("safetensors",),
@@ -226,6 +305,25 @@ class TrainConfig:
     training_comment: str = opt("", "saving", "Text stored in the file's metadata.")
     logging_dir: str = opt("", "saving", "Folder for TensorBoard logs (empty = no logs).")
     log_prefix: str = opt("", "saving", "Prefix of the TensorBoard run folder.")
+    output_config: bool = opt(False, "saving", "Write the run's settings to <output_name>.toml in the output "
+                              "folder and stop without training.", advanced=True)
+    no_metadata: bool = opt(False, "saving", "Write no training metadata into the LoRA files.", advanced=True)
+    metadata_title: str = opt("", "saving", "Title stored in the file (modelspec.title; default: output_name).",
+                              advanced=True)
+    metadata_author: str = opt("", "saving", "Author stored in the file.", advanced=True)
+    metadata_description: str = opt("", "saving", "Description stored in the file.", advanced=True)
+    metadata_license: str = opt("", "saving", "License stored in the file.", advanced=True)
+    metadata_tags: str = opt("", "saving", "Comma-separated tags stored in the file.", advanced=True)
+    metadata_trigger_phrase: str = opt("", "saving", "Trigger phrase stored in the file.", advanced=True)
+    metadata_usage_hint: str = opt("", "saving", "Usage hint stored in the file.", advanced=True)
+    metadata_thumbnail: str = opt("", "saving", "Thumbnail stored in the file (a data: URL).", advanced=True)
+    metadata_merged_from: str = opt("", "saving", "Source models stored in the file.", advanced=True)
+    metadata_preprocessor: str = opt("", "saving", "Preprocessor stored in the file.", advanced=True)
+    metadata_is_negative_embedding: str = opt("", "saving", "Stored as modelspec.is_negative_embedding "
+                                              "(for embeddings; kept for sd-scripts configs).", advanced=True)
+
+    # sd-scripts options accepted without effect (config_compat.ACCEPTED_ONLY) -> their values; not a field
+    accepted_only: ClassVar[dict] = {}
 
     def __post_init__(self) -> None:
         # save_precision: fp32 (any case) is another name of sd-scripts' "float"; "" means empty (fp32)
@@ -234,7 +332,10 @@ class TrainConfig:
             self.save_precision = SAVE_PRECISION_ALIASES.get(value, value) or None
 
     def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
+        new = dataclasses.replace(self, **changes)
+        if self.accepted_only:
+            new.accepted_only = dict(self.accepted_only)
+        return new
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -99,7 +99,7 @@ def make_runtime(cfg) -> Runtime:
         mp = "bf16"
     if mp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("This GPU does not support bf16: set mixed_precision = fp16.")
-    if cfg.fp8_base:
+    if cfg.fp8_base or cfg.fp8_base_unet:
         if not hasattr(torch, "float8_e4m3fn"):
             raise ConfigError("fp8_base needs PyTorch 2.1 or newer.")
         if mp == "no":

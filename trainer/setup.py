@@ -25,7 +25,7 @@ def prepare_models(base, cfg, rt, train_te: bool, emit):
     base.vae.requires_grad_(False)
     for te in base.text_encoders:
         te.requires_grad_(False)
-    if cfg.fp8_base:
+    if cfg.fp8_base or cfg.fp8_base_unet:
         from .models.fp8 import cast_to_fp8
 
         cast_to_fp8(base.unet, rt.weight_dtype)

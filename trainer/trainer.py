@@ -192,8 +192,10 @@ class Trainer:
 
         counts = {k: len(v) for k, v in data.buckets.items()}
         cfg = self.cfg
-        return plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, self.rt.num_processes,
+        plan = plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, self.rt.num_processes,
                           cfg.max_train_epochs, cfg.max_train_steps)
+        data.total_steps = plan.total_steps  # token_warmup_step below 1 is a share of these
+        return plan
 
     def _replan(self, data, scan, base, seed):
         """After caching, drop images that failed to decode and plan again."""
