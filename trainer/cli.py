@@ -44,7 +44,7 @@ def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argp
     inert = p.add_argument_group("sd-scripts options accepted without effect",
                                  "a config or command line may hold them; a run that sets one logs why it "
                                  "changes nothing here")
-    for name in sorted(ACCEPTED_ONLY):
+    for name in sorted(set(ACCEPTED_ONLY) - {"config_file"}):  # --config_file is ours, above
         inert.add_argument(f"--{name}", nargs="*", default=None, help=ACCEPTED_ONLY[name].replace("%", "%%"))
     return p
 

@@ -60,10 +60,6 @@ class TrainConfig:
     sdxl: bool = opt(False, "model", "The base model is SDXL. Detected automatically; accepted for "
                      "compatibility with sd-scripts configs.", advanced=True)
     vae: str = opt("", "model", "Optional separate VAE file used instead of the one inside the checkpoint.")
-    base_weights: list = opt([], "model", "LoRA files merged into the base model before training; they are "
-                             "not trained and not saved with the result.", advanced=True)
-    base_weights_multiplier: list = opt([], "model", "Strength of each base_weights file, in the same order "
-                                        "(1.0 when left out).", advanced=True)
 
     # --- dataset and captions
     train_data_dir: str = opt("", "dataset", "Training folder holding concept folders named "
@@ -114,8 +110,6 @@ class TrainConfig:
     token_warmup_step: float = opt(0.0, "dataset", "Step at which all tags are used; below it only the first "
                                    "tags are (a value below 1 is a share of all steps; 0 = off).", min=0.0,
                                    advanced=True)
-    weighted_captions: bool = opt(False, "dataset", "Read (word:1.2) weights in captions like the "
-                                  "AUTOMATIC1111 prompt syntax.", advanced=True)
     color_aug: bool = opt(False, "dataset", "Randomly shift the hue of each image a little (needs uncached "
                           "latents).", advanced=True)
     resize_interpolation: str | None = opt(None, "dataset", "How images are resized to their bucket (empty: "
@@ -238,8 +232,8 @@ class TrainConfig:
                          advanced=True)
     mem_eff_attn: bool = opt(False, "memory", "Accepted for compatibility: SDPA is used.", advanced=True)
     lowram: bool = opt(False, "memory", "Accepted for compatibility.", advanced=True)
-    highvram: bool = opt(False, "memory", "Keep the VAE on the GPU after caching latents (faster start of "
-                         "sampling, more memory).", advanced=True)
+    highvram: bool = opt(False, "memory", "Do not hand cached GPU memory back after caching latents (a "
+                         "little faster when the card has room to spare).", advanced=True)
     disable_mmap_load_safetensors: bool = opt(False, "memory", "Read .safetensors files whole instead of "
                                               "memory-mapping them (faster on WSL and network drives).",
                                               advanced=True)
@@ -254,11 +248,6 @@ class TrainConfig:
                                            "text encoder and fixed captions).")
     cache_text_encoder_outputs_to_disk: bool = opt(False, "memory", "Save cached text-encoder outputs to "
                                                    "disk.")
-    text_encoder_batch_size: int | None = opt(None, "memory", "Captions encoded at once while caching "
-                                              "text-encoder outputs (empty = train_batch_size).", min=1,
-                                              max=256, advanced=True)
-    skip_cache_check: bool = opt(False, "memory", "Trust latents cached on disk without checking that they "
-                                 "fit the current resolution and crop.", advanced=True)
     max_data_loader_n_workers: int = opt(8, "memory", "Processes that load images in the background "
                                          "(0 = in the training thread).", min=0, max=64)
     persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between "
@@ -275,27 +264,11 @@ class TrainConfig:
                                           recommended=1)
     save_every_n_steps: int | None = opt(None, "saving", "Save a LoRA file every N steps.", min=1)
     save_last_n_epochs: int | None = opt(None, "saving", "Keep only the newest N epoch files.", min=1)
-    save_last_n_steps: int | None = opt(None, "saving", "Keep only files saved in the last N steps (with "
-                                        "save_every_n_steps).", min=1, advanced=True)
-    save_n_epoch_ratio: int | None = opt(None, "saving", "Save about N files over the whole run, spread "
-                                         "evenly over the epochs (overrides save_every_n_epochs).", min=1,
-                                         advanced=True)
     save_state: bool = opt(False, "saving", "Also save optimizer and progress with every file so training "
                            "can be resumed.")
     resume: str = opt("", "saving", "Resume from a saved state folder.")
-    save_last_n_epochs_state: int | None = opt(None, "saving", "Keep the resumable states of the newest N "
-                                               "epochs (default: like save_last_n_epochs).", min=1,
-                                               advanced=True)
-    save_last_n_steps_state: int | None = opt(None, "saving", "Keep the resumable states of the last N steps "
-                                              "(default: like save_last_n_steps).", min=1, advanced=True)
     save_state_on_train_end: bool = opt(False, "saving", "Save a resumable state with the final file even "
                                         "without save_state.", advanced=True)
-    initial_epoch: int | None = opt(None, "saving", "Number the epochs from this one (1 = the first), for "
-                                    "example to continue a run without its state.", min=1, advanced=True)
-    initial_step: int | None = opt(None, "saving", "Count the steps from this one; the schedule and the file "
-                                   "names follow (overrides initial_epoch).", min=0, advanced=True)
-    skip_until_initial_step: bool = opt(False, "saving", "Also skip the batches of the steps before "
-                                        "initial_step, as if they had been trained.", advanced=True)
     output_dir: str = opt("", "saving", "Folder for the LoRA files.")
     output_name: str = opt("last", "saving", "File name of the LoRA without extension.")
     save_model_as: str = opt("safetensors", "saving", "File format.", choices=("safetensors",),
@@ -305,8 +278,6 @@ class TrainConfig:
     training_comment: str = opt("", "saving", "Text stored in the file's metadata.")
     logging_dir: str = opt("", "saving", "Folder for TensorBoard logs (empty = no logs).")
     log_prefix: str = opt("", "saving", "Prefix of the TensorBoard run folder.")
-    output_config: bool = opt(False, "saving", "Write the run's settings to <output_name>.toml in the output "
-                              "folder and stop without training.", advanced=True)
     no_metadata: bool = opt(False, "saving", "Write no training metadata into the LoRA files.", advanced=True)
     metadata_title: str = opt("", "saving", "Title stored in the file (modelspec.title; default: output_name).",
                               advanced=True)

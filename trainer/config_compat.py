@@ -57,6 +57,11 @@ ACCEPTED_ONLY: dict[str, str] = {
         "validation_seed", "validation_split", "validate_every_n_steps", "validate_every_n_epochs",
         "max_validation_steps", "dataset_config", "reg_data_dir", "prior_loss_weight", "masked_loss",
         "alpha_mask", "conditioning_data_dir")},
+    # sd-scripts options of issue 17 still to be built here (they change no result file, or only saving)
+    **{n: f"{n} {_NOT_YET}" for n in (
+        "base_weights", "base_weights_multiplier", "weighted_captions", "text_encoder_batch_size",
+        "skip_cache_check", "save_last_n_steps", "save_n_epoch_ratio", "save_last_n_epochs_state",
+        "save_last_n_steps_state", "initial_epoch", "initial_step", "skip_until_initial_step", "output_config")},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default
@@ -68,7 +73,7 @@ def is_inert(name: str, value: Any) -> bool:
     """True when an accepted-only option is set to a value that would change nothing in sd-scripts either."""
     if value is None or value is False or value == "" or value == [] or value == 0 and not isinstance(value, bool):
         return True
-    return value in _DEFAULTS.get(name, ())
+    return not isinstance(value, bool) and value in _DEFAULTS.get(name, ())  # True == 1 in Python
 
 
 def note(name: str, value: Any) -> str | None:

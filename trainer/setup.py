@@ -73,7 +73,7 @@ def cache_latents_into(data, base, cfg, rt, emit, stop) -> None:
     data.latents = latents
     data.cached_crops = crops
     base.vae.to("cpu")  # not needed on the GPU any more
-    if rt.device.type == "cuda":
+    if rt.device.type == "cuda" and not cfg.highvram:  # highvram: keep the allocator's cache, as sd-scripts
         torch.cuda.empty_cache()
 
 

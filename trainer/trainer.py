@@ -107,7 +107,6 @@ class Trainer:
             dist.broadcast_object_list(box, src=0)
             seed = box[0]
         self._seed_all(seed)
-
         self.seed = seed  # the seed used (drawn when cfg.seed is None): ss_seed records it
         self._check_stop()
 
@@ -167,8 +166,8 @@ class Trainer:
 
         cfg = self.cfg
         self.emit(ev.Log(f"Loading {cfg.pretrained_model_name_or_path}"))
-        base = load_base_model(cfg.pretrained_model_name_or_path, vae=cfg.vae or None,
-                               v2=cfg.v2 or None, v_parameterization=cfg.v_parameterization)
+        base = load_base_model(cfg.pretrained_model_name_or_path, vae=cfg.vae or None, v2=cfg.v2 or None,
+                               v_parameterization=cfg.v_parameterization, mmap=not cfg.disable_mmap_load_safetensors)
         if cfg.sdxl and base.family != "sdxl":
             raise ConfigError(f"sdxl is set but {Path(cfg.pretrained_model_name_or_path).name} is a "
                               f"{base.family.upper()} model.")
@@ -190,10 +189,9 @@ class Trainer:
     def _plan(self, data):
         from .dataset.plan import plan_steps
 
-        counts = {k: len(v) for k, v in data.buckets.items()}
-        cfg = self.cfg
-        plan = plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, self.rt.num_processes,
-                          cfg.max_train_epochs, cfg.max_train_steps)
+        c = self.cfg
+        plan = plan_steps({k: len(v) for k, v in data.buckets.items()}, c.train_batch_size,
+                          c.gradient_accumulation_steps, self.rt.num_processes, c.max_train_epochs, c.max_train_steps)
         data.total_steps = plan.total_steps  # token_warmup_step below 1 is a share of these
         return plan
 

@@ -37,30 +37,14 @@ def option_issues(cfg: TrainConfig) -> list:
                                                "ip_noise_gamma.")
     if cfg.noise_offset_random_strength and not cfg.noise_offset:
         warn("noise_offset_random_strength", "noise_offset_random_strength does nothing without noise_offset.")
-    if len(cfg.base_weights_multiplier) > len(cfg.base_weights):
-        err("base_weights_multiplier", "base_weights_multiplier has more values than base_weights has files.")
-    for v in cfg.base_weights_multiplier:
-        try:
-            float(v)
-        except ValueError:
-            err("base_weights_multiplier", f"base_weights_multiplier value '{v}' is not a number.")
     if (cfg.cache_latents or cfg.cache_latents_to_disk) and cfg.color_aug:
         err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent never changes "
                              "colour. Turn one of them off.")
-    per_step = (cfg.enable_wildcard or cfg.token_warmup_step > 0 or cfg.caption_dropout_every_n_epochs > 0
-                or cfg.weighted_captions)
+    per_step = cfg.enable_wildcard or cfg.token_warmup_step > 0 or cfg.caption_dropout_every_n_epochs > 0
     if per_step and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
         err("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with wildcards, token "
-                                          "warm-up, caption_dropout_every_n_epochs or weighted captions: the "
-                                          "captions change during training.")
-    if cfg.weighted_captions and (cfg.shuffle_caption or cfg.caption_tag_dropout_rate > 0):
-        warn("weighted_captions", "With weighted_captions, shuffling and tag dropout split captions at "
-                                  "caption_separator; keep each (text:weight) group free of it.")
-    if cfg.skip_until_initial_step and cfg.initial_step is None and cfg.initial_epoch is None:
-        warn("skip_until_initial_step", "skip_until_initial_step does nothing without initial_step or "
-                                        "initial_epoch.")
-    if cfg.save_last_n_steps and not cfg.save_every_n_steps:
-        warn("save_last_n_steps", "save_last_n_steps only removes files saved by save_every_n_steps.")
+                                          "warm-up or caption_dropout_every_n_epochs: the captions change "
+                                          "during training.")
     if cfg.fp8_base_unet and cfg.fp8_base:
         warn("fp8_base_unet", "fp8_base already stores the UNet in 8 bits; fp8_base_unet adds nothing.")
     return out

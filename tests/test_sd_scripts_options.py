@@ -1,0 +1,274 @@
+"""Every option name of sd-scripts' train_network.py / sdxl_train_network.py loads (tests/data holds the names
+with the sd-scripts commit they came from); the loss, noise and caption options follow sd-scripts' formulas;
+the metadata carries sd-scripts' keys; a TOML with every implemented option set away from its default trains."""
+import math
+import random
+from pathlib import Path
+
+import pytest
+import toml
+import torch
+
+from trainer.config import FIELDS, TrainConfig
+from trainer.config_compat import ACCEPTED_ONLY, ALIASES
+from trainer.config_io import from_dict, load_toml
+from trainer.errors import ConfigError
+
+DATA = Path(__file__).parent / "data"
+PENDING = {"torch_compile", "dynamo_backend"}  # real fields on another branch (issue of torch.compile)
+
+
+def _names(file: str) -> list[str]:
+    lines = (DATA / file).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_every_sd_scripts_option_name_is_known():
+    names = _names("sd_scripts_train_network_options.txt")
+    assert len(names) == len(set(names)) == 197
+    unknown = [n for n in names if n not in FIELDS and n not in ACCEPTED_ONLY and n not in ALIASES
+               and n not in PENDING]
+    assert unknown == []
+
+
+def test_a_toml_with_every_accepted_only_option_loads_and_each_set_one_is_named(tmp_path):
+    from trainer.validate import validate
+
+    values = {n: True for n in ACCEPTED_ONLY}
+    values.update(log_with="wandb", huggingface_repo_id="me/lora", zero_stage=3, tokenizer_cache_dir="cache")
+    path = tmp_path / "kohya.toml"
+    path.write_text(toml.dumps({"general": values, "caption_extention": ".caption"}), encoding="utf-8")
+    cfg = load_toml(path)
+    assert cfg.caption_extension == ".caption"
+    warned = {i.field: i.message for i in validate(cfg, need_paths=False) if not i.error}
+    assert set(ACCEPTED_ONLY) <= set(warned)
+    assert "tokenizers ship with LoRA Desk" in warned["tokenizer_cache_dir"]
+    assert "accelerate launch" in warned["deepspeed"]
+    assert warned["log_with"].startswith("log_with wandb is ignored")
+
+
+def test_inert_values_of_accepted_only_options_say_nothing():
+    from trainer.validate import validate
+
+    cfg = from_dict({"huggingface_repo_id": "", "deepspeed": False, "log_with": "tensorboard", "zero_stage": 2})
+    fields = {i.field for i in validate(cfg, need_paths=False)}
+    assert not fields & {"huggingface_repo_id", "deepspeed", "log_with", "zero_stage"}
+
+
+def test_legacy_aliases_map_like_sd_scripts():
+    assert from_dict({"use_8bit_adam": True}).optimizer_type == "AdamW8bit"
+    assert from_dict({"use_lion_optimizer": True}).optimizer_type == "Lion"
+    assert from_dict({"use_8bit_adam": False}).optimizer_type == "AdamW"
+    assert from_dict({"caption_extention": ".cap", "caption_extension": ".txt"}).caption_extension == ".txt"
+    with pytest.raises(ConfigError, match="use_8bit_adam and optimizer_type = Lion"):
+        from_dict({"use_8bit_adam": True, "optimizer_type": "Lion"})
+
+
+def test_accepted_only_options_survive_replace_and_save(tmp_path):
+    from trainer.config_io import save_toml
+
+    cfg = from_dict({"wandb_run_name": "x"}).replace(seed=3)
+    assert cfg.accepted_only == {"wandb_run_name": "x"}
+    save_toml(cfg, tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml").accepted_only == {"wandb_run_name": "x"}
+
+
+def test_train_help_lists_every_name_with_the_accepted_only_ones_apart():
+    from trainer.cli import build_parser, config_from_args
+
+    text = build_parser().format_help()
+    for name in _names("sd_scripts_train_network_options.txt"):
+        if name not in PENDING and name != "config_file":
+            assert f"--{name}" in text, name
+    tail = text.split("sd-scripts options accepted without effect", 1)[1]
+    assert "--deepspeed" in tail and "--loss_type" not in tail and "accelerate launch" in tail
+    cfg = config_from_args(["--use_8bit_adam", "--deepspeed", "--log_with", "wandb", "--loss_type", "huber"])
+    assert cfg.optimizer_type == "AdamW8bit" and cfg.loss_type == "huber"
+    assert cfg.accepted_only == {"deepspeed": True, "log_with": "wandb"}
+
+
+# --- formulas (sd-scripts library/train_util.py, library/custom_train_functions.py)
+
+def _sched():
+    from trainer.loss import make_noise_scheduler
+
+    return make_noise_scheduler()
+
+
+def test_huber_thresholds_follow_sd_scripts():
+    from trainer.loss import huber_threshold
+
+    sched, t = _sched(), torch.tensor([0, 250, 999])
+    snr = huber_threshold("huber", "snr", 0.1, 1.0, t, sched)
+    ac = sched.alphas_cumprod[t]
+    sigma = ((1 - ac) / ac) ** 0.5
+    assert torch.allclose(snr, (1 - 0.1) / (1 + sigma) ** 2 + 0.1)
+    exp = huber_threshold("smooth_l1", "exponential", 0.1, 2.0, t, sched)
+    alpha = -math.log(0.1) / 1000
+    assert torch.allclose(exp, torch.exp(-alpha * t.float()) * 2.0)
+    assert torch.allclose(huber_threshold("huber", "constant", 0.1, 2.0, t, sched), torch.full((3,), 0.2))
+    assert huber_threshold("l2", "snr", 0.1, 1.0, t, sched) is None
+
+
+def test_loss_types_follow_sd_scripts():
+    from trainer.loss import elementwise_loss
+
+    pred, target = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
+    c = torch.tensor([0.1, 0.5])
+    d2 = (pred - target) ** 2
+    cc = c.view(-1, 1, 1, 1)
+    assert torch.allclose(elementwise_loss(pred, target, "l2"), d2)
+    assert torch.allclose(elementwise_loss(pred, target, "l1"), (pred - target).abs())
+    assert torch.allclose(elementwise_loss(pred, target, "huber", c), 2 * cc * (torch.sqrt(d2 + cc ** 2) - cc))
+    assert torch.allclose(elementwise_loss(pred, target, "smooth_l1", c), 2 * (torch.sqrt(d2 + cc ** 2) - cc))
+
+
+def test_debiased_estimation_follows_sd_scripts():
+    from trainer.loss import weight_loss
+
+    sched, t = _sched(), torch.tensor([0, 500, 999])
+    loss = torch.ones(3)
+    snr = torch.clamp(sched.all_snr[t], max=1000)
+    out = weight_loss(loss, t, sched, min_snr_gamma=None, v_prediction=False, scale_v_pred_like_noise=False,
+                      v_pred_like_loss=None, debiased=True)
+    assert torch.allclose(out, 1 / torch.sqrt(snr))
+    out_v = weight_loss(loss, t, sched, min_snr_gamma=5.0, v_prediction=True, scale_v_pred_like_noise=False,
+                        v_pred_like_loss=None, debiased=True)
+    min_snr = torch.clamp(sched.all_snr[t], max=5.0) / (sched.all_snr[t] + 1)  # applied first, as sd-scripts
+    assert torch.allclose(out_v, min_snr / (snr + 1))
+
+
+def test_timestep_range_and_input_perturbation():
+    from trainer.loss import input_perturbation, make_noise, sample_timesteps
+
+    g = torch.Generator().manual_seed(0)
+    t = sample_timesteps(4000, 200, 300, 1000, "cpu", g)
+    assert int(t.min()) == 200 and int(t.max()) == 299
+    assert sample_timesteps(3, 500, 500, 1000, "cpu").tolist() == [500, 500, 500]
+    assert int(sample_timesteps(4000, None, None, 1000, "cpu", g).max()) == 999
+    noise = torch.zeros(2, 4, 8, 8)
+    assert input_perturbation(noise, None, False) is noise
+    fixed = input_perturbation(noise, 0.1, False, torch.Generator().manual_seed(1))
+    assert torch.allclose(fixed, 0.1 * torch.randn(noise.shape, generator=torch.Generator().manual_seed(1)))
+    random_strength = input_perturbation(noise, 0.1, True, torch.Generator().manual_seed(1)).std()
+    assert 0 < random_strength < fixed.std()
+    lat = torch.zeros(64, 4, 2, 2)
+    offsets = make_noise(lat, noise_offset=0.5, adaptive_noise_scale=None, multires_iterations=None,
+                         multires_discount=0.3, offset_random_strength=True, generator=g)
+    plain = make_noise(lat, noise_offset=0.5, adaptive_noise_scale=None, multires_iterations=None,
+                       multires_discount=0.3, generator=torch.Generator().manual_seed(0))
+    assert offsets.std() < plain.std()  # the offset's strength is drawn from [0, 0.5)
+
+
+# --- captions (sd-scripts BaseDataset.process_caption)
+
+def test_wildcards_pick_a_line_and_a_choice():
+    from trainer.dataset.captions import process_caption
+
+    seen = {process_caption("a {red|blue} {{x}}\nsecond line", enable_wildcard=True, rng=random.Random(i))
+            for i in range(60)}
+    assert seen == {"a red {x}", "a blue {x}", "second line"}
+    assert process_caption("one\ntwo", rng=random.Random(0)) == "one"
+
+
+def test_token_warmup_prefix_suffix_and_dropout_every_n_epochs():
+    from trainer.dataset.captions import process_caption
+
+    cap = "t0, t1, t2, t3, t4, t5"
+    # sd-scripts: floor(step * (len - min) / warmup_step) + min tokens before warmup_step
+    assert process_caption(cap, token_warmup_min=2, token_warmup_step=8, step=0) == "t0, t1"
+    assert process_caption(cap, token_warmup_min=2, token_warmup_step=8, step=4) == "t0, t1, t2, t3"
+    assert process_caption(cap, token_warmup_min=2, token_warmup_step=8, step=8) == cap
+    assert process_caption("x", caption_prefix="pre", caption_suffix="post") == "pre x post"
+    assert process_caption("x", caption_dropout_every_n_epochs=2, epoch=2) == ""
+    assert process_caption("x", caption_dropout_every_n_epochs=2, epoch=3) == "x"
+    assert process_caption("a;;;b, c", secondary_separator=";;;") == "a,b, c"
+
+
+# --- metadata: sd-scripts' keys, plus ours
+
+def _run_info(**kw):
+    from trainer.metadata import RunInfo
+
+    base = dict(model_version="sd_v1", session_id=1, started_at=1.7e9, num_train_images=5, batches_per_epoch=3,
+                epochs=2, total_steps=6, optimizer="torch.optim.AdamW", model_hashes=("a", "b"))
+    base.update(kw)
+    return RunInfo(**base)
+
+
+def test_metadata_has_every_key_sd_scripts_writes():
+    from trainer.metadata import build_metadata, with_progress
+
+    cfg = TrainConfig(pretrained_model_name_or_path="/m/base.safetensors", output_name="mine", network_dim=8,
+                      network_alpha=4.0, network_args=["conv_dim=4"])
+    md = with_progress(build_metadata(cfg, _run_info()), epoch=2, step=6)
+    expected = set(_names("sd_scripts_lora_metadata_keys.txt"))
+    missing = expected - set(md)
+    assert missing == {"ss_sd_scripts_commit_hash"}  # not sd-scripts: ss_lora_desk_version instead
+    assert md["ss_network_alpha"] == "4"
+    assert md["modelspec.architecture"] == "stable-diffusion-v1/lora"
+    assert md["modelspec.implementation"] == "diffusers"
+    assert md["modelspec.title"] == "mine" and md["modelspec.resolution"] == "512x512"
+    assert md["modelspec.prediction_type"] == "epsilon"
+
+
+def test_modelspec_for_sdxl_v_pred_and_metadata_options():
+    from trainer.metadata import build_metadata
+
+    cfg = TrainConfig(output_name="x", resolution="1024", metadata_title="Title", metadata_author="Me",
+                      metadata_tags="a,b", metadata_trigger_phrase="trig", min_timestep=100, clip_skip=2)
+    md = build_metadata(cfg, _run_info(model_version="sdxl_base_v1-0"))
+    assert md["modelspec.architecture"] == "stable-diffusion-xl-v1-base/lora"
+    assert md["modelspec.implementation"] == "https://github.com/Stability-AI/generative-models"
+    assert (md["modelspec.title"], md["modelspec.author"], md["modelspec.tags"]) == ("Title", "Me", "a,b")
+    assert md["modelspec.trigger_phrase"] == "trig" and md["modelspec.timestep_range"] == "100,1000"
+    assert md["modelspec.encoder_layer"] == "2" and md["modelspec.resolution"] == "1024x1024"
+    v2 = build_metadata(TrainConfig(v_parameterization=True), _run_info(model_version="sd_v2_v"))
+    assert v2["modelspec.architecture"] == "stable-diffusion-v2-768-v/lora"
+    assert v2["modelspec.prediction_type"] == "v"
+
+
+def test_no_metadata_keeps_the_minimum_and_modelspec():
+    from trainer.metadata import MINIMUM_KEYS, build_metadata, with_progress
+
+    md = with_progress(build_metadata(TrainConfig(no_metadata=True), _run_info()), epoch=1, step=1)
+    assert {k for k in md if k.startswith("ss_")} <= set(MINIMUM_KEYS)
+    assert "ss_tag_frequency" not in md and "modelspec.title" in md and "ss_epoch" not in md
+
+
+# --- the real loop with every implemented option away from its default
+
+@pytest.mark.slow
+def test_toml_with_every_implemented_option_trains(tiny_ckpt, dataset, tmp_path):
+    from conftest import quick_config, run_training
+    from safetensors import safe_open
+
+    from trainer.config_io import save_toml
+
+    options = dict(
+        loss_type="huber", huber_schedule="exponential", huber_c=0.2, huber_scale=1.5, ip_noise_gamma=0.1,
+        ip_noise_gamma_random_strength=True, noise_offset=0.05, noise_offset_random_strength=True,
+        debiased_estimation_loss=True, min_timestep=10, max_timestep=900, caption_prefix="pre",
+        caption_suffix="post", caption_separator=",", secondary_separator=";;;", enable_wildcard=True,
+        caption_dropout_every_n_epochs=3, token_warmup_min=2, token_warmup_step=0.5, color_aug=True,
+        resize_interpolation="area", no_half_vae=True, highvram=True, disable_mmap_load_safetensors=True,
+        metadata_title="T", metadata_author="A", metadata_description="D", metadata_license="L",
+        metadata_tags="t", metadata_trigger_phrase="tp", metadata_usage_hint="u", metadata_preprocessor="p",
+        metadata_merged_from="m", metadata_thumbnail="data:,x", metadata_is_negative_embedding="false",
+        huggingface_repo_id="me/x", use_8bit_adam=False, caption_extention=".txt")
+    for name in ("loss_type", "ip_noise_gamma", "enable_wildcard", "metadata_title", "color_aug"):
+        assert options[name] != getattr(TrainConfig(), name)
+    cfg = quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "out")
+    save_toml(cfg, tmp_path / "base.toml")
+    data = toml.loads((tmp_path / "base.toml").read_text(encoding="utf-8"))
+    data.update(options)
+    (tmp_path / "all.toml").write_text(toml.dumps(data), encoding="utf-8")
+    cfg = load_toml(tmp_path / "all.toml")
+    path, events = run_training(cfg)
+    with safe_open(path, "pt") as f:
+        md = f.metadata()
+    assert md["ss_loss_type"] == "huber" and md["ss_huber_schedule"] == "exponential"
+    assert md["ss_ip_noise_gamma"] == "0.1" and md["ss_debiased_estimation"] == "True"
+    assert md["modelspec.title"] == "T" and md["modelspec.timestep_range"] == "10,900"
+    logs = [e.message for e in events if type(e).__name__ == "Log"]
+    assert any("huggingface_repo_id is ignored" in m for m in logs)
