@@ -66,19 +66,31 @@ def build_modelspec(cfg, model_version: str, started_at: float, implementation_v
     return md
 
 
-def merged_modelspec(first: dict[str, str], title: str, sources: list[str], started_at: float,
-                     implementation_version: str) -> dict[str, str]:
-    """modelspec.* of a LoRA+LoRA merge, as sd-scripts' merge scripts write it: the first file's architecture
-    and resolution kept, a new title, date and merged_from; keys about one training run are dropped."""
-    keep = ("modelspec.sai_model_spec", "modelspec.architecture", "modelspec.implementation",
-            "modelspec.resolution", "modelspec.prediction_type", "modelspec.timestep_range",
-            "modelspec.encoder_layer")
-    md = {k: v for k, v in first.items() if k in keep}
-    if "modelspec.architecture" not in md:
-        return {}
-    md["modelspec.sai_model_spec"] = SPEC_VERSION
-    md["modelspec.title"] = title
-    md["modelspec.date"] = datetime.datetime.fromtimestamp(int(started_at)).isoformat()
-    md["modelspec.merged_from"] = ", ".join(sources)
-    md["modelspec.implementation_version"] = implementation_version
-    return md
+def title_of(path, metadata: dict) -> str:
+    """sd-scripts' build_merged_from: a file's modelspec.title, else its file name without extension."""
+    from pathlib import Path
+
+    return metadata.get("modelspec.title") or Path(path).stem
+
+
+def is_v_pred(metadata: dict) -> bool:
+    """Whether a LoRA's metadata says it was trained for a v-prediction model."""
+    return (metadata.get("modelspec.prediction_type") == "v" or metadata.get("ss_v_parameterization") == "True"
+            or metadata.get("ss_base_model_version", "").endswith("_v"))
+
+
+def merged_modelspec(family: str, v_pred: bool, title: str, merged_from: list[str], started_at: float, *,
+                     lora: bool) -> dict[str, str]:
+    """modelspec.* of a merge result, as sd-scripts' merge_lora.py / svd_merge_lora.py write it: title = the
+    output file's name, merged_from = the titles of the inputs, a new date; nothing of one training run."""
+    return {
+        "modelspec.sai_model_spec": SPEC_VERSION,
+        "modelspec.architecture": architecture(family, v_pred, lora),
+        "modelspec.implementation": implementation(family, lora),
+        "modelspec.title": title,
+        "modelspec.resolution": "1024x1024" if family == "sdxl" else "768x768" if family == "sd2" and v_pred
+        else "512x512",
+        "modelspec.date": datetime.datetime.fromtimestamp(int(started_at)).isoformat(),
+        "modelspec.merged_from": ", ".join(merged_from),
+        "modelspec.prediction_type": "v" if v_pred else "epsilon",
+    }
