@@ -264,9 +264,28 @@ class TrainConfig:
                                           recommended=1)
     save_every_n_steps: int | None = opt(None, "saving", "Save a LoRA file every N steps.", min=1)
     save_last_n_epochs: int | None = opt(None, "saving", "Keep only the newest N epoch files.", min=1)
+    save_last_n_steps: int | None = opt(None, "saving", "Keep only the step files of the last N steps (with "
+                                        "save_every_n_steps).", min=1, advanced=True)
+    save_n_epoch_ratio: int | None = opt(None, "saving", "Save about N files over the whole run, spread "
+                                         "evenly over the epochs (overrides save_every_n_epochs).", min=1,
+                                         advanced=True)
     save_state: bool = opt(False, "saving", "Also save optimizer and progress with every file so training "
                            "can be resumed.")
     resume: str = opt("", "saving", "Resume from a saved state folder.")
+    save_last_n_epochs_state: int | None = opt(None, "saving", "Keep the resumable states of the newest N "
+                                               "epoch saves (default: like save_last_n_epochs).", min=1,
+                                               advanced=True)
+    save_last_n_steps_state: int | None = opt(None, "saving", "Keep the resumable states of the last N steps "
+                                              "(default: like save_last_n_steps).", min=1, advanced=True)
+    save_state_on_train_end: bool = opt(False, "saving", "Save a resumable state with the final file even "
+                                        "without save_state.", advanced=True)
+    initial_epoch: int | None = opt(None, "saving", "Start counting at this epoch (1 = the first); the run "
+                                    "trains the remaining epochs.", min=1, advanced=True)
+    initial_step: int | None = opt(None, "saving", "Start counting at this step (overrides initial_epoch); the "
+                                   "run trains the remaining steps.", min=0, advanced=True)
+    skip_until_initial_step: bool = opt(False, "saving", "With initial_step: pass over the batches of the "
+                                        "earlier steps, so the data order goes on where it would be.",
+                                        advanced=True)
     save_state_on_train_end: bool = opt(False, "saving", "Save a resumable state with the final file even "
                                         "without save_state.", advanced=True)
     output_dir: str = opt("", "saving", "Folder for the LoRA files.")

@@ -60,8 +60,7 @@ ACCEPTED_ONLY: dict[str, str] = {
     # sd-scripts options of issue 17 still to be built here (they change no result file, or only saving)
     **{n: f"{n} {_NOT_YET}" for n in (
         "base_weights", "base_weights_multiplier", "weighted_captions", "text_encoder_batch_size",
-        "skip_cache_check", "save_last_n_steps", "save_n_epoch_ratio", "save_last_n_epochs_state",
-        "save_last_n_steps_state", "initial_epoch", "initial_step", "skip_until_initial_step", "output_config")},
+        "skip_cache_check", "output_config")},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import events as ev
+from . import save_policy as SP
 from . import setup as S
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
@@ -220,6 +221,9 @@ class Trainer:
         if cfg.resume:
             progress = load_state(cfg.resume, network, opt, sched)
             self.emit(ev.Log(f"Resumed from {cfg.resume} at step {progress.step}"))
+        progress, note = SP.initial_progress(cfg, progress, plan.steps_per_epoch, cfg.gradient_accumulation_steps)
+        if note:
+            self.emit(ev.Log(note))
         self._check_stop()
         self.metadata = run_metadata(cfg, plan, base, scan, report, data, progress.session_id, seed,
                                      self.optimizer_description, rt.num_processes)
@@ -278,6 +282,7 @@ class Trainer:
                         self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
                                    step, opt, sched, Progress(step, epoch, batch_in_epoch, progress.session_id,
                                                               plan.total_steps))
+                        SP.remove(SP.step_removals(cfg, step))
                     if self.stop.is_set():
                         stopped = True
                         progress = Progress(step, epoch, batch_in_epoch, progress.session_id, plan.total_steps)
@@ -335,20 +340,11 @@ class Trainer:
         from .saving import epoch_file
 
         cfg = self.cfg
-        if epoch >= plan.epochs or not cfg.save_every_n_epochs or epoch % cfg.save_every_n_epochs:
+        if not SP.saves_at_epoch(cfg, epoch, plan.epochs):
             return
         self._save(network, base, epoch_file(cfg.output_dir, cfg.output_name, epoch), epoch, step, opt, sched,
                    progress)
-        if cfg.save_last_n_epochs:
-            old = epoch - cfg.save_every_n_epochs * cfg.save_last_n_epochs
-            if old > 0:
-                from .saving import state_dir
-
-                path = epoch_file(cfg.output_dir, cfg.output_name, old)
-                path.unlink(missing_ok=True)
-                import shutil
-
-                shutil.rmtree(state_dir(path), ignore_errors=True)
+        SP.remove(SP.epoch_removals(cfg, epoch, plan.epochs))
 
     def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> None:
         from .metadata import with_progress
@@ -358,7 +354,7 @@ class Trainer:
         if rt.is_main:
             size = save_network(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
                                 self.cfg.save_precision)
-            if self.cfg.save_state:
+            if SP.wants_state(self.cfg, final):
                 save_state(state_dir(path), network, opt, sched, progress)
             self.last_good = str(path)
             self.emit(ev.Saved(str(path), epoch, step, final, size))

@@ -45,6 +45,13 @@ def option_issues(cfg: TrainConfig) -> list:
         err("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with wildcards, token "
                                           "warm-up or caption_dropout_every_n_epochs: the captions change "
                                           "during training.")
+    if cfg.skip_until_initial_step and cfg.initial_step is None and cfg.initial_epoch is None:
+        warn("skip_until_initial_step", "skip_until_initial_step does nothing without initial_step or "
+                                        "initial_epoch.")
+    if cfg.save_last_n_steps and not cfg.save_every_n_steps:
+        warn("save_last_n_steps", "save_last_n_steps only removes files saved by save_every_n_steps.")
+    if cfg.save_n_epoch_ratio and cfg.save_every_n_epochs:
+        warn("save_n_epoch_ratio", "save_n_epoch_ratio replaces save_every_n_epochs, as in sd-scripts.")
     if cfg.fp8_base_unet and cfg.fp8_base:
         warn("fp8_base_unet", "fp8_base already stores the UNet in 8 bits; fp8_base_unet adds nothing.")
     return out
