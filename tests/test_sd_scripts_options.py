@@ -272,3 +272,36 @@ def test_toml_with_every_implemented_option_trains(tiny_ckpt, dataset, tmp_path)
     assert md["modelspec.title"] == "T" and md["modelspec.timestep_range"] == "10,900"
     logs = [e.message for e in events if type(e).__name__ == "Log"]
     assert any("huggingface_repo_id is ignored" in m for m in logs)
+
+
+def test_text_encoder_outputs_are_cached_in_batches_of_text_encoder_batch_size():
+    from types import SimpleNamespace
+
+    from trainer.caching import cache_text_outputs
+
+    items = [SimpleNamespace(entry=SimpleNamespace(caption=c, path=Path(f"/nowhere/{i}.png")))
+             for i, c in enumerate(["a", "b", "a", "c", "d"])]
+    data = SimpleNamespace(items=items, caption=lambda i, epoch, rng: "pre " + items[i].entry.caption)
+    calls = []
+
+    def encode(captions):
+        calls.append(list(captions))
+        return torch.arange(len(captions), dtype=torch.float32).view(-1, 1, 1) + len(calls) * 10, None
+
+    out = cache_text_outputs(data, encode, "m", to_disk=False, max_token_length=None, clip_skip=None,
+                             batch_size=3)
+    assert calls == [["pre a", "pre b", "pre c"], ["pre d"]]  # unique captions, prefix applied
+    assert float(out[0][0]) == float(out[2][0]) == 10.0 and float(out[4][0]) == 20.0
+
+
+def test_output_config_writes_a_new_file_and_never_replaces_one(tmp_path, capsys):
+    from trainer.cli import main_train
+
+    target = tmp_path / "made.toml"
+    assert main_train(["--config_file", str(target), "--output_config", "--loss_type", "huber",
+                       "--use_8bit_adam", "--wandb_run_name", "r"]) == 0
+    cfg = load_toml(target)
+    assert (cfg.loss_type, cfg.optimizer_type, cfg.accepted_only) == ("huber", "AdamW8bit", {"wandb_run_name": "r"})
+    before = target.read_bytes()
+    assert main_train(["--config_file", str(target), "--output_config"]) == 1
+    assert "already exists" in capsys.readouterr().err and target.read_bytes() == before

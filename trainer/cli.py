@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .config import FIELDS, TrainConfig
 from .config_compat import ACCEPTED_ONLY, ALIASES, split
@@ -58,12 +59,16 @@ def _cli_value(words: list[str]):
 
 def config_from_args(argv: list[str]) -> TrainConfig:
     args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
-    cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
+    return _config(args, load_toml(args.config_file) if args.config_file else TrainConfig())
+
+
+def _config(args, cfg: TrainConfig) -> TrainConfig:
     if args.preset:
         from .presets import apply_preset
 
         cfg = apply_preset(cfg, args.preset)
-    given = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset") and v is not None}
+    given = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset", "output_config")
+             and v is not None}
     overrides = {k: v for k, v in given.items() if k in FIELDS}
     compat = {k: _cli_value(v) for k, v in given.items() if k not in FIELDS}
     if compat:
@@ -73,6 +78,25 @@ def config_from_args(argv: list[str]) -> TrainConfig:
         cfg = cfg.replace()
         cfg.accepted_only = {**cfg.accepted_only, **accepted}
     return apply_overrides(cfg, overrides)
+
+
+def output_config(argv: list[str]) -> Path | None:
+    """sd-scripts' --output_config: the options given on the command line (those that differ from the
+    defaults) are written to --config_file, a new file, instead of training. None when the flag is absent."""
+    from .config_io import save_toml
+    from .errors import ConfigError
+
+    args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
+    if args.output_config is None:
+        return None
+    if not args.config_file:
+        raise ConfigError("output_config needs --config_file: the new file to write the options to.")
+    path = Path(args.config_file if args.config_file.endswith(".toml") else args.config_file + ".toml")
+    if path.exists():
+        raise ConfigError(f"{path} already exists; output_config writes a new file and never replaces one.")
+    cfg = _config(args, TrainConfig())
+    save_toml(cfg, path, only_changed=True)
+    return path
 
 
 class ConsoleReporter:
@@ -168,6 +192,10 @@ def main_train(argv: list[str]) -> int:
     """Exit codes: 0 trained (also when stopped early with a saved file), 1 bad input, 130 interrupted with
     nothing saved (Ctrl+C before the first step, or a second Ctrl+C)."""
     try:
+        written = output_config(argv)
+        if written is not None:
+            print(f"wrote {written}", file=sys.stderr)
+            return 0
         cfg = config_from_args(argv)
         from .demo import ensure_demo_model
         from .trainer import Trainer

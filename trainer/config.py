@@ -248,6 +248,9 @@ class TrainConfig:
                                            "text encoder and fixed captions).")
     cache_text_encoder_outputs_to_disk: bool = opt(False, "memory", "Save cached text-encoder outputs to "
                                                    "disk.")
+    text_encoder_batch_size: int | None = opt(None, "memory", "Captions encoded at once while caching "
+                                              "text-encoder outputs (empty = train_batch_size).", min=1,
+                                              max=256, advanced=True)
     max_data_loader_n_workers: int = opt(8, "memory", "Processes that load images in the background "
                                          "(0 = in the training thread).", min=0, max=64)
     persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between "

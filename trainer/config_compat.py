@@ -50,6 +50,10 @@ ACCEPTED_ONLY: dict[str, str] = {
     **{n: "it is only used by the warmup_stable_decay, inverse_sqrt and cosine_with_min_lr schedulers, which "
           "LoRA Desk does not offer yet." for n in ("lr_decay_steps", "lr_scheduler_timescale",
                                                     "lr_scheduler_min_lr_ratio")},
+    "skip_cache_check": "the check of a disk cache here compares a few numbers stored in the cache file, which "
+                        "costs nothing next to reading it, so it always runs.",
+    "output_config": "it only works on the command line, where it writes the options given there to "
+                     "--config_file (a new file) instead of training.",
     "config_file": "a config file cannot load another config file; give it on the command line.",
     # asked for in other open issues
     **{n: f"{n} {_NOT_YET}" for n in (
@@ -59,8 +63,7 @@ ACCEPTED_ONLY: dict[str, str] = {
         "alpha_mask", "conditioning_data_dir")},
     # sd-scripts options of issue 17 still to be built here (they change no result file, or only saving)
     **{n: f"{n} {_NOT_YET}" for n in (
-        "base_weights", "base_weights_multiplier", "weighted_captions", "text_encoder_batch_size",
-        "skip_cache_check", "output_config")},
+        "base_weights", "base_weights_multiplier", "weighted_captions")},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default

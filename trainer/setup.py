@@ -85,7 +85,7 @@ def cache_text_into(model, data, base, cfg, rt, emit, stop=None) -> None:
         model.te_cache = cache_text_outputs(
             data, model.encode_captions, f"{cfg.pretrained_model_name_or_path}|{base.family}",
             to_disk=cfg.cache_text_encoder_outputs_to_disk, max_token_length=cfg.max_token_length,
-            clip_skip=cfg.clip_skip, stop=stop)
+            clip_skip=cfg.clip_skip, stop=stop, batch_size=cfg.text_encoder_batch_size or cfg.train_batch_size)
     for te in base.text_encoders:
         te.to("cpu")
 
