@@ -60,6 +60,10 @@ class TrainConfig:
     sdxl: bool = opt(False, "model", "The base model is SDXL. Detected automatically; accepted for "
                      "compatibility with sd-scripts configs.", advanced=True)
     vae: str = opt("", "model", "Optional separate VAE file used instead of the one inside the checkpoint.")
+    base_weights: list = opt([], "model", "LoRA files merged into the base model before training; they are "
+                             "not trained and not saved with the result.", advanced=True)
+    base_weights_multiplier: list = opt([], "model", "Strength of each base_weights file, in the same order "
+                                        "(1.0 where left out).", advanced=True)
 
     # --- dataset and captions
     train_data_dir: str = opt("", "dataset", "Training folder holding concept folders named "

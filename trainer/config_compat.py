@@ -63,7 +63,7 @@ ACCEPTED_ONLY: dict[str, str] = {
         "alpha_mask", "conditioning_data_dir")},
     # sd-scripts options of issue 17 still to be built here (they change no result file, or only saving)
     **{n: f"{n} {_NOT_YET}" for n in (
-        "base_weights", "base_weights_multiplier", "weighted_captions")},
+        "weighted_captions",)},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default

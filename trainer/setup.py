@@ -21,6 +21,10 @@ def prepare_models(base, cfg, rt, train_te: bool, emit):
     from .loss import make_noise_scheduler
     from .step import StepModel
 
+    if cfg.base_weights:  # before any cast: merged in float32 on the CPU
+        from .base_weights import merge_base_weights
+
+        merge_base_weights(base, cfg.base_weights, cfg.base_weights_multiplier, emit)
     base.unet.requires_grad_(False)
     base.vae.requires_grad_(False)
     for te in base.text_encoders:

@@ -171,7 +171,7 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         warn("resume", "Resuming without save_state: later files will not be resumable.")
     if cfg.max_train_epochs is None and cfg.max_train_steps < 1:
         err("max_train_steps", "max_train_steps must be at least 1.")
-    out.extend(option_issues(cfg))
+    out.extend(option_issues(cfg, need_paths))
     for name, value in cfg.accepted_only.items():  # sd-scripts options that change nothing here: say so
         text = compat_note(name, value)
         if text:

@@ -2,10 +2,12 @@
 near its size limit). Returns validate.Issue objects; no torch."""
 from __future__ import annotations
 
+import os
+
 from .config import TrainConfig
 
 
-def option_issues(cfg: TrainConfig) -> list:
+def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
     from .validate import Issue
 
     out: list = []
@@ -37,6 +39,17 @@ def option_issues(cfg: TrainConfig) -> list:
                                                "ip_noise_gamma.")
     if cfg.noise_offset_random_strength and not cfg.noise_offset:
         warn("noise_offset_random_strength", "noise_offset_random_strength does nothing without noise_offset.")
+    if len(cfg.base_weights_multiplier) > len(cfg.base_weights):
+        err("base_weights_multiplier", "base_weights_multiplier has more values than base_weights has files.")
+    for v in cfg.base_weights_multiplier:
+        try:
+            float(v)
+        except ValueError:
+            err("base_weights_multiplier", f"base_weights_multiplier value '{v}' is not a number.")
+    if need_paths:
+        for f in cfg.base_weights:
+            if not os.path.isfile(f):
+                err("base_weights", f"base_weights file {f} does not exist.")
     if (cfg.cache_latents or cfg.cache_latents_to_disk) and cfg.color_aug:
         err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent never changes "
                              "colour. Turn one of them off.")
