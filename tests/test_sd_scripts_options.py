@@ -305,3 +305,44 @@ def test_output_config_writes_a_new_file_and_never_replaces_one(tmp_path, capsys
     before = target.read_bytes()
     assert main_train(["--config_file", str(target), "--output_config"]) == 1
     assert "already exists" in capsys.readouterr().err and target.read_bytes() == before
+
+
+@pytest.mark.parametrize("mtl", [None, 150])
+def test_weighted_captions_scale_each_token_like_sd_scripts(mtl):
+    from trainer.models.tokenizers import load_tokenizers
+    from trainer.text import scale_tokens, tokenize, tokenize_weighted
+
+    tok = load_tokenizers("sd1")[0]
+    ids, w = tokenize_weighted(tok, ["a photo of (red:1.5) [hat]", "plain"], mtl)
+    assert torch.equal(ids, tokenize(tok, ["a photo of red hat", "plain"], mtl))
+    n_red = len(tok("a photo of", add_special_tokens=False).input_ids) + 1  # position after <BOS>
+    assert float(w[0, 0, n_red]) == 1.5 and float(w[0, 0, n_red + 1]) == pytest.approx(1 / 1.1)
+    assert torch.all(w[1] == 1)
+    states = torch.ones(2, ids.shape[1] * 75 + 2, 3)
+    scaled = scale_tokens(states, w)
+    # sd-scripts: hidden[:, i*75+1 : i*75+76] *= weight[:, i, 1:-1]; <BOS>/<EOS> unscaled, no mean restore
+    assert float(scaled[0, n_red, 0]) == 1.5 and float(scaled[0, 0, 0]) == 1.0 and float(scaled[0, -1, 0]) == 1.0
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl"])
+def test_weighted_captions_in_the_step_model(tiny_ckpt, family):
+    from types import SimpleNamespace
+
+    from trainer.loss import make_noise_scheduler
+    from trainer.models.loader import load_base_model
+    from trainer.step import StepModel
+
+    base = load_base_model(tiny_ckpt(family))
+    rt = SimpleNamespace(device=torch.device("cpu"))
+
+    def encode(caption, **kw):
+        model = StepModel(base, TrainConfig(**kw), rt, make_noise_scheduler(), train_te=False)
+        with torch.no_grad():
+            return model.encode_captions([caption])
+
+    weighted, pooled_w = encode("red (hat:2)", weighted_captions=True)
+    plain, pooled = encode("red hat")
+    assert torch.allclose(weighted[:, 2], 2 * plain[:, 2], atol=1e-5)  # <BOS> red hat: hat is token 2
+    assert torch.allclose(weighted[:, :2], plain[:, :2]) and torch.allclose(weighted[:, 3:], plain[:, 3:])
+    if family == "sdxl":
+        assert torch.allclose(pooled_w, pooled)

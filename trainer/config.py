@@ -114,6 +114,8 @@ class TrainConfig:
     token_warmup_step: float = opt(0.0, "dataset", "Step at which all tags are used; below it only the first "
                                    "tags are (a value below 1 is a share of all steps; 0 = off).", min=0.0,
                                    advanced=True)
+    weighted_captions: bool = opt(False, "dataset", "Read (word:1.2), (word) and [word] emphasis in captions "
+                                  "as AUTOMATIC1111 prompts do.", advanced=True)
     color_aug: bool = opt(False, "dataset", "Randomly shift the hue of each image a little (needs uncached "
                           "latents).", advanced=True)
     resize_interpolation: str | None = opt(None, "dataset", "How images are resized to their bucket (empty: "

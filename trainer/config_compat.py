@@ -61,9 +61,6 @@ ACCEPTED_ONLY: dict[str, str] = {
         "validation_seed", "validation_split", "validate_every_n_steps", "validate_every_n_epochs",
         "max_validation_steps", "dataset_config", "reg_data_dir", "prior_loss_weight", "masked_loss",
         "alpha_mask", "conditioning_data_dir")},
-    # sd-scripts options of issue 17 still to be built here (they change no result file, or only saving)
-    **{n: f"{n} {_NOT_YET}" for n in (
-        "weighted_captions",)},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default

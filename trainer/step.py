@@ -5,7 +5,7 @@ import torch
 
 from . import loss as L
 from .models.spec import VAE_SCALING
-from .text import encode_sd, encode_sdxl, tokenize
+from .text import encode_sd, encode_sdxl, scale_tokens, tokenize, tokenize_weighted
 
 
 class StepModel:
@@ -28,6 +28,8 @@ class StepModel:
     def encode_captions(self, captions: list[str]):
         """-> (hidden states [B,T,D], pooled [B,P] or None), with grad when the text encoder is trained."""
         mtl, dev = self.cfg.max_token_length, self.rt.device
+        if self.cfg.weighted_captions:  # (word:1.2) emphasis read and applied as sd-scripts does
+            return self._encode_weighted(captions)
         if self.family == "sdxl":
             ids1 = tokenize(self.tokenizers[0], captions, mtl)
             ids2 = tokenize(self.tokenizers[1], captions, mtl)
@@ -35,6 +37,20 @@ class StepModel:
                                self.tokenizers[1].eos_token_id)
         ids = tokenize(self.tokenizers[0], captions, mtl)
         return encode_sd(self.tes[0], ids.to(dev), self.cfg.clip_skip), None
+
+    def _encode_weighted(self, captions: list[str]):
+        """Each token's hidden state times its weight (no mean restore: sd-scripts' encode_tokens_with_weights);
+        the pooled SDXL output is not weighted."""
+        mtl, dev = self.cfg.max_token_length, self.rt.device
+        pairs = [tokenize_weighted(t, captions, mtl) for t in self.tokenizers]
+        if self.family == "sdxl":
+            (ids1, w1), (ids2, w2) = pairs
+            states, pooled = encode_sdxl(self.tes[0], self.tes[1], ids1.to(dev), ids2.to(dev),
+                                         self.tokenizers[1].eos_token_id)
+            d1 = self.tes[0].config.hidden_size
+            return torch.cat([scale_tokens(states[..., :d1], w1), scale_tokens(states[..., d1:], w2)], -1), pooled
+        ids, w = pairs[0]
+        return scale_tokens(encode_sd(self.tes[0], ids.to(dev), self.cfg.clip_skip), w), None
 
     def conditioning(self, batch):
         if self.te_cache is not None:

@@ -58,6 +58,9 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
         err("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with wildcards, token "
                                           "warm-up or caption_dropout_every_n_epochs: the captions change "
                                           "during training.")
+    if cfg.weighted_captions and (cfg.shuffle_caption or cfg.caption_tag_dropout_rate > 0):
+        warn("weighted_captions", "Shuffling and tag dropout cut captions at caption_separator, also inside a "
+                                  "(text:1.2) group; keep each group free of it.")
     if cfg.skip_until_initial_step and cfg.initial_step is None and cfg.initial_epoch is None:
         warn("skip_until_initial_step", "skip_until_initial_step does nothing without initial_step or "
                                         "initial_epoch.")
