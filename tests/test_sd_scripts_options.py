@@ -346,3 +346,44 @@ def test_weighted_captions_in_the_step_model(tiny_ckpt, family):
     assert torch.allclose(weighted[:, :2], plain[:, :2]) and torch.allclose(weighted[:, 3:], plain[:, 3:])
     if family == "sdxl":
         assert torch.allclose(pooled_w, pooled)
+
+
+@pytest.mark.parametrize("name", ["cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt"])
+def test_min_lr_wsd_and_inverse_sqrt_schedulers_equal_transformers_as_sd_scripts_calls_them(name):
+    from transformers import optimization as T
+
+    from trainer.optim.schedulers import build_scheduler
+
+    def opt():
+        return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+
+    total, warmup, cycles = 100, 10, 1
+    ours = build_scheduler(opt(), lr_scheduler=name, num_training_steps=total, lr_warmup_steps=warmup,
+                           lr_scheduler_num_cycles=cycles, lr_decay_steps=0.3, lr_scheduler_timescale=20,
+                           lr_scheduler_min_lr_ratio=0.1)
+    # sd-scripts get_scheduler_fix: num_cycles / 2, min_lr_rate / min_lr_ratio, decay = int(0.3 * total)
+    if name == "cosine_with_min_lr":
+        ref = T.get_cosine_with_min_lr_schedule_with_warmup(opt(), warmup, total, num_cycles=cycles / 2,
+                                                            min_lr_rate=0.1)
+    elif name == "warmup_stable_decay":
+        ref = T.get_wsd_schedule(opt(), warmup, 30, num_stable_steps=total - warmup - 30, num_cycles=cycles / 2,
+                                 min_lr_ratio=0.1)
+    else:
+        ref = T.get_inverse_sqrt_schedule(opt(), warmup, timescale=20)
+    got, want = [], []
+    for _ in range(total):
+        got.append(ours.get_last_lr()[0])
+        want.append(ref.get_last_lr()[0])
+        ours.optimizer.step(), ours.step(), ref.optimizer.step(), ref.step()
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-15)
+
+
+def test_scheduler_options_are_checked_before_the_model_loads():
+    from trainer.validate import errors
+
+    fields = {i.field for i in errors(TrainConfig(lr_scheduler="cosine_with_min_lr"), need_paths=False)}
+    assert "lr_scheduler_min_lr_ratio" in fields
+    fields = {i.field for i in errors(TrainConfig(lr_scheduler="warmup_stable_decay"), need_paths=False)}
+    assert "lr_decay_steps" in fields
+    assert from_dict({"lr_decay_steps": 20}).lr_decay_steps == 20
+    assert from_dict({"lr_decay_steps": 0.2}).lr_decay_steps == 0.2

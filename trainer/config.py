@@ -39,7 +39,7 @@ OPTIMIZER_CHOICES = (
 )
 SCHEDULER_CHOICES = (
     "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial",
-    "adafactor", "cosine_annealing_warmup_restarts",
+    "cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt", "adafactor", "cosine_annealing_warmup_restarts",
 )
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
 SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
@@ -166,6 +166,13 @@ class TrainConfig:
                                        min=1, max=1000)
     lr_scheduler_power: float = opt(1.0, "optimizer", "Power of the polynomial decay (1 = linear).",
                                     min=0.0, max=10.0)
+    lr_decay_steps: float = opt(0, "optimizer", "Length of the decay of warmup_stable_decay: steps, or a share "
+                                "of all steps below 1 (0.2 = the last 20 %).", min=0.0, advanced=True)
+    lr_scheduler_min_lr_ratio: float | None = opt(None, "optimizer", "Lowest learning rate of cosine_with_min_lr "
+                                                  "and warmup_stable_decay, as a share of the learning rate.",
+                                                  min=0.0, max=1.0, advanced=True)
+    lr_scheduler_timescale: int | None = opt(None, "optimizer", "Time scale of inverse_sqrt in steps (empty: "
+                                             "the warmup length).", min=1, advanced=True)
     lr_scheduler_type: str = opt("", "optimizer", "Any scheduler class by full name, for example "
                                  "torch.optim.lr_scheduler.CosineAnnealingLR; overrides lr_scheduler.",
                                  advanced=True)

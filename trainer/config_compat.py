@@ -47,9 +47,6 @@ ACCEPTED_ONLY: dict[str, str] = {
     "fused_backward_pass": "it is not implemented for LoRA training; gradient_checkpointing and an 8-bit "
                            "optimizer save memory instead.",
     "face_crop_aug_range": "face-centred crops are not implemented yet; images are cropped as usual.",
-    **{n: "it is only used by the warmup_stable_decay, inverse_sqrt and cosine_with_min_lr schedulers, which "
-          "LoRA Desk does not offer yet." for n in ("lr_decay_steps", "lr_scheduler_timescale",
-                                                    "lr_scheduler_min_lr_ratio")},
     "skip_cache_check": "the check of a disk cache here compares a few numbers stored in the cache file, which "
                         "costs nothing next to reading it, so it always runs.",
     "output_config": "it only works on the command line, where it writes the options given there to "

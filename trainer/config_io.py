@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .fileio import write_atomic
 
 _HINTS = typing.get_type_hints(TrainConfig)
+INT_OR_RATIO = ("lr_warmup_steps", "lr_decay_steps")  # sd-scripts' int_or_float: 0.2 is a share, 20 steps
 
 
 def _base_types(name: str) -> tuple[set[type], bool]:
@@ -67,10 +68,10 @@ def coerce(name: str, value: Any, *, from_text: bool = False) -> Any:
                 pass
     elif float in allowed:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value) if not (name == "lr_warmup_steps" and isinstance(value, int)) else value
+            return float(value) if not (name in INT_OR_RATIO and isinstance(value, int)) else value
         if from_text and isinstance(value, str):
             try:
-                return int(value) if name == "lr_warmup_steps" and value.isdigit() else float(value)
+                return int(value) if name in INT_OR_RATIO and value.isdigit() else float(value)
             except ValueError:
                 pass
     elif str in allowed:

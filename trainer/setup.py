@@ -154,5 +154,7 @@ def optimization(network, cfg, total_steps: int, emit) -> Optimization:
                             num_training_steps=total_steps, lr_warmup_steps=cfg.lr_warmup_steps,
                             lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
                             lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
-                            lr_scheduler_args=cfg.lr_scheduler_args)
+                            lr_scheduler_args=cfg.lr_scheduler_args, lr_decay_steps=cfg.lr_decay_steps,
+                            lr_scheduler_timescale=cfg.lr_scheduler_timescale,
+                            lr_scheduler_min_lr_ratio=cfg.lr_scheduler_min_lr_ratio)
     return Optimization(built.optimizer, sched, built.description, [g["name"] for g in groups])

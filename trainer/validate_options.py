@@ -58,6 +58,15 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
         err("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with wildcards, token "
                                           "warm-up or caption_dropout_every_n_epochs: the captions change "
                                           "during training.")
+    sched = "" if cfg.lr_scheduler_type else cfg.lr_scheduler
+    if sched == "cosine_with_min_lr" and cfg.lr_scheduler_min_lr_ratio is None:
+        err("lr_scheduler_min_lr_ratio", "lr_scheduler cosine_with_min_lr needs lr_scheduler_min_lr_ratio (for "
+                                         "example 0.1).")
+    if sched == "warmup_stable_decay" and not cfg.lr_decay_steps:
+        err("lr_decay_steps", "lr_scheduler warmup_stable_decay needs lr_decay_steps: steps, or a share of the "
+                              "run below 1.")
+    if cfg.lr_decay_steps < 0:
+        err("lr_decay_steps", "lr_decay_steps cannot be negative.")
     if cfg.weighted_captions and (cfg.shuffle_caption or cfg.caption_tag_dropout_rate > 0):
         warn("weighted_captions", "Shuffling and tag dropout cut captions at caption_separator, also inside a "
                                   "(text:1.2) group; keep each group free of it.")
