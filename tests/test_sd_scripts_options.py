@@ -238,40 +238,55 @@ def test_no_metadata_keeps_the_minimum_and_modelspec():
 
 # --- the real loop with every implemented option away from its default
 
+NEW_OPTIONS = dict(  # every field issue 17 added, each away from its default
+    loss_type="huber", huber_schedule="exponential", huber_c=0.2, huber_scale=1.5, ip_noise_gamma=0.1,
+    ip_noise_gamma_random_strength=True, noise_offset_random_strength=True, debiased_estimation_loss=True,
+    min_timestep=10, max_timestep=900, caption_prefix="(pre:1.2)", caption_suffix="post", caption_separator=";",
+    secondary_separator=";;;", enable_wildcard=True, caption_dropout_every_n_epochs=3, token_warmup_min=2,
+    token_warmup_step=0.5, weighted_captions=True, color_aug=True, face_crop_aug_range="2.0,3.0",
+    resize_interpolation="area", no_half_vae=True, fp8_base_unet=True, highvram=True,
+    disable_mmap_load_safetensors=True, text_encoder_batch_size=2, lr_decay_steps=0.5,
+    lr_scheduler_min_lr_ratio=0.1, lr_scheduler_timescale=5, save_last_n_steps=2, save_n_epoch_ratio=2,
+    save_last_n_epochs_state=1, save_last_n_steps_state=1, save_state_on_train_end=True, initial_epoch=1,
+    initial_step=2, skip_until_initial_step=True, no_metadata=True, metadata_title="T", metadata_author="A",
+    metadata_description="D", metadata_license="L", metadata_tags="t", metadata_trigger_phrase="tp",
+    metadata_usage_hint="u", metadata_preprocessor="p", metadata_merged_from="m", metadata_thumbnail="data:,x",
+    metadata_is_negative_embedding="false")
+
+
 @pytest.mark.slow
 def test_toml_with_every_implemented_option_trains(tiny_ckpt, dataset, tmp_path):
     from conftest import quick_config, run_training
     from safetensors import safe_open
+    from tools_fixtures import make_lora
 
     from trainer.config_io import save_toml
 
-    options = dict(
-        loss_type="huber", huber_schedule="exponential", huber_c=0.2, huber_scale=1.5, ip_noise_gamma=0.1,
-        ip_noise_gamma_random_strength=True, noise_offset=0.05, noise_offset_random_strength=True,
-        debiased_estimation_loss=True, min_timestep=10, max_timestep=900, caption_prefix="pre",
-        caption_suffix="post", caption_separator=",", secondary_separator=";;;", enable_wildcard=True,
-        caption_dropout_every_n_epochs=3, token_warmup_min=2, token_warmup_step=0.5, color_aug=True,
-        resize_interpolation="area", no_half_vae=True, highvram=True, disable_mmap_load_safetensors=True,
-        metadata_title="T", metadata_author="A", metadata_description="D", metadata_license="L",
-        metadata_tags="t", metadata_trigger_phrase="tp", metadata_usage_hint="u", metadata_preprocessor="p",
-        metadata_merged_from="m", metadata_thumbnail="data:,x", metadata_is_negative_embedding="false",
-        huggingface_repo_id="me/x", use_8bit_adam=False, caption_extention=".txt")
-    for name in ("loss_type", "ip_noise_gamma", "enable_wildcard", "metadata_title", "color_aug"):
-        assert options[name] != getattr(TrainConfig(), name)
-    cfg = quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "out")
+    style = make_lora(tmp_path / "style.safetensors", "sd1", seed=2, dim=2, alpha=1.0)
+    options = dict(NEW_OPTIONS, base_weights=[str(style)], base_weights_multiplier=["0.5"])
+    for name, value in options.items():
+        assert name in FIELDS and value != getattr(TrainConfig(), name), name
+    concept = dataset / "2_redcircle"
+    (concept / "img0.png").rename(concept / "img0_32_32_20_20.png")  # a face-crop file name
+    (concept / "img0.txt").rename(concept / "img0_32_32_20_20.txt")
+    (concept / "img1.txt").write_text("{red|blue} circle;;; round, (shape:1.3)\nsecond line\n", encoding="utf-8")
+    cfg = quick_config(tiny_ckpt("sd1"), dataset, tmp_path / "out", max_train_steps=6, mixed_precision="bf16",
+                       lr_scheduler="warmup_stable_decay", save_every_n_steps=2)
     save_toml(cfg, tmp_path / "base.toml")
     data = toml.loads((tmp_path / "base.toml").read_text(encoding="utf-8"))
-    data.update(options)
+    data.update(options, huggingface_repo_id="me/x", use_8bit_adam=False, caption_extention=".txt")
     (tmp_path / "all.toml").write_text(toml.dumps(data), encoding="utf-8")
     cfg = load_toml(tmp_path / "all.toml")
     path, events = run_training(cfg)
     with safe_open(path, "pt") as f:
         md = f.metadata()
-    assert md["ss_loss_type"] == "huber" and md["ss_huber_schedule"] == "exponential"
-    assert md["ss_ip_noise_gamma"] == "0.1" and md["ss_debiased_estimation"] == "True"
     assert md["modelspec.title"] == "T" and md["modelspec.timestep_range"] == "10,900"
+    assert md["modelspec.author"] == "A" and "ss_loss_type" not in md  # no_metadata: minimum ss_* keys
     logs = [e.message for e in events if type(e).__name__ == "Log"]
     assert any("huggingface_repo_id is ignored" in m for m in logs)
+    assert any("Merged style.safetensors into the base model at 0.5" in m for m in logs)
+    assert [e.step for e in events if type(e).__name__ == "Step"] == [3, 4, 5, 6]
+    assert (tmp_path / "out" / "lora-state").is_dir()
 
 
 def test_text_encoder_outputs_are_cached_in_batches_of_text_encoder_batch_size():
@@ -387,3 +402,17 @@ def test_scheduler_options_are_checked_before_the_model_loads():
     assert "lr_decay_steps" in fields
     assert from_dict({"lr_decay_steps": 20}).lr_decay_steps == 20
     assert from_dict({"lr_decay_steps": 0.2}).lr_decay_steps == 0.2
+
+
+def test_face_crop_follows_sd_scripts_crop_target():
+    from PIL import Image, ImageDraw
+
+    from trainer.augment import face_crop, face_info
+
+    assert face_info("/d/img_150_50_40_40.png") == (150, 50, 40, 40) and face_info("/d/plain.png") is None
+    img = Image.new("RGB", (200, 100), (0, 0, 255))
+    ImageDraw.Draw(img).rectangle([130, 30, 170, 70], fill=(255, 0, 0))  # the face, centre (150, 50)
+    # range 2..2: the face's side becomes half the crop's shorter side: scale max(0.64, 64/80) = 0.8
+    out, (top, left) = face_crop(img, (64, 64), (150, 50, 40, 40), (2.0, 2.0), False, random.Random(0), None)
+    assert out.size == (64, 64) and (top, left) == (8, 88)  # face at (120, 40) in the 160x80 image
+    assert out.getpixel((32, 32))[0] > 200  # the face is in the middle

@@ -118,6 +118,9 @@ class TrainConfig:
                                   "as AUTOMATIC1111 prompts do.", advanced=True)
     color_aug: bool = opt(False, "dataset", "Randomly shift the hue of each image a little (needs uncached "
                           "latents).", advanced=True)
+    face_crop_aug_range: str = opt("", "dataset", "For images named name_cx_cy_w_h (face centre and size): "
+                                   "crop around the face at a random zoom, e.g. 2.0,4.0 (bucketing off).",
+                                   advanced=True)
     resize_interpolation: str | None = opt(None, "dataset", "How images are resized to their bucket (empty: "
                                            "Lanczos when shrinking, bicubic when enlarging).",
                                            choices=RESIZE_CHOICES, advanced=True)

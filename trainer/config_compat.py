@@ -46,7 +46,6 @@ ACCEPTED_ONLY: dict[str, str] = {
     "cpu_offload_checkpointing": "it only applies to DiT models in sd-scripts, not to SD 1.x/2.x/SDXL U-Nets.",
     "fused_backward_pass": "it is not implemented for LoRA training; gradient_checkpointing and an 8-bit "
                            "optimizer save memory instead.",
-    "face_crop_aug_range": "face-centred crops are not implemented yet; images are cropped as usual.",
     "skip_cache_check": "the check of a disk cache here compares a few numbers stored in the cache file, which "
                         "costs nothing next to reading it, so it always runs.",
     "output_config": "it only works on the command line, where it writes the options given there to "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import color_aug, resample_filter
+from .augment import color_aug, face_crop, face_info, parse_face_range, resample_filter
 from .dataset.buckets import BucketAssignment, crop_for
 from .dataset.captions import process_caption
 from .dataset.images import ImageReadError, open_image_rgb
@@ -95,16 +95,25 @@ class TrainData(torch.utils.data.Dataset):
     def load_pixels(self, item: TrainItem, rng: random.Random, *, allow_flip: bool = True) -> tuple[torch.Tensor, tuple]:
         img = open_image_rgb(item.entry.path)
         a = item.assignment
+        face = face_info(item.entry.path) if self.cfg.face_crop_aug_range and not self.cfg.enable_bucket else None
+        if face and img.width >= a.bucket[0] and img.height >= a.bucket[1]:  # sd-scripts: unbucketed images only
+            img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(self.cfg.face_crop_aug_range),
+                                         self.cfg.random_crop, rng, self.cfg.resize_interpolation)
+            return self._finish(img, rng, allow_flip), (top, left)
         if img.size != a.resized:
             img = img.resize(a.resized, resample_filter(self.cfg.resize_interpolation, a.resized[0] < img.size[0]))
         left, top, right, bottom = crop_for(a, self.cfg.random_crop, rng)
         img = img.crop((left, top, right, bottom))
+        return self._finish(img, rng, allow_flip), (top, left)
+
+    def _finish(self, img: Image.Image, rng: random.Random, allow_flip: bool) -> torch.Tensor:
+        """Colour and flip augmentation, then the [-1, 1] CHW tensor."""
         if self.cfg.color_aug:
             img = color_aug(img, rng)
         if allow_flip and self.cfg.flip_aug and rng.random() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
-        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (top, left)
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
     def caption(self, index: int, epoch: int, rng: random.Random, step: int = 0) -> str:
         """epoch is 0-based here (sd-scripts counts from 1); step: the optimizer step this batch belongs to."""

@@ -82,7 +82,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_caption_dropout_rate": cfg.caption_dropout_rate,
         "ss_caption_dropout_every_n_epochs": cfg.caption_dropout_every_n_epochs,
         "ss_caption_tag_dropout_rate": cfg.caption_tag_dropout_rate,
-        "ss_face_crop_aug_range": None,  # not supported (config_compat); sd-scripts writes None when unset
+        "ss_face_crop_aug_range": cfg.face_crop_aug_range or None,  # sd-scripts writes None when unset
         "ss_prior_loss_weight": 1.0,  # no regularisation images: sd-scripts' default weight
         "ss_ip_noise_gamma": cfg.ip_noise_gamma,
         "ss_debiased_estimation": bool(cfg.debiased_estimation_loss),

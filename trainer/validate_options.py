@@ -50,6 +50,21 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
         for f in cfg.base_weights:
             if not os.path.isfile(f):
                 err("base_weights", f"base_weights file {f} does not exist.")
+    if cfg.face_crop_aug_range:
+        from .augment import parse_face_range
+
+        try:
+            lo, hi = parse_face_range(cfg.face_crop_aug_range)
+            if not 0 < lo <= hi:
+                raise ValueError
+        except ValueError:
+            err("face_crop_aug_range", "face_crop_aug_range must be two numbers like 2.0,4.0, the first not "
+                                       "above the second.")
+        if cfg.enable_bucket:
+            warn("face_crop_aug_range", "face_crop_aug_range works only with enable_bucket off, as in sd-scripts.")
+        if cfg.cache_latents or cfg.cache_latents_to_disk:
+            err("cache_latents", "cache_latents cannot be used with face_crop_aug_range: a cached latent has one "
+                                 "fixed crop. Turn one of them off.")
     if (cfg.cache_latents or cfg.cache_latents_to_disk) and cfg.color_aug:
         err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent never changes "
                              "colour. Turn one of them off.")
