@@ -101,8 +101,9 @@ def te_cache_key(caption: str, model_tag: str, max_token_length, clip_skip) -> s
 
 @torch.no_grad()
 def cache_text_outputs(data, encode, model_tag: str, *, to_disk: bool, max_token_length, clip_skip,
-                       on_progress=None, stop=None, batch_size: int = 1) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Encode each item's (fixed) caption once, `batch_size` captions at a time (text_encoder_batch_size).
+                       on_progress=None, stop=None, batch_size: int = 1) -> list[tuple]:
+    """Encode each item's (fixed) caption once, `batch_size` captions at a time (text_encoder_batch_size):
+    a (states, pooled or None) pair per item.
     `encode(captions) -> (states [B,T,D], pooled [B,P] or None)`. The caption is the one training would see
     (caption_prefix/suffix and secondary_separator applied; validate() refuses the options that change it
     per step). InterruptedError when `stop` (a threading.Event) is set."""
