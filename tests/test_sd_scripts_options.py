@@ -251,7 +251,7 @@ NEW_OPTIONS = dict(  # every field issue 17 added, each away from its default
     initial_step=2, skip_until_initial_step=True, no_metadata=True, metadata_title="T", metadata_author="A",
     metadata_description="D", metadata_license="L", metadata_tags="t", metadata_trigger_phrase="tp",
     metadata_usage_hint="u", metadata_preprocessor="p", metadata_merged_from="m", metadata_thumbnail="data:,x",
-    metadata_is_negative_embedding="false")
+    metadata_is_negative_embedding="false", ddp_timeout=5)
 
 
 @pytest.mark.slow

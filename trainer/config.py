@@ -264,6 +264,9 @@ class TrainConfig:
                                            "text encoder and fixed captions).")
     cache_text_encoder_outputs_to_disk: bool = opt(False, "memory", "Save cached text-encoder outputs to "
                                                    "disk.")
+    ddp_timeout: int | None = opt(None, "memory", "Minutes the processes of a multi-GPU run (accelerate launch) "
+                                  "wait for each other before giving up (empty: torch's 30).", min=1,
+                                  advanced=True)
     text_encoder_batch_size: int | None = opt(None, "memory", "Captions encoded at once while caching "
                                               "text-encoder outputs (empty = train_batch_size).", min=1,
                                               max=256, advanced=True)

@@ -32,7 +32,6 @@ ACCEPTED_ONLY: dict[str, str] = {
     **{n: _DEEPSPEED for n in ("deepspeed", "zero_stage", "offload_optimizer_device", "offload_optimizer_nvme_path",
                                "offload_param_device", "offload_param_nvme_path", "zero3_init_flag",
                                "zero3_save_16bit_model", "fp16_master_weights_and_gradients")},
-    "ddp_timeout": "the data-parallel path (accelerate launch) uses torch's default process-group timeout.",
     "ddp_gradient_as_bucket_view": "gradients are all-reduced by LoRA Desk itself, not by torch's DDP wrapper.",
     "ddp_static_graph": "gradients are all-reduced by LoRA Desk itself, not by torch's DDP wrapper.",
     **{n: _CONSOLE for n in ("console_log_level", "console_log_file", "console_log_simple")},
