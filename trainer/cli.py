@@ -29,6 +29,8 @@ def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argp
                                 "options given here override the file.", epilog=epilog)
     p.add_argument("--config_file", help="kohya-ss style TOML config (flat or sectioned)")
     p.add_argument("--preset", help="apply a preset (built-in or user) over the config file; its keys win")
+    p.add_argument("--output_config", action="store_true", help="write the options given here (those away from "
+                   "the defaults) to --config_file, a new file, and stop without training (as sd-scripts)")
     for name, f in FIELDS.items():
         allowed, _ = _base_types(name)
         help_text = f.metadata.get("help", "").replace("%", "%%")
@@ -40,13 +42,14 @@ def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argp
             p.add_argument(f"--{name}", default=None, help=help_text)
     old = p.add_argument_group("older sd-scripts names", "mapped to the current option, as sd-scripts does")
     for name, (target, value) in ALIASES.items():
-        old.add_argument(f"--{name}", nargs="*", default=None,
+        old.add_argument(f"--{name}", nargs="*", default=None, metavar="VALUE",
                          help=f"same as --{target}" + (f" {value}" if value is not None else ""))
     inert = p.add_argument_group("sd-scripts options accepted without effect",
                                  "a config or command line may hold them; a run that sets one logs why it "
                                  "changes nothing here")
-    for name in sorted(set(ACCEPTED_ONLY) - {"config_file"}):  # --config_file is ours, above
-        inert.add_argument(f"--{name}", nargs="*", default=None, help=ACCEPTED_ONLY[name].replace("%", "%%"))
+    for name in sorted(set(ACCEPTED_ONLY) - {"config_file", "output_config"}):  # those two are ours, above
+        inert.add_argument(f"--{name}", nargs="*", default=None, metavar="VALUE",
+                           help=ACCEPTED_ONLY[name].replace("%", "%%"))
     return p
 
 
@@ -59,16 +62,17 @@ def _cli_value(words: list[str]):
 
 def config_from_args(argv: list[str]) -> TrainConfig:
     args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
-    return _config(args, load_toml(args.config_file) if args.config_file else TrainConfig())
+    return options_over(args, load_toml(args.config_file) if args.config_file else TrainConfig())
 
 
-def _config(args, cfg: TrainConfig) -> TrainConfig:
+def options_over(args, cfg: TrainConfig) -> TrainConfig:
+    """The parsed command line's preset and options over `cfg` (kohya names, aliases, accepted-only names)."""
     if args.preset:
         from .presets import apply_preset
 
         cfg = apply_preset(cfg, args.preset)
-    given = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset", "output_config")
-             and v is not None}
+    given = {k: v for k, v in vars(args).items() if (k in FIELDS or k in ALIASES or k in ACCEPTED_ONLY)
+             and k not in ("config_file", "output_config") and v is not None}
     overrides = {k: v for k, v in given.items() if k in FIELDS}
     compat = {k: _cli_value(v) for k, v in given.items() if k not in FIELDS}
     if compat:
@@ -87,14 +91,14 @@ def output_config(argv: list[str]) -> Path | None:
     from .errors import ConfigError
 
     args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
-    if args.output_config is None:
+    if not args.output_config:
         return None
     if not args.config_file:
         raise ConfigError("output_config needs --config_file: the new file to write the options to.")
     path = Path(args.config_file if args.config_file.endswith(".toml") else args.config_file + ".toml")
     if path.exists():
         raise ConfigError(f"{path} already exists; output_config writes a new file and never replaces one.")
-    cfg = _config(args, TrainConfig())
+    cfg = options_over(args, TrainConfig())
     save_toml(cfg, path, only_changed=True)
     return path
 

@@ -23,17 +23,15 @@ def build_estimate_parser():
 
 
 def main_estimate(argv: list[str]) -> int:
+    from .cli import options_over
     from .config import TrainConfig
-    from .config_io import apply_overrides, load_toml
+    from .config_io import load_toml
     from .vram import estimate
 
     parser = build_estimate_parser()
     args = parser.parse_args(argv)
-    extra = {"config_file", "json", "attention", "gpu"}
     try:
-        cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
-        overrides = {k: v for k, v in vars(args).items() if k not in extra and v is not None}
-        cfg = apply_overrides(cfg, overrides)
+        cfg = options_over(args, load_toml(args.config_file) if args.config_file else TrainConfig())
         est = estimate(cfg, attention=args.attention)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
