@@ -308,8 +308,6 @@ class TrainConfig:
     skip_until_initial_step: bool = opt(False, "saving", "With initial_step: pass over the batches of the "
                                         "earlier steps, so the data order goes on where it would be.",
                                         advanced=True)
-    save_state_on_train_end: bool = opt(False, "saving", "Save a resumable state with the final file even "
-                                        "without save_state.", advanced=True)
     output_dir: str = opt("", "saving", "Folder for the LoRA files.")
     output_name: str = opt("last", "saving", "File name of the LoRA without extension.")
     save_model_as: str = opt("safetensors", "saving", "File format.", choices=("safetensors",),
