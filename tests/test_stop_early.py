@@ -103,8 +103,8 @@ def test_caching_loops_raise_interrupted_error_when_stopped():
         return torch.zeros(1, 2, 3), None
 
     with pytest.raises(InterruptedError):
-        cache_text_outputs(SimpleNamespace(items=items), encode, "m", to_disk=False, max_token_length=None,
-                           clip_skip=None, stop=stop)
+        data = SimpleNamespace(items=items, caption=lambda i, epoch, rng: items[i].entry.caption)
+        cache_text_outputs(data, encode, "m", to_disk=False, max_token_length=None, clip_skip=None, stop=stop)
     assert seen == ["c0"]
 
 

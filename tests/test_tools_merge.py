@@ -195,7 +195,8 @@ def test_lycoris_files_merge_into_one_lora_by_svd(tools_files, tmp_path, algo):
     out_sd, out_md = load_lora(r.path)
     m_o = parse_modules(out_sd)
     assert set(m_o) == set(m_l) | set(m_p) and all(m.plain for m in m_o.values())
-    assert out_md["ss_network_module"] == "networks.lora" and "ss_network_args" not in out_md
+    assert out_md["ss_network_module"] == "networks.lora"
+    assert "algo" not in out_md["ss_network_args"] and "conv_dim" in out_md["ss_network_args"]
     convs = 0
     for name, m in m_o.items():
         shape = tm[name].shape

@@ -101,36 +101,52 @@ def te_cache_key(caption: str, model_tag: str, max_token_length, clip_skip) -> s
 
 @torch.no_grad()
 def cache_text_outputs(data, encode, model_tag: str, *, to_disk: bool, max_token_length, clip_skip,
-                       on_progress=None, stop=None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Encode each item's (fixed) caption once. `encode(captions) -> (states [B,T,D], pooled [B,P] or None)`.
-    InterruptedError when `stop` (a threading.Event) is set."""
-    out: list = [None] * len(data.items)
-    by_caption: dict[str, tuple] = {}
-    for i, item in enumerate(data.items):
+                       on_progress=None, stop=None, batch_size: int = 1) -> list[tuple]:
+    """Encode each item's (fixed) caption once, `batch_size` captions at a time (text_encoder_batch_size):
+    a (states, pooled or None) pair per item.
+    `encode(captions) -> (states [B,T,D], pooled [B,P] or None)`. The caption is the one training would see
+    (caption_prefix/suffix and secondary_separator applied; validate() refuses the options that change it
+    per step). InterruptedError when `stop` (a threading.Event) is set."""
+    n = len(data.items)
+    captions = [data.caption(i, 0, random.Random(0)) for i in range(n)]
+    keys = [te_cache_key(c, model_tag, max_token_length, clip_skip) for c in captions]
+    paths = [item.entry.path.with_name(item.entry.path.stem + "_te_outputs.npz") for item in data.items]
+    by_key: dict[str, tuple] = {}
+    if to_disk:
+        for key, path in zip(keys, paths):
+            if key not in by_key and path.exists():
+                loaded = _load_te_npz(path, key)
+                if loaded is not None:
+                    by_key[key] = loaded
+    missing = list(dict.fromkeys(k for k in keys if k not in by_key))
+    caption_of = dict(zip(keys, captions))
+    fresh = set(missing)
+    for start in range(0, len(missing), max(1, batch_size)):
         if stop is not None and stop.is_set():
             raise InterruptedError("stopped while caching text-encoder outputs")
-        caption = item.entry.caption
-        key = te_cache_key(caption, model_tag, max_token_length, clip_skip)
-        path = item.entry.path.with_name(item.entry.path.stem + "_te_outputs.npz")
-        if key not in by_caption and to_disk and path.exists():
-            try:
-                with np.load(path) as z:
-                    if str(z["key"]) == key:
-                        pooled = torch.from_numpy(z["pooled"].copy()) if "pooled" in z else None
-                        by_caption[key] = (torch.from_numpy(z["states"].copy()), pooled)
-            except (OSError, ValueError, KeyError):
-                pass
-        fresh = key not in by_caption
-        if fresh:
-            states, pooled = encode([caption])
-            by_caption[key] = (states[0].float().cpu(), None if pooled is None else pooled[0].float().cpu())
-        out[i] = by_caption[key]
-        if to_disk and (fresh or not path.exists()):
-            s, p = out[i]
-            arrays = {"states": s.numpy(), "key": np.array(key)}
-            if p is not None:
-                arrays["pooled"] = p.numpy()
-            _save_npz(path, **arrays)
+        chunk = missing[start:start + max(1, batch_size)]
+        states, pooled = encode([caption_of[k] for k in chunk])
+        for j, key in enumerate(chunk):
+            by_key[key] = (states[j].float().cpu(), None if pooled is None else pooled[j].float().cpu())
         if on_progress:
-            on_progress(i + 1, len(data.items))
+            on_progress(min(start + len(chunk), len(missing)), len(missing))
+    out = [by_key[k] for k in keys]
+    if to_disk:
+        for key, path, (s, p) in zip(keys, paths, out):
+            if key in fresh or not path.exists():
+                arrays = {"states": s.numpy(), "key": np.array(key)}
+                if p is not None:
+                    arrays["pooled"] = p.numpy()
+                _save_npz(path, **arrays)
     return out
+
+
+def _load_te_npz(path: Path, key: str):
+    try:
+        with np.load(path) as z:
+            if str(z["key"]) == key:
+                pooled = torch.from_numpy(z["pooled"].copy()) if "pooled" in z else None
+                return torch.from_numpy(z["states"].copy()), pooled
+    except (OSError, ValueError, KeyError):
+        pass
+    return None

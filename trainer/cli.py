@@ -9,9 +9,11 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .argparsing import FriendlyParser
 from .config import FIELDS, TrainConfig
+from .config_compat import ACCEPTED_ONLY, ALIASES, split
 from .config_io import _base_types, apply_overrides, load_toml
 from .errors import UserError
 
@@ -29,6 +31,8 @@ def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argp
                        "options given here override the file.", epilog=epilog)
     p.add_argument("--config_file", help="kohya-ss style TOML config (flat or sectioned)")
     p.add_argument("--preset", help="apply a preset (built-in or user) over the config file; its keys win")
+    p.add_argument("--output_config", action="store_true", help="write the options given here (those away from "
+                   "the defaults) to --config_file, a new file, and stop without training (as sd-scripts)")
     for name, f in FIELDS.items():
         allowed, _ = _base_types(name)
         help_text = f.metadata.get("help", "").replace("%", "%%")
@@ -38,18 +42,67 @@ def build_parser(prog: str = "main.py train", epilog: str | None = None) -> argp
             p.add_argument(f"--{name}", nargs="?", const="true", default=None, help=help_text)
         else:
             p.add_argument(f"--{name}", default=None, help=help_text)
+    old = p.add_argument_group("older sd-scripts names", "mapped to the current option, as sd-scripts does")
+    for name, (target, value) in ALIASES.items():
+        old.add_argument(f"--{name}", nargs="*", default=None, metavar="VALUE",
+                         help=f"same as --{target}" + (f" {value}" if value is not None else ""))
+    inert = p.add_argument_group("sd-scripts options accepted without effect",
+                                 "a config or command line may hold them; a run that sets one logs why it "
+                                 "changes nothing here")
+    for name in sorted(set(ACCEPTED_ONLY) - {"config_file", "output_config"}):  # those two are ours, above
+        inert.add_argument(f"--{name}", nargs="*", default=None, metavar="VALUE",
+                           help=ACCEPTED_ONLY[name].replace("%", "%%"))
     return p
+
+
+def _cli_value(words: list[str]):
+    """nargs='*' text of an alias or accepted-only option -> a config value (a bare flag is true)."""
+    if not words:
+        return True
+    return words[0] if len(words) == 1 else list(words)
 
 
 def config_from_args(argv: list[str]) -> TrainConfig:
     args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
-    cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
+    return options_over(args, load_toml(args.config_file) if args.config_file else TrainConfig())
+
+
+def options_over(args, cfg: TrainConfig) -> TrainConfig:
+    """The parsed command line's preset and options over `cfg` (kohya names, aliases, accepted-only names)."""
     if args.preset:
         from .presets import apply_preset
 
         cfg = apply_preset(cfg, args.preset)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("config_file", "preset") and v is not None}
+    given = {k: v for k, v in vars(args).items() if (k in FIELDS or k in ALIASES or k in ACCEPTED_ONLY)
+             and k not in ("config_file", "output_config") and v is not None}
+    overrides = {k: v for k, v in given.items() if k in FIELDS}
+    compat = {k: _cli_value(v) for k, v in given.items() if k not in FIELDS}
+    if compat:
+        known, accepted = split({k: str(v).lower() in ("true", "1", "yes") if k in ALIASES and ALIASES[k][1]
+                                 else v for k, v in compat.items()})
+        overrides.update({k: str(v) for k, v in known.items()})
+        cfg = cfg.replace()
+        cfg.accepted_only = {**cfg.accepted_only, **accepted}
     return apply_overrides(cfg, overrides)
+
+
+def output_config(argv: list[str]) -> Path | None:
+    """sd-scripts' --output_config: the options given on the command line (those that differ from the
+    defaults) are written to --config_file, a new file, instead of training. None when the flag is absent."""
+    from .config_io import save_toml
+    from .errors import ConfigError
+
+    args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
+    if not args.output_config:
+        return None
+    if not args.config_file:
+        raise ConfigError("output_config needs --config_file: the new file to write the options to.")
+    path = Path(args.config_file if args.config_file.endswith(".toml") else args.config_file + ".toml")
+    if path.exists():
+        raise ConfigError(f"{path} already exists; output_config writes a new file and never replaces one.")
+    cfg = options_over(args, TrainConfig())
+    save_toml(cfg, path, only_changed=True)
+    return path
 
 
 class ConsoleReporter:
@@ -148,6 +201,10 @@ def main_train(argv: list[str]) -> int:
     """Exit codes: 0 trained (also when stopped early with a saved file), 1 bad input, 130 interrupted with
     nothing saved (Ctrl+C before the first step, or a second Ctrl+C)."""
     try:
+        written = output_config(argv)
+        if written is not None:
+            print(f"wrote {written}", file=sys.stderr)
+            return 0
         cfg = config_from_args(argv)
         from .demo import ensure_demo_model
         from .trainer import Trainer

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 GROUPS = {
     "model": "Model",
@@ -39,11 +39,12 @@ OPTIMIZER_CHOICES = (
 )
 SCHEDULER_CHOICES = (
     "constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial",
-    "adafactor", "cosine_annealing_warmup_restarts",
+    "cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt", "adafactor", "cosine_annealing_warmup_restarts",
 )
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
 SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
 SAVE_PRECISION_ALIASES = {"fp32": "float"}  # stored as sd-scripts' name: a saved config stays valid there
+RESIZE_CHOICES = (None, "lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area")
 
 
 @dataclass
@@ -59,6 +60,10 @@ class TrainConfig:
     sdxl: bool = opt(False, "model", "The base model is SDXL. Detected automatically; accepted for "
                      "compatibility with sd-scripts configs.", advanced=True)
     vae: str = opt("", "model", "Optional separate VAE file used instead of the one inside the checkpoint.")
+    base_weights: list = opt([], "model", "LoRA files merged into the base model before training; they are "
+                             "not trained and not saved with the result.", advanced=True)
+    base_weights_multiplier: list = opt([], "model", "Strength of each base_weights file, in the same order "
+                                        "(1.0 where left out).", advanced=True)
 
     # --- dataset and captions
     train_data_dir: str = opt("", "dataset", "Training folder holding concept folders named "
@@ -94,6 +99,31 @@ class TrainConfig:
     clip_skip: int | None = opt(None, "dataset", "Use the output of an earlier text-encoder layer. 2 for "
                                 "anime models derived from NovelAI, 1 (empty) otherwise.", min=1, max=12,
                                 recommended="2 for anime SD 1.x models")
+    caption_prefix: str = opt("", "dataset", "Text put before every caption (a trigger word, for example).")
+    caption_suffix: str = opt("", "dataset", "Text put after every caption.")
+    caption_separator: str = opt(",", "dataset", "Separator between the tags of a caption, used by shuffling "
+                                 "and tag dropout.", advanced=True)
+    secondary_separator: str = opt("", "dataset", "A separator that keeps its tags together while shuffling; "
+                                   "replaced by caption_separator afterwards (for example ;;;).", advanced=True)
+    enable_wildcard: bool = opt(False, "dataset", "Captions may hold {a|b|c} choices, one picked per step, "
+                                "and several lines, one picked per step.", advanced=True)
+    caption_dropout_every_n_epochs: int = opt(0, "dataset", "Train every N-th epoch with empty captions "
+                                              "(0 = never).", min=0, max=1000, advanced=True)
+    token_warmup_min: int = opt(1, "dataset", "Tags used at the first step when token_warmup_step is set.",
+                                min=0, max=225, advanced=True)
+    token_warmup_step: float = opt(0.0, "dataset", "Step at which all tags are used; below it only the first "
+                                   "tags are (a value below 1 is a share of all steps; 0 = off).", min=0.0,
+                                   advanced=True)
+    weighted_captions: bool = opt(False, "dataset", "Read (word:1.2), (word) and [word] emphasis in captions "
+                                  "as AUTOMATIC1111 prompts do.", advanced=True)
+    color_aug: bool = opt(False, "dataset", "Randomly shift the hue of each image a little (needs uncached "
+                          "latents).", advanced=True)
+    face_crop_aug_range: str = opt("", "dataset", "For images named name_cx_cy_w_h (face centre and size): "
+                                   "crop around the face at a random zoom, e.g. 2.0,4.0 (bucketing off).",
+                                   advanced=True)
+    resize_interpolation: str | None = opt(None, "dataset", "How images are resized to their bucket (empty: "
+                                           "Lanczos when shrinking, bicubic when enlarging).",
+                                           choices=RESIZE_CHOICES, advanced=True)
 
     # --- network
     network_module: str = opt("networks.lora", "network", "Implementation: networks.lora (LoRA, LoCon with "
@@ -139,6 +169,13 @@ class TrainConfig:
                                        min=1, max=1000)
     lr_scheduler_power: float = opt(1.0, "optimizer", "Power of the polynomial decay (1 = linear).",
                                     min=0.0, max=10.0)
+    lr_decay_steps: float = opt(0, "optimizer", "Length of the decay of warmup_stable_decay: steps, or a share "
+                                "of all steps below 1 (0.2 = the last 20 %).", min=0.0, advanced=True)
+    lr_scheduler_min_lr_ratio: float | None = opt(None, "optimizer", "Lowest learning rate of cosine_with_min_lr "
+                                                  "and warmup_stable_decay, as a share of the learning rate.",
+                                                  min=0.0, max=1.0, advanced=True)
+    lr_scheduler_timescale: int | None = opt(None, "optimizer", "Time scale of inverse_sqrt in steps (empty: "
+                                             "the warmup length).", min=1, advanced=True)
     lr_scheduler_type: str = opt("", "optimizer", "Any scheduler class by full name, for example "
                                  "torch.optim.lr_scheduler.CosineAnnealingLR; overrides lr_scheduler.",
                                  advanced=True)
@@ -166,6 +203,26 @@ class TrainConfig:
                                                   "noise-prediction loss.")
     v_pred_like_loss: float | None = opt(None, "loss", "Add a v-prediction-like loss term with this "
                                          "weight.", min=0.0, max=1.0, advanced=True)
+    loss_type: str = opt("l2", "loss", "Loss function: l2 (squared error, the usual one), l1, huber or "
+                         "smooth_l1 (less pulled by outliers).", choices=("l1", "l2", "huber", "smooth_l1"))
+    huber_schedule: str = opt("snr", "loss", "How the Huber threshold changes with the noise level (huber and "
+                              "smooth_l1 only).", choices=("constant", "exponential", "snr"), advanced=True)
+    huber_c: float = opt(0.1, "loss", "Huber threshold (huber and smooth_l1 only).", min=0.0, max=1.0,
+                         advanced=True)
+    huber_scale: float = opt(1.0, "loss", "Scale of the Huber threshold in the constant and exponential "
+                             "schedules.", min=0.0, advanced=True)
+    ip_noise_gamma: float | None = opt(None, "loss", "Input perturbation: extra noise on the noisy input only, "
+                                       "a regulariser.", min=0.0, max=1.0, recommended=0.1, advanced=True)
+    ip_noise_gamma_random_strength: bool = opt(False, "loss", "Use a random strength between 0 and "
+                                               "ip_noise_gamma at each step.", advanced=True)
+    noise_offset_random_strength: bool = opt(False, "loss", "Use a random noise offset between 0 and "
+                                             "noise_offset at each step.", advanced=True)
+    debiased_estimation_loss: bool = opt(False, "loss", "Weight the loss by 1/sqrt(SNR) (debiased "
+                                         "estimation), which steadies training like min_snr_gamma.")
+    min_timestep: int | None = opt(None, "loss", "Lowest noise timestep trained (empty = 0).", min=0, max=999,
+                                   advanced=True)
+    max_timestep: int | None = opt(None, "loss", "Timesteps up to but not including this one are trained "
+                                   "(empty = 1000).", min=1, max=1000, advanced=True)
 
     # --- precision and memory
     mixed_precision: str = opt("no", "memory", "Compute precision. bf16 on RTX 30xx and newer, fp16 on "
@@ -176,6 +233,10 @@ class TrainConfig:
                           "mixed_precision bf16).")
     fp8_base: bool = opt(False, "memory", "Store the frozen UNet in 8-bit floats: for SDXL on 8 GB cards "
                          "only; loses some precision.")
+    fp8_base_unet: bool = opt(False, "memory", "fp8_base for the UNet only: the text encoders keep their "
+                              "precision.", advanced=True)
+    no_half_vae: bool = opt(False, "memory", "Keep the VAE in fp32 under mixed precision. The VAE always "
+                            "runs in fp32 here; kept for sd-scripts configs.", advanced=True)
     gradient_checkpointing: bool = opt(False, "memory", "Recompute activations in the backward pass: much "
                                        "less memory, about 20-30 % slower.")
     gradient_accumulation_steps: int = opt(1, "memory", "Sum gradients over this many batches before each "
@@ -187,6 +248,11 @@ class TrainConfig:
                          advanced=True)
     mem_eff_attn: bool = opt(False, "memory", "Accepted for compatibility: SDPA is used.", advanced=True)
     lowram: bool = opt(False, "memory", "Accepted for compatibility.", advanced=True)
+    highvram: bool = opt(False, "memory", "Do not hand cached GPU memory back after caching latents (a "
+                         "little faster when the card has room to spare).", advanced=True)
+    disable_mmap_load_safetensors: bool = opt(False, "memory", "Read .safetensors files whole instead of "
+                                              "memory-mapping them (faster on WSL and network drives).",
+                                              advanced=True)
     cache_latents: bool = opt(False, "memory", "Encode every image with the VAE once and keep the result: "
                               "faster, less memory; disables flip and random crop per step.",
                               recommended=True)
@@ -198,6 +264,12 @@ class TrainConfig:
                                            "text encoder and fixed captions).")
     cache_text_encoder_outputs_to_disk: bool = opt(False, "memory", "Save cached text-encoder outputs to "
                                                    "disk.")
+    ddp_timeout: int | None = opt(None, "memory", "Minutes the processes of a multi-GPU run (accelerate launch) "
+                                  "wait for each other before giving up (empty: torch's 30).", min=1,
+                                  advanced=True)
+    text_encoder_batch_size: int | None = opt(None, "memory", "Captions encoded at once while caching "
+                                              "text-encoder outputs (empty = train_batch_size).", min=1,
+                                              max=256, advanced=True)
     max_data_loader_n_workers: int = opt(8, "memory", "Processes that load images in the background "
                                          "(0 = in the training thread).", min=0, max=64)
     persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between "
@@ -214,9 +286,28 @@ class TrainConfig:
                                           recommended=1)
     save_every_n_steps: int | None = opt(None, "saving", "Save a LoRA file every N steps.", min=1)
     save_last_n_epochs: int | None = opt(None, "saving", "Keep only the newest N epoch files.", min=1)
+    save_last_n_steps: int | None = opt(None, "saving", "Keep only the step files of the last N steps (with "
+                                        "save_every_n_steps).", min=1, advanced=True)
+    save_n_epoch_ratio: int | None = opt(None, "saving", "Save about N files over the whole run, spread "
+                                         "evenly over the epochs (overrides save_every_n_epochs).", min=1,
+                                         advanced=True)
     save_state: bool = opt(False, "saving", "Also save optimizer and progress with every file so training "
                            "can be resumed.")
     resume: str = opt("", "saving", "Resume from a saved state folder.")
+    save_last_n_epochs_state: int | None = opt(None, "saving", "Keep the resumable states of the newest N "
+                                               "epoch saves (default: like save_last_n_epochs).", min=1,
+                                               advanced=True)
+    save_last_n_steps_state: int | None = opt(None, "saving", "Keep the resumable states of the last N steps "
+                                              "(default: like save_last_n_steps).", min=1, advanced=True)
+    save_state_on_train_end: bool = opt(False, "saving", "Save a resumable state with the final file even "
+                                        "without save_state.", advanced=True)
+    initial_epoch: int | None = opt(None, "saving", "Start counting at this epoch (1 = the first); the run "
+                                    "trains the remaining epochs.", min=1, advanced=True)
+    initial_step: int | None = opt(None, "saving", "Start counting at this step (overrides initial_epoch); the "
+                                   "run trains the remaining steps.", min=0, advanced=True)
+    skip_until_initial_step: bool = opt(False, "saving", "With initial_step: pass over the batches of the "
+                                        "earlier steps, so the data order goes on where it would be.",
+                                        advanced=True)
     output_dir: str = opt("", "saving", "Folder for the LoRA files.")
     output_name: str = opt("last", "saving", "File name of the LoRA without extension.")
     save_model_as: str = opt("safetensors", "saving", "File format.", choices=("safetensors",),
@@ -226,6 +317,23 @@ class TrainConfig:
     training_comment: str = opt("", "saving", "Text stored in the file's metadata.")
     logging_dir: str = opt("", "saving", "Folder for TensorBoard logs (empty = no logs).")
     log_prefix: str = opt("", "saving", "Prefix of the TensorBoard run folder.")
+    no_metadata: bool = opt(False, "saving", "Write no training metadata into the LoRA files.", advanced=True)
+    metadata_title: str = opt("", "saving", "Title stored in the file (modelspec.title; default: output_name).",
+                              advanced=True)
+    metadata_author: str = opt("", "saving", "Author stored in the file.", advanced=True)
+    metadata_description: str = opt("", "saving", "Description stored in the file.", advanced=True)
+    metadata_license: str = opt("", "saving", "License stored in the file.", advanced=True)
+    metadata_tags: str = opt("", "saving", "Comma-separated tags stored in the file.", advanced=True)
+    metadata_trigger_phrase: str = opt("", "saving", "Trigger phrase stored in the file.", advanced=True)
+    metadata_usage_hint: str = opt("", "saving", "Usage hint stored in the file.", advanced=True)
+    metadata_thumbnail: str = opt("", "saving", "Thumbnail stored in the file (a data: URL).", advanced=True)
+    metadata_merged_from: str = opt("", "saving", "Source models stored in the file.", advanced=True)
+    metadata_preprocessor: str = opt("", "saving", "Preprocessor stored in the file.", advanced=True)
+    metadata_is_negative_embedding: str = opt("", "saving", "Stored as modelspec.is_negative_embedding "
+                                              "(for embeddings; kept for sd-scripts configs).", advanced=True)
+
+    # sd-scripts options accepted without effect (config_compat.ACCEPTED_ONLY) -> their values; not a field
+    accepted_only: ClassVar[dict] = {}
 
     def __post_init__(self) -> None:
         # save_precision: fp32 (any case) is another name of sd-scripts' "float"; "" means empty (fp32)
@@ -234,7 +342,10 @@ class TrainConfig:
             self.save_precision = SAVE_PRECISION_ALIASES.get(value, value) or None
 
     def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
+        new = dataclasses.replace(self, **changes)
+        if self.accepted_only:
+            new.accepted_only = dict(self.accepted_only)
+        return new
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

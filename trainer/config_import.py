@@ -44,7 +44,6 @@ RENAMES: dict[str, str] = {
     "train_text_encoder_only": "network_train_text_encoder_only",
     "unet_only": "network_train_unet_only",
     "text_encoder_only": "network_train_text_encoder_only",
-    "save_last_n_epochs_state": None,  # handled as unknown below (no state rotation)
 }
 
 # keys that become network_args items (key=value)

@@ -12,10 +12,12 @@ import toml
 
 from .argparsing import did_you_mean
 from .config import FIELDS, TrainConfig, to_dict
+from .config_compat import split
 from .errors import ConfigError
 from .fileio import write_atomic
 
 _HINTS = typing.get_type_hints(TrainConfig)
+INT_OR_RATIO = ("lr_warmup_steps", "lr_decay_steps")  # sd-scripts' int_or_float: 0.2 is a share, 20 steps
 
 
 def _base_types(name: str) -> tuple[set[type], bool]:
@@ -65,10 +67,10 @@ def coerce(name: str, value: Any, *, from_text: bool = False) -> Any:
                 pass
     elif float in allowed:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value) if not (name == "lr_warmup_steps" and isinstance(value, int)) else value
+            return float(value) if not (name in INT_OR_RATIO and isinstance(value, int)) else value
         if from_text and isinstance(value, str):
             try:
-                return int(value) if name == "lr_warmup_steps" and value.isdigit() else float(value)
+                return int(value) if name in INT_OR_RATIO and value.isdigit() else float(value)
             except ValueError:
                 pass
     elif str in allowed:
@@ -98,16 +100,26 @@ def flatten(data: dict, source: str = "") -> dict:
 
 
 def from_dict(data: dict, *, base: TrainConfig | None = None, source: str = "") -> TrainConfig:
+    """Aliases are mapped and accepted-only sd-scripts options kept aside (config_compat); the run logs a
+    sentence for each of those that asks for something."""
     values = to_dict(base or TrainConfig())
     where = f" in {source}" if source else ""
-    for key, value in flatten(data).items():
+    try:
+        known, accepted = split(flatten(data))
+    except ConfigError as e:
+        raise ConfigError(f"{e}{' (' + source + ')' if source else ''}") from None
+    for key, value in known.items():
         if key not in FIELDS:
             raise ConfigError(f"Unknown setting '{key}'{where}.{suggest(key)}")
         try:
             values[key] = coerce(key, value)
         except ConfigError as e:
             raise ConfigError(f"{e}{' (' + source + ')' if source else ''}") from None
-    return TrainConfig(**values)
+    cfg = TrainConfig(**values)
+    merged = {**(base.accepted_only if base else {}), **accepted}
+    if merged:
+        cfg.accepted_only = merged
+    return cfg
 
 
 def load_toml(path: str | os.PathLike, *, base: TrainConfig | None = None) -> TrainConfig:
@@ -126,6 +138,7 @@ def load_toml(path: str | os.PathLike, *, base: TrainConfig | None = None) -> Tr
 def dumps_toml(cfg: TrainConfig, *, only_changed: bool = False) -> str:
     """Flat TOML with kohya names; None values are left out (TOML has no null)."""
     data = {k: v for k, v in to_dict(cfg, only_changed=only_changed).items() if v is not None}
+    data.update({k: v for k, v in cfg.accepted_only.items() if v is not None})  # the user's keys stay
     return toml.dumps(data)
 
 

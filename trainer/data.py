@@ -6,6 +6,7 @@ reported once; training goes on."""
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .augment import color_aug, face_crop, face_info, parse_face_range, resample_filter
 from .dataset.buckets import BucketAssignment, crop_for
 from .dataset.captions import process_caption
 from .dataset.images import ImageReadError, open_image_rgb
@@ -68,6 +70,8 @@ class TrainData(torch.utils.data.Dataset):
         self.cached_crops: list[tuple[int, int]] = []
         self.batches_per_epoch = len(self._all_batches(0))
         self.local_batches_per_epoch = len(self._batches(0))
+        self.total_steps = cfg.max_train_steps  # the trainer sets the planned count (token warm-up ratio)
+        self.full_captions = full_captions(items) if cfg.enable_wildcard else {}
 
     def _all_batches(self, epoch: int) -> list[list[int]]:
         if self._epoch_cache is None or self._epoch_cache[0] != epoch:
@@ -91,22 +95,45 @@ class TrainData(torch.utils.data.Dataset):
     def load_pixels(self, item: TrainItem, rng: random.Random, *, allow_flip: bool = True) -> tuple[torch.Tensor, tuple]:
         img = open_image_rgb(item.entry.path)
         a = item.assignment
+        face = face_info(item.entry.path) if self.cfg.face_crop_aug_range and not self.cfg.enable_bucket else None
+        if face and img.width >= a.bucket[0] and img.height >= a.bucket[1]:  # sd-scripts: unbucketed images only
+            img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(self.cfg.face_crop_aug_range),
+                                         self.cfg.random_crop, rng, self.cfg.resize_interpolation)
+            return self._finish(img, rng, allow_flip), (top, left)
         if img.size != a.resized:
-            smaller = a.resized[0] < img.size[0]
-            img = img.resize(a.resized, Image.Resampling.LANCZOS if smaller else Image.Resampling.BICUBIC)
+            img = img.resize(a.resized, resample_filter(self.cfg.resize_interpolation, a.resized[0] < img.size[0]))
         left, top, right, bottom = crop_for(a, self.cfg.random_crop, rng)
         img = img.crop((left, top, right, bottom))
+        return self._finish(img, rng, allow_flip), (top, left)
+
+    def _finish(self, img: Image.Image, rng: random.Random, allow_flip: bool) -> torch.Tensor:
+        """Colour and flip augmentation, then the [-1, 1] CHW tensor."""
+        if self.cfg.color_aug:
+            img = color_aug(img, rng)
         if allow_flip and self.cfg.flip_aug and rng.random() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
-        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (top, left)
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
-    def caption(self, index: int, epoch: int, rng: random.Random) -> str:
+    def caption(self, index: int, epoch: int, rng: random.Random, step: int = 0) -> str:
+        """epoch is 0-based here (sd-scripts counts from 1); step: the optimizer step this batch belongs to."""
         c = self.cfg
-        return process_caption(self.items[index].entry.caption, shuffle_caption=c.shuffle_caption,
+        text = self.full_captions.get(index, self.items[index].entry.caption)
+        return process_caption(text, shuffle_caption=c.shuffle_caption,
                                keep_tokens=c.keep_tokens, caption_dropout_rate=c.caption_dropout_rate,
                                caption_tag_dropout_rate=c.caption_tag_dropout_rate,
-                               keep_tokens_separator=c.keep_tokens_separator, epoch=epoch, rng=rng)
+                               keep_tokens_separator=c.keep_tokens_separator, epoch=epoch + 1, rng=rng,
+                               caption_separator=c.caption_separator, secondary_separator=c.secondary_separator,
+                               caption_prefix=c.caption_prefix, caption_suffix=c.caption_suffix,
+                               caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
+                               enable_wildcard=c.enable_wildcard, token_warmup_min=c.token_warmup_min,
+                               token_warmup_step=self.token_warmup_steps, step=step)
+
+    @property
+    def token_warmup_steps(self) -> int:
+        """token_warmup_step in steps: a value below 1 is a share of the run's steps, as in sd-scripts."""
+        w = self.cfg.token_warmup_step
+        return int(w) if w >= 1 else math.floor(w * self.total_steps)
 
     def __getitem__(self, flat_index: int) -> dict:
         epoch, b = divmod(flat_index, self.local_batches_per_epoch)
@@ -131,7 +158,8 @@ class TrainData(torch.utils.data.Dataset):
                 crops.append(crop)
                 break
             used.append(index)
-            captions.append(self.caption(index, epoch, rng))
+            step = (epoch * self.local_batches_per_epoch + b) // self.cfg.gradient_accumulation_steps
+            captions.append(self.caption(index, epoch, rng, step))
             sizes.append((item.assignment.image_size[1], item.assignment.image_size[0]))  # (h, w) like SDXL
             paths.append(str(item.entry.path))
         bw, bh = self.items[used[0]].bucket
@@ -192,6 +220,19 @@ def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
         items.append(TrainItem(entry, a))
         repeats.append(entry.repeats)
     return items, repeats
+
+
+def full_captions(items: list[TrainItem]) -> dict[int, str]:
+    """Every line of each caption file, for enable_wildcard (the scan keeps only the first line)."""
+    from .dataset.captions import read_caption
+
+    out = {}
+    for i, item in enumerate(items):
+        path = item.entry.caption_path
+        if path is not None and not item.entry.caption_unreadable:
+            lines = read_caption(path).text.split("\n")
+            out[i] = "\n".join(line.strip() for line in lines if line.strip())  # empty lines dropped
+    return out
 
 
 def latent_cache_path(item: TrainItem) -> Path:

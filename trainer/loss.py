@@ -2,6 +2,7 @@
 min-SNR weighting and the v-prediction loss scalings. Formulas follow sd-scripts so results compare."""
 from __future__ import annotations
 
+import math
 import random
 
 import torch
@@ -36,11 +37,13 @@ def rescale_zero_terminal_snr(sched) -> None:
 
 
 def make_noise(latents: torch.Tensor, *, noise_offset: float | None, adaptive_noise_scale: float | None,
-               multires_iterations: int | None, multires_discount: float,
+               multires_iterations: int | None, multires_discount: float, offset_random_strength: bool = False,
                generator: torch.Generator | None = None) -> torch.Tensor:
     noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
     if noise_offset:
         offset = noise_offset
+        if offset_random_strength:  # sd-scripts: one strength in [0, noise_offset) per batch
+            offset = torch.rand(1, generator=generator, device=latents.device).item() * noise_offset
         if adaptive_noise_scale:
             offset = offset + adaptive_noise_scale * latents.mean(dim=(2, 3), keepdim=True).abs()
         noise = noise + offset * torch.randn((latents.shape[0], latents.shape[1], 1, 1), generator=generator,
@@ -68,8 +71,13 @@ def snr_of(sched, timesteps: torch.Tensor) -> torch.Tensor:
 
 
 def weight_loss(loss: torch.Tensor, timesteps: torch.Tensor, sched, *, min_snr_gamma: float | None,
-                v_prediction: bool, scale_v_pred_like_noise: bool, v_pred_like_loss: float | None) -> torch.Tensor:
-    """Per-sample loss (shape [B]) -> weighted per-sample loss."""
+                v_prediction: bool, scale_v_pred_like_noise: bool, v_pred_like_loss: float | None,
+                debiased: bool = False) -> torch.Tensor:
+    """Per-sample loss (shape [B]) -> weighted per-sample loss, in sd-scripts' order (post_process_loss)."""
+    if debiased:
+        loss = weight_loss(loss, timesteps, sched, min_snr_gamma=min_snr_gamma, v_prediction=v_prediction,
+                           scale_v_pred_like_noise=scale_v_pred_like_noise, v_pred_like_loss=v_pred_like_loss)
+        return debiased_estimation(loss, timesteps, sched, v_prediction)
     if not (min_snr_gamma or scale_v_pred_like_noise or v_pred_like_loss):
         return loss
     snr = snr_of(sched, timesteps).float()
@@ -82,3 +90,68 @@ def weight_loss(loss: torch.Tensor, timesteps: torch.Tensor, sched, *, min_snr_g
         scale = torch.clamp(snr, max=1000) / (torch.clamp(snr, max=1000) + 1)
         loss = loss + loss / scale * v_pred_like_loss
     return loss
+
+
+# --- sd-scripts' timestep range, input perturbation, loss types and debiased estimation
+# (library/train_util.py get_timesteps, get_noise_noisy_latents_and_timesteps, get_huber_threshold_if_needed,
+# conditional_loss; library/custom_train_functions.py apply_debiased_estimation)
+
+def sample_timesteps(batch: int, min_timestep: int | None, max_timestep: int | None, num_train_timesteps: int,
+                     device, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Uniform in [min, max); a single value when min >= max."""
+    lo = 0 if min_timestep is None else min_timestep
+    hi = num_train_timesteps if max_timestep is None else max_timestep
+    if lo < hi:
+        t = torch.randint(lo, hi, (batch,), generator=generator)
+    else:
+        t = torch.full((batch,), hi)
+    return t.long().to(device)
+
+
+def input_perturbation(noise: torch.Tensor, gamma: float | None, random_strength: bool,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """The noise added to the latents (the target stays `noise`): noise + strength * N(0, 1)."""
+    if not gamma:
+        return noise
+    strength = torch.rand(1, generator=generator).item() * gamma if random_strength else gamma
+    extra = torch.randn(noise.shape, generator=generator, device=noise.device, dtype=noise.dtype)
+    return noise + strength * extra
+
+
+def huber_threshold(loss_type: str, schedule: str, huber_c: float, huber_scale: float, timesteps: torch.Tensor,
+                    sched) -> torch.Tensor | None:
+    """Per-sample Huber c for loss types huber and smooth_l1, None for l1/l2."""
+    if loss_type not in ("huber", "smooth_l1"):
+        return None
+    if schedule == "exponential":
+        alpha = -math.log(huber_c) / sched.config.num_train_timesteps
+        return torch.exp(-alpha * timesteps.float()) * huber_scale
+    if schedule == "snr":
+        alphas_cumprod = sched.alphas_cumprod.to(timesteps.device)[timesteps]
+        sigmas = ((1.0 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        return (1 - huber_c) / (1 + sigmas) ** 2 + huber_c
+    if schedule == "constant":
+        return torch.full(timesteps.shape, huber_c * huber_scale, device=timesteps.device)
+    raise ValueError(f"unknown huber_schedule {schedule!r}")
+
+
+def elementwise_loss(pred: torch.Tensor, target: torch.Tensor, loss_type: str,
+                     huber_c: torch.Tensor | None = None) -> torch.Tensor:
+    """Unreduced loss of one of sd-scripts' loss types (l2, l1, huber, smooth_l1)."""
+    if loss_type == "l2":
+        return F.mse_loss(pred, target, reduction="none")
+    if loss_type == "l1":
+        return F.l1_loss(pred, target, reduction="none")
+    c = huber_c.view(-1, *([1] * (pred.ndim - 1)))
+    if loss_type == "huber":
+        return 2 * c * (torch.sqrt((pred - target) ** 2 + c ** 2) - c)
+    if loss_type == "smooth_l1":
+        return 2 * (torch.sqrt((pred - target) ** 2 + c ** 2) - c)
+    raise ValueError(f"unknown loss_type {loss_type!r}")
+
+
+def debiased_estimation(loss: torch.Tensor, timesteps: torch.Tensor, sched, v_prediction: bool) -> torch.Tensor:
+    """Per-sample loss * 1/sqrt(SNR) (epsilon) or 1/(SNR+1) (v-prediction), SNR capped at 1000."""
+    snr = torch.clamp(snr_of(sched, timesteps).float(), max=1000)
+    weight = 1 / (snr + 1) if v_prediction else 1 / torch.sqrt(snr)
+    return loss * weight

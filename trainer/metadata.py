@@ -8,9 +8,15 @@ import time
 from dataclasses import dataclass, field
 
 from .config import TrainConfig
+from .modelspec import build_modelspec
 from .netargs import parse_network_args
 from .validate import parse_resolution
 from .version import APP_VERSION  # noqa: F401  (re-exported: main.py --version, tests)
+
+
+# sd-scripts' SS_METADATA_MINIMUM_KEYS: written even with no_metadata
+MINIMUM_KEYS = ("ss_v2", "ss_base_model_version", "ss_network_module", "ss_network_dim", "ss_network_alpha",
+                "ss_network_args")
 
 
 @dataclass
@@ -54,7 +60,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_lr_scheduler": cfg.lr_scheduler_type or cfg.lr_scheduler,
         "ss_network_module": cfg.network_module,
         "ss_network_dim": cfg.network_dim or 4,
-        "ss_network_alpha": cfg.network_alpha,
+        "ss_network_alpha": alpha_text(cfg.network_alpha),
         "ss_network_dropout": cfg.network_dropout,
         "ss_mixed_precision": cfg.mixed_precision,
         "ss_full_fp16": bool(cfg.full_fp16),
@@ -74,7 +80,27 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_optimizer": run.optimizer,
         "ss_max_grad_norm": cfg.max_grad_norm,
         "ss_caption_dropout_rate": cfg.caption_dropout_rate,
+        "ss_caption_dropout_every_n_epochs": cfg.caption_dropout_every_n_epochs,
         "ss_caption_tag_dropout_rate": cfg.caption_tag_dropout_rate,
+        "ss_face_crop_aug_range": cfg.face_crop_aug_range or None,  # sd-scripts writes None when unset
+        "ss_prior_loss_weight": 1.0,  # no regularisation images: sd-scripts' default weight
+        "ss_ip_noise_gamma": cfg.ip_noise_gamma,
+        "ss_debiased_estimation": bool(cfg.debiased_estimation_loss),
+        "ss_noise_offset_random_strength": bool(cfg.noise_offset_random_strength),
+        "ss_ip_noise_gamma_random_strength": bool(cfg.ip_noise_gamma_random_strength),
+        "ss_loss_type": cfg.loss_type,
+        "ss_huber_schedule": cfg.huber_schedule,
+        "ss_huber_scale": cfg.huber_scale,
+        "ss_huber_c": cfg.huber_c,
+        "ss_fp8_base_unet": bool(cfg.fp8_base_unet),
+        "ss_validation_seed": None,  # validation is not implemented yet: sd-scripts' values when it is off
+        "ss_validation_split": 0.0,
+        "ss_max_validation_steps": None,
+        "ss_validate_every_n_epochs": None,
+        "ss_validate_every_n_steps": None,
+        "ss_resize_interpolation": cfg.resize_interpolation,
+        "ss_num_validation_images": 0,
+        "ss_color_aug": bool(cfg.color_aug),
         "ss_min_snr_gamma": cfg.min_snr_gamma,
         "ss_scale_weight_norms": cfg.scale_weight_norms,
         "ss_fp8_base": bool(cfg.fp8_base),
@@ -107,11 +133,22 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         md["ss_vae_name"] = os.path.basename(cfg.vae)
         if run.vae_hashes:
             md["ss_vae_hash"], md["ss_new_vae_hash"] = run.vae_hashes
-    return {k: str(v) for k, v in md.items()}
+    md = {k: str(v) for k, v in md.items()}
+    if cfg.no_metadata:  # sd-scripts keeps the few keys a loader needs to apply the file
+        md = {k: v for k, v in md.items() if k in MINIMUM_KEYS}
+    md.update(build_modelspec(cfg, run.model_version, run.started_at, f"lora-desk/{APP_VERSION}"))
+    return md
+
+
+def alpha_text(alpha: float) -> str:
+    """ss_network_alpha as sd-scripts writes a TOML's whole number: "4", not "4.0"."""
+    return str(int(alpha)) if float(alpha).is_integer() else str(alpha)
 
 
 def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str]:
     out = dict(md)
+    if "ss_session_id" not in out:  # no_metadata: sd-scripts adds no progress keys either
+        return out
     out["ss_epoch"] = str(epoch)
     out["ss_steps"] = str(step)
     out["ss_training_finished_at"] = str(time.time())

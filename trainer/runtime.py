@@ -65,7 +65,7 @@ class Runtime:
             dist.barrier()
 
 
-def _join_process_group() -> tuple[int, int, torch.device]:
+def _join_process_group(timeout_minutes: int | None = None) -> tuple[int, int, torch.device]:
     """Started by `accelerate launch --multi_gpu` or torchrun: they set RANK/WORLD_SIZE/MASTER_ADDR; we join
     the group ourselves (NCCL on GPUs, gloo on CPUs; accelerate's PartialState ignores CPU-only groups)."""
     import os
@@ -78,7 +78,10 @@ def _join_process_group() -> tuple[int, int, torch.device]:
     if cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+        import datetime
+
+        timeout = datetime.timedelta(minutes=timeout_minutes) if timeout_minutes else None  # ddp_timeout
+        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world, timeout=timeout)
     return world, rank, torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
 
 
@@ -90,7 +93,7 @@ def make_runtime(cfg) -> Runtime:
     num, index = 1, 0
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        num, index, device = _join_process_group()
+        num, index, device = _join_process_group(cfg.ddp_timeout)
     mp = cfg.mixed_precision
     if cfg.full_fp16 and device.type == "cpu":
         raise ConfigError("full_fp16 needs an NVIDIA GPU; on a CPU use full_bf16 with mixed_precision bf16.")
@@ -99,7 +102,7 @@ def make_runtime(cfg) -> Runtime:
         mp = "bf16"
     if mp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("This GPU does not support bf16: set mixed_precision = fp16.")
-    if cfg.fp8_base:
+    if cfg.fp8_base or cfg.fp8_base_unet:
         if not hasattr(torch, "float8_e4m3fn"):
             raise ConfigError("fp8_base needs PyTorch 2.1 or newer.")
         if mp == "no":

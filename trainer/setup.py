@@ -21,11 +21,15 @@ def prepare_models(base, cfg, rt, train_te: bool, emit):
     from .loss import make_noise_scheduler
     from .step import StepModel
 
+    if cfg.base_weights:  # before any cast: merged in float32 on the CPU
+        from .base_weights import merge_base_weights
+
+        merge_base_weights(base, cfg.base_weights, cfg.base_weights_multiplier, emit)
     base.unet.requires_grad_(False)
     base.vae.requires_grad_(False)
     for te in base.text_encoders:
         te.requires_grad_(False)
-    if cfg.fp8_base:
+    if cfg.fp8_base or cfg.fp8_base_unet:
         from .models.fp8 import cast_to_fp8
 
         cast_to_fp8(base.unet, rt.weight_dtype)
@@ -73,7 +77,7 @@ def cache_latents_into(data, base, cfg, rt, emit, stop) -> None:
     data.latents = latents
     data.cached_crops = crops
     base.vae.to("cpu")  # not needed on the GPU any more
-    if rt.device.type == "cuda":
+    if rt.device.type == "cuda" and not cfg.highvram:  # highvram: keep the allocator's cache, as sd-scripts
         torch.cuda.empty_cache()
 
 
@@ -85,7 +89,7 @@ def cache_text_into(model, data, base, cfg, rt, emit, stop=None) -> None:
         model.te_cache = cache_text_outputs(
             data, model.encode_captions, f"{cfg.pretrained_model_name_or_path}|{base.family}",
             to_disk=cfg.cache_text_encoder_outputs_to_disk, max_token_length=cfg.max_token_length,
-            clip_skip=cfg.clip_skip, stop=stop)
+            clip_skip=cfg.clip_skip, stop=stop, batch_size=cfg.text_encoder_batch_size or cfg.train_batch_size)
     for te in base.text_encoders:
         te.to("cpu")
 
@@ -150,5 +154,7 @@ def optimization(network, cfg, total_steps: int, emit) -> Optimization:
                             num_training_steps=total_steps, lr_warmup_steps=cfg.lr_warmup_steps,
                             lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
                             lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
-                            lr_scheduler_args=cfg.lr_scheduler_args)
+                            lr_scheduler_args=cfg.lr_scheduler_args, lr_decay_steps=cfg.lr_decay_steps,
+                            lr_scheduler_timescale=cfg.lr_scheduler_timescale,
+                            lr_scheduler_min_lr_ratio=cfg.lr_scheduler_min_lr_ratio)
     return Optimization(built.optimizer, sched, built.description, [g["name"] for g in groups])

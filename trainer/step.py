@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from . import loss as L
 from .models.spec import VAE_SCALING
-from .text import encode_sd, encode_sdxl, tokenize
+from .text import encode_sd, encode_sdxl, scale_tokens, tokenize, tokenize_weighted
 
 
 class StepModel:
@@ -29,6 +28,8 @@ class StepModel:
     def encode_captions(self, captions: list[str]):
         """-> (hidden states [B,T,D], pooled [B,P] or None), with grad when the text encoder is trained."""
         mtl, dev = self.cfg.max_token_length, self.rt.device
+        if self.cfg.weighted_captions:  # (word:1.2) emphasis read and applied as sd-scripts does
+            return self._encode_weighted(captions)
         if self.family == "sdxl":
             ids1 = tokenize(self.tokenizers[0], captions, mtl)
             ids2 = tokenize(self.tokenizers[1], captions, mtl)
@@ -36,6 +37,20 @@ class StepModel:
                                self.tokenizers[1].eos_token_id)
         ids = tokenize(self.tokenizers[0], captions, mtl)
         return encode_sd(self.tes[0], ids.to(dev), self.cfg.clip_skip), None
+
+    def _encode_weighted(self, captions: list[str]):
+        """Each token's hidden state times its weight (no mean restore: sd-scripts' encode_tokens_with_weights);
+        the pooled SDXL output is not weighted."""
+        mtl, dev = self.cfg.max_token_length, self.rt.device
+        pairs = [tokenize_weighted(t, captions, mtl) for t in self.tokenizers]
+        if self.family == "sdxl":
+            (ids1, w1), (ids2, w2) = pairs
+            states, pooled = encode_sdxl(self.tes[0], self.tes[1], ids1.to(dev), ids2.to(dev),
+                                         self.tokenizers[1].eos_token_id)
+            d1 = self.tes[0].config.hidden_size
+            return torch.cat([scale_tokens(states[..., :d1], w1), scale_tokens(states[..., d1:], w2)], -1), pooled
+        ids, w = pairs[0]
+        return scale_tokens(encode_sd(self.tes[0], ids.to(dev), self.cfg.clip_skip), w), None
 
     def conditioning(self, batch):
         if self.te_cache is not None:
@@ -69,10 +84,12 @@ class StepModel:
         latents = self.latents(batch)
         noise = L.make_noise(latents, noise_offset=cfg.noise_offset, adaptive_noise_scale=cfg.adaptive_noise_scale,
                              multires_iterations=cfg.multires_noise_iterations,
-                             multires_discount=cfg.multires_noise_discount)
-        b = latents.shape[0]
-        timesteps = torch.randint(0, self.sched.config.num_train_timesteps, (b,), device=latents.device)
-        noisy = self.sched.add_noise(latents, noise, timesteps)
+                             multires_discount=cfg.multires_noise_discount,
+                             offset_random_strength=cfg.noise_offset_random_strength)
+        timesteps = L.sample_timesteps(latents.shape[0], cfg.min_timestep, cfg.max_timestep,
+                                       self.sched.config.num_train_timesteps, latents.device)
+        added_noise = L.input_perturbation(noise, cfg.ip_noise_gamma, cfg.ip_noise_gamma_random_strength)
+        noisy = self.sched.add_noise(latents, added_noise, timesteps)
         states, pooled = self.conditioning(batch)
         added = None
         if self.family == "sdxl":
@@ -81,9 +98,11 @@ class StepModel:
             pred = self.unet(noisy.to(self.rt.weight_dtype if self.rt.mixed_precision != "no" else noisy.dtype),
                              timesteps, states, added_cond_kwargs=added).sample
         target = self.sched.get_velocity(latents, noise, timesteps) if self.v_pred else noise
-        per_sample = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        huber_c = L.huber_threshold(cfg.loss_type, cfg.huber_schedule, cfg.huber_c, cfg.huber_scale, timesteps,
+                                    self.sched)
+        per_sample = L.elementwise_loss(pred.float(), target.float(), cfg.loss_type, huber_c).mean(dim=(1, 2, 3))
         per_sample = L.weight_loss(per_sample, timesteps, self.sched, min_snr_gamma=cfg.min_snr_gamma,
                                    v_prediction=self.v_pred,
                                    scale_v_pred_like_noise=cfg.scale_v_pred_loss_like_noise_pred,
-                                   v_pred_like_loss=cfg.v_pred_like_loss)
+                                   v_pred_like_loss=cfg.v_pred_like_loss, debiased=cfg.debiased_estimation_loss)
         return per_sample.mean()

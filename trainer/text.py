@@ -81,3 +81,19 @@ def encode_sdxl(te1, te2, ids1: torch.Tensor, ids2: torch.Tensor, eos_id: int) -
     pooled = te2.text_projection(pooled.to(te2.text_projection.weight.dtype))
     pooled = pooled.reshape(b, n, -1)[:, 0]
     return torch.cat([h1, h2.to(h1.dtype)], dim=-1), pooled
+
+
+def tokenize_weighted(tokenizer, captions: list[str], max_token_length: int | None):
+    """weighted_captions: -> (ids [batch, chunks, 77], weights [batch, chunks, 77]), the emphasis syntax
+    ((word), (word:1.3), [word]) read as sd-scripts and AUTOMATIC1111 read it and removed from the text."""
+    from .tools.prompt_weights import weighted_tokens
+
+    pairs = [weighted_tokens(tokenizer, c, max_token_length) for c in captions]
+    return torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
+
+
+def scale_tokens(states: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Hidden states [B, tokens, d] times the chunked weights [B, chunks, 77] (<BOS>/<EOS> weigh 1)."""
+    b, n, _ = weights.shape
+    w = join_chunks(weights.reshape(b * n, CHUNK, 1), b, n).to(states.device, states.dtype)
+    return states * w

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import events as ev
+from . import save_policy as SP
 from . import setup as S
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
@@ -116,7 +117,6 @@ class Trainer:
             dist.broadcast_object_list(box, src=0)
             seed = box[0]
         self._seed_all(seed)
-
         self.seed = seed  # the seed used (drawn when cfg.seed is None): ss_seed records it
         self._check_stop()
 
@@ -175,8 +175,8 @@ class Trainer:
 
         cfg = self.cfg
         self.emit(ev.Log(f"Loading {cfg.pretrained_model_name_or_path}"))
-        base = load_base_model(cfg.pretrained_model_name_or_path, vae=cfg.vae or None,
-                               v2=cfg.v2 or None, v_parameterization=cfg.v_parameterization)
+        base = load_base_model(cfg.pretrained_model_name_or_path, vae=cfg.vae or None, v2=cfg.v2 or None,
+                               v_parameterization=cfg.v_parameterization, mmap=not cfg.disable_mmap_load_safetensors)
         if cfg.sdxl and base.family != "sdxl":
             raise ConfigError(f"sdxl is set but {Path(cfg.pretrained_model_name_or_path).name} is a "
                               f"{base.family.upper()} model.")
@@ -201,6 +201,7 @@ class Trainer:
 
         counts = {k: len(v) for k, v in data.buckets.items()}
         self.run_plan = resolve(self.cfg, counts, self.rt.num_processes)
+        data.total_steps = self.run_plan.total_steps  # token_warmup_step below 1 is a share of these
         return self.run_plan.steps
 
     def _replan(self, data, scan, base, seed):
@@ -220,6 +221,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def _loop(self, data, plan, model, network, opt, sched, base, scan, report, seed) -> str | None:
         from .data import make_loader
+        from .metadata import run_metadata
         from .saving import Progress, load_state
 
         cfg, rt = self.cfg, self.rt
@@ -228,8 +230,12 @@ class Trainer:
         if cfg.resume:
             progress = load_state(cfg.resume, network, opt, sched, scaler)
             self.emit(ev.Log(f"Resumed from {cfg.resume} at step {progress.step}"))
+        progress, note = SP.initial_progress(cfg, progress, plan.steps_per_epoch, cfg.gradient_accumulation_steps)
+        if note:
+            self.emit(ev.Log(note))
         self._check_stop()
-        self.metadata = self._metadata(plan, base, scan, report, data, progress.session_id, seed)
+        self.metadata = run_metadata(cfg, plan, base, scan, report, data, progress.session_id, seed,
+                                     self.optim.description, rt.num_processes)
         from .tb import TensorBoard
 
         tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
@@ -284,6 +290,7 @@ class Trainer:
                         self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
                                    step, opt, sched, Progress(step, epoch, batch_in_epoch, progress.session_id,
                                                               plan.total_steps))
+                        SP.remove(SP.step_removals(cfg, step))
                     if self.stop.is_set():
                         stopped = True
                         progress = Progress(step, epoch, batch_in_epoch, progress.session_id, plan.total_steps)
@@ -341,20 +348,11 @@ class Trainer:
         from .saving import epoch_file
 
         cfg = self.cfg
-        if epoch >= plan.epochs or not cfg.save_every_n_epochs or epoch % cfg.save_every_n_epochs:
+        if not SP.saves_at_epoch(cfg, epoch, plan.epochs):
             return
         self._save(network, base, epoch_file(cfg.output_dir, cfg.output_name, epoch), epoch, step, opt, sched,
                    progress)
-        if cfg.save_last_n_epochs:
-            old = epoch - cfg.save_every_n_epochs * cfg.save_last_n_epochs
-            if old > 0:
-                from .saving import state_dir
-
-                path = epoch_file(cfg.output_dir, cfg.output_name, old)
-                path.unlink(missing_ok=True)
-                import shutil
-
-                shutil.rmtree(state_dir(path), ignore_errors=True)
+        SP.remove(SP.epoch_removals(cfg, epoch, plan.epochs))
 
     def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> Path:
         """Returns the path written: a final file the disk refused goes to the rescue folder (save_guard)."""
@@ -366,7 +364,7 @@ class Trainer:
             written = save_network_guarded(network, base, path, self.metadata, epoch, step, self.cfg, final,
                                            self.emit)
             if written is not None:
-                if self.cfg.save_state and written[0] == path:
+                if SP.wants_state(self.cfg, final) and written[0] == path:
                     progress.seed = self.seed
                     problem = save_state(state_dir(path), network, opt, sched, progress, self.scaler)
                     if problem:
@@ -391,9 +389,3 @@ class Trainer:
         msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
         self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
         raise TrainingStopped(msg + " " + NAN_ADVICE)
-
-    def _metadata(self, plan, base, scan, report, data, session_id, seed) -> dict:
-        from .metadata import run_metadata
-
-        return run_metadata(self.cfg, plan, base, scan, report, data, session_id, seed,
-                            self.optim.description, self.rt.num_processes)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from .config import SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
 from .config_ranges import range_problems
+from .config_compat import note as compat_note
+from .validate_options import option_issues
 from .errors import ConfigError
 from .netargs import parse_network_args
 from .network.spec import fp8_problem, network_spec, unsupported
@@ -174,6 +176,11 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         warn("resume", "Resuming without save_state: later files will not be resumable.")
     if cfg.max_train_epochs is None and cfg.max_train_steps < 1:
         err("max_train_steps", "max_train_steps must be at least 1.")
+    out.extend(option_issues(cfg, need_paths))
+    for name, value in cfg.accepted_only.items():  # sd-scripts options that change nothing here: say so
+        text = compat_note(name, value)
+        if text:
+            warn(name, text)
     return out
 
 

@@ -44,21 +44,15 @@ def _dataset_lines(scan) -> list[str]:
 
 
 def main_estimate(argv: list[str]) -> int:
+    from .cli import options_over
     from .config import TrainConfig
-    from .config_io import apply_overrides, load_toml
+    from .config_io import load_toml
     from .vram import estimate
 
     parser = build_estimate_parser()
     args = parser.parse_args(argv)
-    extra = {"config_file", "preset", "json", "attention", "gpu"}
     try:
-        cfg = load_toml(args.config_file) if args.config_file else TrainConfig()
-        if args.preset:
-            from .presets import apply_preset
-
-            cfg = apply_preset(cfg, args.preset)
-        overrides = {k: v for k, v in vars(args).items() if k not in extra and v is not None}
-        cfg = apply_overrides(cfg, overrides)
+        cfg = options_over(args, load_toml(args.config_file) if args.config_file else TrainConfig())
         scan = _check_dataset(cfg)
         from .demo import ensure_demo_model
 

@@ -130,7 +130,9 @@ def schedule_preview(cfg, curve: bool = True) -> dict:
         lrs = lr_curve(scheduler, total, cfg.learning_rate, group_lrs=[lr for _, lr in groups],
                        lr_warmup_steps=cfg.lr_warmup_steps, lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
                        lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
-                       lr_scheduler_args=cfg.lr_scheduler_args)
+                       lr_scheduler_args=cfg.lr_scheduler_args, lr_decay_steps=cfg.lr_decay_steps,
+                       lr_scheduler_timescale=cfg.lr_scheduler_timescale,
+                       lr_scheduler_min_lr_ratio=cfg.lr_scheduler_min_lr_ratio)
         stride = max(1, len(lrs) // MAX_POINTS)
         steps = list(range(1, total + 1, stride))
         curves = {name: [lrs[s - 1][i] for s in steps] for i, (name, _) in enumerate(groups)}

@@ -87,6 +87,9 @@ def not_applicable(cfg) -> dict[str, str]:
         out["dim_from_weights"] = tr("Only used with network_weights.")
     if cfg.save_every_n_epochs is None and cfg.save_last_n_epochs is None:
         out["save_last_n_epochs"] = tr("Only used with save_every_n_epochs.")
+    from widgets.option_notes import option_notes
+
+    out.update(option_notes(cfg))
     return out
 
 

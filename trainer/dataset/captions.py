@@ -11,8 +11,10 @@ operations share them.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,8 +269,13 @@ def process_caption(
     caption_dropout_every_n_epochs: int = 0,
     epoch: int = 0,
     rng: random.Random | None = None,
+    enable_wildcard: bool = False,
+    token_warmup_min: int = 1,
+    token_warmup_step: int = 0,
+    step: int = 0,
 ) -> str:
-    """The caption a training step sees, following sd-scripts (without wildcards and token warm-up).
+    """The caption a training step sees, following sd-scripts. ``epoch`` counts from 1 as sd-scripts' does
+    (caption_dropout_every_n_epochs drops epochs N, 2N, ...); ``token_warmup_step`` is already in steps.
 
     Order, with random numbers drawn from ``rng`` in the same order as sd-scripts draws them from
     ``random``:
@@ -276,12 +283,15 @@ def process_caption(
     1. ``caption_prefix + " " + caption + " " + caption_suffix`` when given.
     2. Whole-caption dropout: if ``caption_dropout_rate > 0`` and ``rng.random() < rate`` (or the epoch is a
        multiple of ``caption_dropout_every_n_epochs``) the result is ``""``.
-    3. Only the first line is kept.
-    4. If shuffling or tag dropout is on, the caption is split on ``caption_separator`` into stripped
+    3. Only the first line is kept; with ``enable_wildcard`` one line is picked at random instead and every
+       ``{a|b|c}`` becomes one of its choices (``{{`` and ``}}`` stay literal braces).
+    4. If shuffling, tag dropout or token warm-up is on, the caption is split on ``caption_separator`` into stripped
        tokens. With ``keep_tokens_separator`` present (e.g. ``"|||"``) the part before it is fixed, the part
        after is shuffled, and a second separator starts a fixed suffix (empty tokens dropped). Otherwise the
        first ``keep_tokens`` tokens are fixed and the rest shuffled (empty tokens are *kept* here, as in
-       sd-scripts). The flexible tokens are shuffled (``rng.shuffle``), then each is dropped when
+       sd-scripts). Before ``token_warmup_step`` only the first
+       ``floor(step * (len(flex) - token_warmup_min) / token_warmup_step) + token_warmup_min`` flexible tokens
+       are kept. The flexible tokens are shuffled (``rng.shuffle``), then each is dropped when
        ``rng.random() < caption_tag_dropout_rate``; the tokens are joined with ``", "``.
        With neither option the caption text is returned unchanged.
     5. ``secondary_separator`` is replaced by ``caption_separator``.
@@ -297,8 +307,8 @@ def process_caption(
     if drop:
         return ""
 
-    caption = caption.split("\n")[0]
-    if shuffle_caption or caption_tag_dropout_rate > 0:
+    caption = _expand_wildcards(caption, r) if enable_wildcard else caption.split("\n")[0]
+    if shuffle_caption or caption_tag_dropout_rate > 0 or token_warmup_step > 0:
         fixed: list[str] = []
         suffix: list[str] = []
         if keep_tokens_separator and keep_tokens_separator in caption:
@@ -314,6 +324,8 @@ def process_caption(
             if keep_tokens > 0:
                 fixed = tokens[:keep_tokens]
                 flex = tokens[keep_tokens:]
+        if token_warmup_step and step < token_warmup_step:
+            flex = flex[: math.floor(step * ((len(flex) - token_warmup_min) / token_warmup_step)) + token_warmup_min]
         if shuffle_caption:
             r.shuffle(flex)
         if caption_tag_dropout_rate > 0:
@@ -323,3 +335,15 @@ def process_caption(
     if secondary_separator:
         caption = caption.replace(secondary_separator, caption_separator)
     return caption
+
+
+def _expand_wildcards(caption: str, r) -> str:
+    """sd-scripts' enable_wildcard: a random line, then each {a|b} replaced by a random choice."""
+    if "\n" in caption:
+        caption = r.choice(caption.split("\n"))
+    open_, close = "\u2985", "\u2986"  # stand-ins for escaped {{ and }}, longer when the text holds them
+    while open_ in caption or close in caption:
+        open_, close = open_ + "\u2985", close + "\u2986"
+    caption = caption.replace("{{", open_).replace("}}", close)
+    caption = re.sub(r"\{([^}]+)\}", lambda m: r.choice(m.group(1).split("|")), caption)
+    return caption.replace(open_, "{").replace(close, "}")

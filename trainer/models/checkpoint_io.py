@@ -78,12 +78,14 @@ def _not_checkpoint(p: Path) -> ModelError:
     )
 
 
-def read_state_dict(path) -> dict:
-    """All tensors of a checkpoint, on the CPU, in their stored dtype (a top-level "state_dict" is unwrapped)."""
+def read_state_dict(path, *, mmap: bool = True) -> dict:
+    """All tensors of a checkpoint, on the CPU, in their stored dtype (a top-level "state_dict" is unwrapped).
+    mmap=False (disable_mmap_load_safetensors) reads a .safetensors file whole: faster on WSL and network
+    drives, where memory-mapped reads crawl."""
     p = _check_file(path)
     kind = _sniff(p)
     if kind == "safetensors":
-        return _read_safetensors(p)
+        return _read_safetensors(p) if mmap else _read_safetensors_whole(p)
     if kind in ("zip", "pickle"):
         return _read_torch(p)
     raise _not_checkpoint(p)
@@ -97,6 +99,16 @@ def _read_safetensors(p: Path) -> dict:
     try:
         with safe_open(str(p), framework="pt", device="cpu") as f:
             return {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ModelError(f"{p} is a damaged or truncated .safetensors file ({_short(e)}).") from None
+
+
+def _read_safetensors_whole(p: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(p.read_bytes())
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ModelError(f"{p} is a damaged or truncated .safetensors file ({_short(e)}).") from None
 

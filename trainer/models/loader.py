@@ -86,6 +86,7 @@ def load_base_model(
     v_parameterization: bool | None = None,
     dtype=None,
     progress: Callable[[str], None] | None = None,
+    mmap: bool = True,
 ) -> BaseModel:
     """Load a base model; ``vae`` is an optional separate VAE file (or diffusers VAE folder).
 
@@ -104,7 +105,7 @@ def load_base_model(
         bm = _load_diffusers_folder(p, v2=v2, v_parameterization=v_parameterization, dtype=dtype, say=say)
     else:
         bm = _load_single_file(p, v2=v2, v_parameterization=v_parameterization, dtype=dtype, say=say,
-                               separate_vae=vae is not None)
+                               separate_vae=vae is not None, mmap=mmap)
     if vae is not None:
         bm.vae = load_vae(vae, family=bm.family, dtype=dtype, say=say)
         bm.spec = ModelSpec(bm.family, bm.spec.unet, _vae_spec_of(bm.vae), bm.spec.text_encoders)
@@ -133,10 +134,11 @@ def _finish(family, spec, unet, vae, tes, v_parameterization, source, extras, to
 # --------------------------------------------------------------------------------------------------- single file
 
 
-def _load_single_file(p: Path, *, v2, v_parameterization, dtype, say, separate_vae: bool) -> BaseModel:
+def _load_single_file(p: Path, *, v2, v_parameterization, dtype, say, separate_vae: bool,
+                      mmap: bool = True) -> BaseModel:
     where = str(p)
     say(f"reading {p.name}")
-    sd = read_state_dict(p)
+    sd = read_state_dict(p, mmap=mmap)
     spec = detect(sd, v2=v2, where=where)
     say(f"{FAMILY_NAMES[spec.family]} model detected")
     for k in [k for k in sd if k.startswith("model_ema.")]:  # EMA copies are not used for training

@@ -75,7 +75,7 @@ def bypass_mode(spec: NetworkSpec) -> bool:
 
 def fp8_problem(cfg, spec: NetworkSpec) -> str | None:
     """Why fp8_base cannot be used with this network (a sentence), or None."""
-    if not cfg.fp8_base or bypass_mode(spec):
+    if not (cfg.fp8_base or cfg.fp8_base_unet) or bypass_mode(spec):
         return None
     dora = " with dora_wd" if as_bool(spec.args.get("dora_wd")) else ""
     return (f"fp8_base works with LoRA and LoCon (x -> down -> up); {spec.algo}{dora} adds to the 8-bit "

@@ -26,7 +26,8 @@ _ADAFACTOR_NAMES = ("adafactor", "transformers.optimization.adafactor", "transfo
 # the scheduler names build_scheduler knows (trainer.optim.schedulers.SCHEDULERS; a test keeps both equal)
 CUSTOM_SCHEDULER = "cosine_annealing_warmup_restarts"
 SCHEDULER_NAMES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                   "polynomial", "adafactor", CUSTOM_SCHEDULER)
+                   "polynomial", "cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt", "adafactor",
+                   CUSTOM_SCHEDULER)
 
 # lr_scheduler_type values that mean our built-in scheduler (the guide's patched katsura-jp module)
 CUSTOM_TYPE_ALIASES = {

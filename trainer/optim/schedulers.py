@@ -32,6 +32,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from trainer.errors import ConfigError
 from trainer.optim.args import parse_optimizer_args
+from trainer.optim.schedulers_extra import EXTRA_SCHEDULERS, extra_lambda
 from trainer.optim.checks import (
     CUSTOM_SCHEDULER,
     CUSTOM_TYPE_ALIASES,
@@ -50,6 +51,7 @@ SCHEDULERS: dict[str, str] = {
     "cosine_with_restarts": "Warmup, then lr_scheduler_num_cycles cosine decays, each restarting at full lr.",
     "polynomial": "Warmup, then polynomial decay (lr_scheduler_power) to 1e-7.",
     "adafactor": "Reports AdaFactor's own learning rate (AdaFactor with relative_step=True only).",
+    **EXTRA_SCHEDULERS,
     CUSTOM_SCHEDULER: "Cosine annealing with warm restarts: every cycle of T_0 steps warms up, "
     "peaks decay by down_factor per cycle and by gamma_min_lr per step.",
 }
@@ -319,6 +321,9 @@ def build_scheduler(
     lr_scheduler_type: str | None = "",
     lr_scheduler_args: Sequence[str] | Mapping[str, Any] | str | None = (),
     num_processes: int = 1,
+    lr_decay_steps: int | float = 0,
+    lr_scheduler_timescale: int | None = None,
+    lr_scheduler_min_lr_ratio: float | None = None,
 ):
     """The scheduler sd-scripts' ``get_scheduler_fix`` would build, as a torch LR scheduler.
 
@@ -410,6 +415,9 @@ def build_scheduler(
         f = linear_lambda(warmup, total)
     elif key == "cosine":
         f = cosine_lambda(warmup, total)
+    elif key in EXTRA_SCHEDULERS:  # sd-scripts reaches these transformers schedulers too
+        f = extra_lambda(key, warmup, total, num_cycles=lr_scheduler_num_cycles, lr_decay_steps=lr_decay_steps,
+                         timescale=lr_scheduler_timescale, min_lr_ratio=lr_scheduler_min_lr_ratio)
     elif key == "cosine_with_restarts":
         cycles = lr_scheduler_num_cycles
         if isinstance(cycles, bool) or not isinstance(cycles, (int, float)) or cycles < 1:

@@ -31,6 +31,7 @@ import torch
 from ..errors import ModelError, UserError
 from ..models.family import detect
 from ..models.spec import FAMILY_NAMES
+from ..modelspec import family_of, is_v_pred, merged_modelspec, title_of
 from ..network.lora_file import SAVE_DTYPES, load_lora, save_lora
 from .lora_modules import (FAMILY_WORDS, LoraModule, guess_family, lora_delta, merged_weight, module_delta,
                            parse_modules)
@@ -171,6 +172,9 @@ def merge_into_checkpoint(sd_model, models: list, ratios: list | None, save_to, 
 
     metadata = dict(reader.metadata)
     metadata["lora_desk_merged"] = json.dumps([{"file": r.file, "ratio": r.ratio} for r in rows])
+    metadata.update(merged_modelspec(spec.family, is_v_pred(reader.metadata), out.stem,  # as merge_lora.py
+                                     [base.stem] + [title_of(p, md) for p, _, md in loras], time.time(),
+                                     lora=False))
     try:
         if out.suffix.lower() == ".safetensors":
             entries = [(k, out_dtype(k), shapes[k]) for k in keys]
@@ -308,18 +312,8 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
         result_sd[f"{name}.alpha"] = torch.tensor(float(rank))  # scale 1: the ratios and scales are in lora_up
         if on_progress:
             on_progress(i + 1, len(names))
-    md = dict(loaded[0][2])
-    md.pop("sshs_model_hash", None)
-    md.pop("sshs_legacy_hash", None)
-    if lyco:  # the result is plain LoRA/LoCon, whatever the first file was
-        md["ss_network_module"] = "networks.lora"
-        md.pop("ss_network_args", None)
-    ranks = sorted({int(v.shape[0]) for k, v in result_sd.items() if k.endswith("lora_down.weight")})
-    md["ss_network_dim"] = str(ranks[0]) if len(ranks) == 1 else "Dynamic"
-    md["ss_network_alpha"] = md["ss_network_dim"]
     how = "concatenated" if new_rank is None else f"SVD to rank {new_rank}"
-    md["ss_training_comment"] = f"merged ({how}) from " + ", ".join(f"{r.file}:{r.ratio}" for r in rows)
-    md["lora_desk_merged"] = json.dumps([{"file": r.file, "ratio": r.ratio} for r in rows])
+    md = merged_lora_metadata(loaded, result_sd, families, out, rows, how)
     first = next(t for t in next(iter(loaded[0][1].values())).tensors.values() if t.ndim > 1)
     precision = save_precision or {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(first.dtype, "fp32")
     try:
@@ -328,6 +322,29 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
         raise UserError(f"Could not write {out} ({e.strerror or e}); no file was left behind.") from None
     fam = families.pop() if families else ""
     return MergeResult(out, fam, rows, len(names), size, time.monotonic() - t0)
+
+
+def merged_lora_metadata(loaded: list, result_sd: dict, families: set, out: Path, rows: list, how: str) -> dict:
+    """What describes the merged file, as sd-scripts' merge scripts write it: the minimum ss_* keys a loader
+    needs (module, rank, alpha, base model) and modelspec with the inputs in merged_from. Keys about the
+    first file's training run (ss_epoch, its network_args, dataset, optimizer, ...) are not carried over."""
+    first = loaded[0][2]
+    md = {k: first[k] for k in ("ss_v2", "ss_base_model_version") if k in first}
+    md["ss_network_module"] = "networks.lora"
+    ranks = sorted({int(v.shape[0]) for k, v in result_sd.items() if k.endswith("lora_down.weight")})
+    md["ss_network_dim"] = str(ranks[0]) if len(ranks) == 1 else "Dynamic"
+    md["ss_network_alpha"] = md["ss_network_dim"]
+    conv = sorted({int(v.shape[0]) for k, v in result_sd.items()
+                   if k.endswith("lora_down.weight") and v.ndim == 4 and v.shape[2] > 1})
+    if conv:  # 3x3 convolutions make it a LoCon: a loader needs conv_dim to build it
+        md["ss_network_args"] = json.dumps({"conv_dim": str(conv[0]) if len(conv) == 1 else "Dynamic",
+                                            "conv_alpha": str(conv[0]) if len(conv) == 1 else "Dynamic"})
+    md["ss_training_comment"] = f"merged ({how}) from " + ", ".join(f"{r.file}:{r.ratio}" for r in rows)
+    md["lora_desk_merged"] = json.dumps([{"file": r.file, "ratio": r.ratio} for r in rows])
+    family = next(iter(families), None) or family_of(first.get("ss_base_model_version", "sd_v1"))
+    md.update(merged_modelspec(family, is_v_pred(first), out.stem, [title_of(p, m) for p, _, m in loaded],
+                               time.time(), lora=True))
+    return md
 
 
 __all__ = ["merge_into_checkpoint", "merge_loras", "MergeResult", "MergeRow", "lora_delta"]

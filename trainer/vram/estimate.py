@@ -57,7 +57,8 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
     e = 2 if mp != "no" else 4  # compute / frozen-weight dtype bytes
     f = FP32_NORM if mp != "no" else 4
     notes = []
-    if cfg.fp8_base and mp == "no":
+    fp8 = cfg.fp8_base or cfg.fp8_base_unet  # both keep only the UNet in fp8 here
+    if fp8 and mp == "no":
         notes.append("fp8_base needs mixed_precision bf16 or fp16; estimated as if bf16 were set.")
         e = 2
         f = FP32_NORM
@@ -68,11 +69,11 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
 
     # --- weights
     parts: list[Part] = []
-    if cfg.fp8_base:  # trainer.models.fp8: Linear/Conv weights and biases in fp8, norms in the compute dtype
+    if fp8:  # trainer.models.fp8: Linear/Conv weights and biases in fp8, norms in the compute dtype
         unet_b = info.unet_linear_conv_numel + (info.unet_numel - info.unet_linear_conv_numel) * e
     else:
         unet_b = info.unet_numel * e
-    parts.append(Part("unet_weights", f"UNet weights ({'fp8' if cfg.fp8_base else _precision(e)})", unet_b,
+    parts.append(Part("unet_weights", f"UNet weights ({'fp8' if fp8 else _precision(e)})", unet_b,
                       "weights", f"{info.unet_numel / 1e6:.0f} M parameters"))
     te_numel = sum(info.te_numel)
     if cache_te:
@@ -115,7 +116,7 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
                               te_activation_bytes(info.spec.text_encoders, ctx_tokens, batch * 1, e=e, f=f,
                                                   checkpointing=ckpt), "activations",
                               f"{ctx_tokens} tokens per caption"))
-    if cfg.fp8_base:
+    if fp8:
         copies = (info.ckpt_unit_max_numel + info.unet_unckpt_numel) if ckpt else info.unet_matrix_numel
         act_parts.append(Part("fp8_upcast_copies", "fp8 weights upcast for backward", copies * e, "activations",
                               "one block at a time" if ckpt else "all blocks: turn on gradient_checkpointing"))
