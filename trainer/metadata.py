@@ -116,3 +116,27 @@ def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str
     out["ss_steps"] = str(step)
     out["ss_training_finished_at"] = str(time.time())
     return out
+
+
+def run_metadata(cfg, plan, base, scan, report, data, session_id: int, seed: int, optimizer: str,
+                 num_processes: int) -> dict[str, str]:
+    """The metadata of a starting run: the config plus what the dataset, plan and model tell."""
+    from pathlib import Path
+
+    from .dataset.tags import tag_frequency
+    from .network.lora_file import file_hashes
+
+    model_path = Path(cfg.pretrained_model_name_or_path)
+    hashes = file_hashes(model_path) if model_path.is_file() else None
+    vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
+    buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
+    run = RunInfo(
+        model_version=base.model_version, session_id=session_id, started_at=time.time(),
+        num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
+        epochs=plan.epochs, total_steps=plan.total_steps, optimizer=optimizer,
+        num_processes=num_processes,
+        dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
+        tag_frequency=tag_frequency(scan),
+        bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
+        model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
+    return build_metadata(cfg, run)

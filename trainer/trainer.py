@@ -220,7 +220,10 @@ class Trainer:
             progress = load_state(cfg.resume, network, opt, sched)
             self.emit(ev.Log(f"Resumed from {cfg.resume} at step {progress.step}"))
         self._check_stop()
-        self.metadata = self._metadata(plan, base, scan, report, data, progress.session_id, seed)
+        from .metadata import run_metadata
+
+        self.metadata = run_metadata(cfg, plan, base, scan, report, data, progress.session_id, seed,
+                                     self.optimizer_description, self.rt.num_processes)
         from .tb import TensorBoard
 
         tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
@@ -377,24 +380,3 @@ class Trainer:
         msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
         self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
         raise TrainingStopped(msg + " " + NAN_ADVICE)
-
-    def _metadata(self, plan, base, scan, report, data, session_id, seed) -> dict:
-        from .dataset.tags import tag_frequency
-        from .metadata import RunInfo, build_metadata
-        from .network.lora_file import file_hashes
-
-        cfg = self.cfg
-        model_path = Path(cfg.pretrained_model_name_or_path)
-        hashes = file_hashes(model_path) if model_path.is_file() else None
-        vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
-        buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
-        run = RunInfo(
-            model_version=base.model_version, session_id=session_id, started_at=time.time(),
-            num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
-            epochs=plan.epochs, total_steps=plan.total_steps, optimizer=self.optimizer_description,
-            num_processes=self.rt.num_processes,
-            dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
-            tag_frequency=tag_frequency(scan),
-            bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
-            model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
-        return build_metadata(cfg, run)
