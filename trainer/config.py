@@ -18,6 +18,7 @@ GROUPS = {
     "loss": "Loss and noise",
     "memory": "Precision and memory",
     "saving": "Length, saving and logging",
+    "watch": "Samples and validation",
 }
 
 
@@ -42,6 +43,8 @@ SCHEDULER_CHOICES = (
     "adafactor", "cosine_annealing_warmup_restarts",
 )
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
+SAMPLE_SAMPLERS = ("ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver",
+                   "dpmsolver++", "dpmsingle", "k_lms", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a")
 SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
 SAVE_PRECISION_ALIASES = {"fp32": "float"}  # stored as sd-scripts' name: a saved config stays valid there
 
@@ -226,6 +229,33 @@ class TrainConfig:
     training_comment: str = opt("", "saving", "Text stored in the file's metadata.")
     logging_dir: str = opt("", "saving", "Folder for TensorBoard logs (empty = no logs).")
     log_prefix: str = opt("", "saving", "Prefix of the TensorBoard run folder.")
+
+    # --- samples while training (sd-scripts' names and prompt-file format)
+    sample_prompts: str = opt("", "watch", "Prompt file for sample images made while training: .txt with one "
+                              "prompt a line (--n negative, --w/--h size, --d seed, --l CFG scale, --s steps, "
+                              "--ss sampler; # starts a comment), or sd-scripts' .toml/.json form. Images go to "
+                              "<output_dir>/sample.", label="Sample prompts")
+    sample_every_n_steps: int | None = opt(None, "watch", "Make sample images every N optimizer steps.", min=1)
+    sample_every_n_epochs: int | None = opt(None, "watch", "Make sample images every N epochs; when set, "
+                                            "sample_every_n_steps is ignored (as in sd-scripts).", min=1,
+                                            recommended=1)
+    sample_sampler: str = opt("ddim", "watch", "Sampler of the sample images; a prompt's --ss overrides it.",
+                              choices=SAMPLE_SAMPLERS, recommended="euler_a")
+    sample_at_first: bool = opt(False, "watch", "Also make sample images before the first step: the base "
+                                "model's look to compare later samples with.")
+
+    # --- validation loss (sd-scripts' names)
+    validation_split: float = opt(0.0, "watch", "Share of the images held out of training to measure a "
+                                  "validation loss on (0.1 = 10 %). Held-out images never train.", min=0.0,
+                                  max=0.9, recommended="0.1")
+    validation_seed: int | None = opt(None, "watch", "Seed that picks the held-out images and their fixed noise; "
+                                      "empty = the training seed.", min=0, advanced=True)
+    validate_every_n_steps: int | None = opt(None, "watch", "Measure the validation loss every N steps too "
+                                             "(it is always measured at epoch ends).", min=1)
+    validate_every_n_epochs: int | None = opt(None, "watch", "Measure the validation loss only every N epochs "
+                                              "(empty = every epoch).", min=1)
+    max_validation_steps: int | None = opt(None, "watch", "Use at most this many held-out images per "
+                                           "measurement (empty = all).", min=1, advanced=True)
 
     def __post_init__(self) -> None:
         # save_precision: fp32 (any case) is another name of sd-scripts' "float"; "" means empty (fp32)

@@ -39,6 +39,23 @@ class Saved:
 
 
 @dataclass
+class Sample:
+    path: str                # the PNG in <output_dir>/sample/
+    prompt_index: int        # position in the prompt file (0-based, as in the file name)
+    step: int                # optimizer steps done when it was made
+    epoch: int | None        # the epoch that just ended (epoch-end and first samples), None for step samples
+    prompt: str = ""
+
+
+@dataclass
+class Validation:
+    step: int
+    epoch: int               # 1-based, the epoch the step belongs to
+    loss: float              # mean loss over the held-out images at fixed noise and timesteps
+    at_epoch_end: bool = False
+
+
+@dataclass
 class Log:
     message: str
     level: str = "info"      # info | warning | error
@@ -59,4 +76,4 @@ class Failed:
     last_good: str | None = None  # newest usable LoRA file, if any
 
 
-Event = Started | Step | Saved | Log | Finished | Failed
+Event = Started | Step | Saved | Sample | Validation | Log | Finished | Failed

@@ -230,6 +230,10 @@ class Trainer:
         self.emit(ev.Started(plan.total_steps, plan.epochs, plan.steps_per_epoch, plan.samples_per_epoch,
                              cfg.train_batch_size, scan.describe() + "\n" + plan.describe(), progress.step))
 
+        from .watch import Watch
+
+        watch = Watch(self, base, model, network, tb)  # samples, validation loss, d*lr
+        watch.at_start(step=progress.step, epoch=progress.epoch)
         workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
         params = network.parameters()
@@ -273,6 +277,7 @@ class Trainer:
                     extra = self._max_norm(network)
                     self._report_step(step, plan, epoch, step_loss, losses, sched, start_time, start_step,
                                       extra, tb)
+                    watch.after_step(step, epoch, sum(losses) / len(losses))
                     if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
                         from .saving import step_file
 
@@ -290,6 +295,8 @@ class Trainer:
                 epoch += 1
                 progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
+                watch.after_epoch(epoch, step, sum(losses) / len(losses) if losses else None)
+                stopped = self.stop.is_set() and step < plan.total_steps  # stopped while sampling/saving
             from .saving import final_file
 
             final_path = final_file(cfg.output_dir, cfg.output_name)

@@ -169,6 +169,9 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         warn("resume", "Resuming without save_state: later files will not be resumable.")
     if cfg.max_train_epochs is None and cfg.max_train_steps < 1:
         err("max_train_steps", "max_train_steps must be at least 1.")
+    from .watch_checks import watch_issues  # samples, validation, EMA
+
+    out += [Issue(*issue) for issue in watch_issues(cfg, need_paths)]
     return out
 
 
