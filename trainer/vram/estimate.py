@@ -148,13 +148,20 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
         caching_peak = int(live * (1 + ALLOCATOR_FRAGMENTATION)) + CUDA_CONTEXT_BYTES
         if caching_peak > training_peak:
             notes.append(f"Caching latents (vae_batch_size {vbatch}) needs more memory than training itself.")
-    peak = max(training_peak, caching_peak or 0)
+    from .sampling import sampling_peak_bytes
+
+    sampling_peak = sampling_peak_bytes(cfg, info, {x.key: x.bytes for x in parts}, e=e, f=f, te_numel=te_numel,
+                                        vae_numel=vae_numel, conv_lora=conv_lora)
+    if sampling_peak and sampling_peak > training_peak:
+        notes.append("Making sample images needs more memory than training itself; smaller sample sizes "
+                     "(--w/--h) lower it.")
+    peak = max(training_peak, caching_peak or 0, sampling_peak or 0)
     if naive:
         notes.append("naive attention: the trainer uses SDPA; shown for comparison only.")
     if modules == 0:
         notes.append("These network settings wrap no layer of this model.")
     return Estimate(info.family, str(cfg.pretrained_model_name_or_path), (width, height), batch, parts, n_params,
-                    modules, peak, allocated, caching_peak, not_added, notes)
+                    modules, peak, allocated, caching_peak, not_added, notes, sampling_peak_bytes=sampling_peak)
 
 
 def estimate_text(cfg, **kw) -> str:
