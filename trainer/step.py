@@ -64,16 +64,19 @@ class StepModel:
         return (self.vae.encode(x).latent_dist.sample().float() * VAE_SCALING[self.family]).contiguous()
 
     # --- the loss
-    def loss(self, batch) -> torch.Tensor:
+    def loss(self, batch, *, noise=None, timesteps=None, cond=None) -> torch.Tensor:
+        """noise, timesteps and cond (states, pooled) are drawn/encoded here unless given (validation)."""
         cfg = self.cfg
         latents = self.latents(batch)
-        noise = L.make_noise(latents, noise_offset=cfg.noise_offset, adaptive_noise_scale=cfg.adaptive_noise_scale,
-                             multires_iterations=cfg.multires_noise_iterations,
-                             multires_discount=cfg.multires_noise_discount)
+        if noise is None:
+            noise = L.make_noise(latents, noise_offset=cfg.noise_offset, adaptive_noise_scale=cfg.adaptive_noise_scale,
+                                 multires_iterations=cfg.multires_noise_iterations,
+                                 multires_discount=cfg.multires_noise_discount)
         b = latents.shape[0]
-        timesteps = torch.randint(0, self.sched.config.num_train_timesteps, (b,), device=latents.device)
+        if timesteps is None:
+            timesteps = torch.randint(0, self.sched.config.num_train_timesteps, (b,), device=latents.device)
         noisy = self.sched.add_noise(latents, noise, timesteps)
-        states, pooled = self.conditioning(batch)
+        states, pooled = cond if cond is not None else self.conditioning(batch)
         added = None
         if self.family == "sdxl":
             added = {"text_embeds": pooled, "time_ids": self.time_ids(batch)}

@@ -21,5 +21,15 @@ class TensorBoard:
         for key, value in extra.items():
             w.add_scalar(f"max_norm/{key}", value, step)
 
+    def validation(self, step: int, loss: float, at_epoch_end: bool, train_avg: float | None) -> None:
+        """loss/validation at every measurement; sd-scripts' step_/epoch_average and divergence (validation
+        minus the training average) beside it."""
+        w = self.writer
+        w.add_scalar("loss/validation", loss, step)
+        kind = "epoch" if at_epoch_end else "step"
+        w.add_scalar(f"loss/validation/{kind}_average", loss, step)
+        if train_avg is not None:
+            w.add_scalar(f"loss/validation/{kind}_divergence", loss - train_avg, step)
+
     def close(self) -> None:
         self.writer.close()

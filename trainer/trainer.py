@@ -49,6 +49,7 @@ class Trainer:
 
     rt = None  # Runtime, once run() has started
     seed: int | None = None  # the seed used (cfg.seed, or the one drawn when it is None)
+    validator = watch = None  # trainer.watch: held-out images; samples, validation, d*lr while training
 
     def emit(self, event) -> None:
         if self.rt is None or self.rt.is_main:  # only the main process reports under accelerate launch
@@ -180,8 +181,10 @@ class Trainer:
 
     def _prepare_data(self, scan, report, base, seed):
         from .data import TrainData, build_items
+        from .watch import held_out
 
         items, repeats = build_items(scan, report)
+        self.validator = held_out(items, repeats, self.cfg, seed, self.emit)  # takes them out of items
         if not items:
             raise UserError(f"No usable images in {self.cfg.train_data_dir}.")
         data = TrainData(items, repeats, self.cfg, seed, self.rt.num_processes, self.rt.process_index)
@@ -232,7 +235,7 @@ class Trainer:
 
         from .watch import Watch
 
-        watch = Watch(self, base, model, network, tb)  # samples, validation loss, d*lr
+        self.watch = watch = Watch(self, base, model, network, tb)  # samples, validation loss, d*lr
         watch.at_start(step=progress.step, epoch=progress.epoch)
         workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
@@ -368,6 +371,7 @@ class Trainer:
                                 self.cfg.save_precision)
             if self.cfg.save_state:
                 save_state(state_dir(path), network, opt, sched, progress)
+                self.watch.save_state(state_dir(path))
             self.last_good = str(path)
             self.emit(ev.Saved(str(path), epoch, step, final, size))
         rt.barrier()

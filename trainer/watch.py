@@ -6,15 +6,33 @@ from __future__ import annotations
 from . import events as ev
 
 
+def held_out(items: list, repeats: list, cfg, seed: int, emit):
+    """Take the validation images out of ``items``/``repeats`` (in place) -> a Validator, or None."""
+    from .validation.loss import Validator
+    from .validation.split import split_items
+
+    train, train_repeats, held = split_items(items, repeats, cfg, seed)
+    if not cfg.validation_split:
+        return None
+    if not held:
+        emit(ev.Log(f"validation_split {cfg.validation_split:g} holds out no image: every concept folder keeps "
+                    "at least one training image. No validation loss is measured.", "warning"))
+        return None
+    items[:], repeats[:] = train, train_repeats
+    names = ", ".join(sorted(f"{i.entry.concept.folder_name}/{i.entry.path.name}" for i in held)[:5])
+    emit(ev.Log(f"Validation: {len(held)} image(s) held out of training ({names}{', ...' if len(held) > 5 else ''})"))
+    return Validator(held, cfg, seed)
+
+
 class Watch:
     def __init__(self, trainer, base, model, network, tb):
         from .sampling.renderer import SampleRenderer
 
         self.cfg, self.rt, self.emit, self.stop = trainer.cfg, trainer.rt, trainer.emit, trainer.stop
         self.tb = tb
+        self._last_validation: tuple[int, float] | None = None
         self.samples = SampleRenderer(self.cfg, base, network, self.rt, self.emit, self.stop)
-        self.validator = trainer.validator.bind(model, network, self.rt) if getattr(trainer, "validator", None) \
-            else None
+        self.validator = trainer.validator.bind(model, network, self.rt) if trainer.validator else None
 
     def _sample(self, step: int, epoch: int | None, *, first: bool = False) -> None:
         from .sampling.schedule import sample_due
@@ -23,14 +41,26 @@ class Watch:
             self.samples.render(step, epoch)
 
     def _validate(self, step: int, epoch: int, at_epoch_end: bool, train_avg: float | None) -> None:
-        if self.validator is None or self.stop.is_set() or not self.validator.due(step, epoch, at_epoch_end):
+        if self.validator is None or not self.rt.is_main or self.stop.is_set() or \
+                not self.validator.due(step, epoch, at_epoch_end):
             return
-        loss = self.validator.loss()
+        if self._last_validation and self._last_validation[0] == step:  # no step since: the same value
+            loss = self._last_validation[1]
+        else:
+            loss = self.validator.loss()
+        self._last_validation = (step, loss)
         self.emit(ev.Validation(step, epoch, loss, at_epoch_end))
         where = f"epoch {epoch}" if at_epoch_end else f"step {step}"
         self.emit(ev.Log(f"Validation loss at {where}: {loss:.5f}"))
         if self.tb:
             self.tb.validation(step, loss, at_epoch_end, train_avg)
+
+    def save_state(self, folder) -> None:
+        """What a resumed run needs besides the network and optimizer: the held-out images."""
+        if self.validator is not None:
+            from .validation.split import save_split
+
+            save_split(folder, self.validator.paths)
 
     # --- the loop's hooks
     def at_start(self, step: int, epoch: int) -> None:
