@@ -27,6 +27,7 @@ class Step:
     it_per_s: float
     eta_s: float
     extra: dict = field(default_factory=dict)  # keys_scaled / average_key_norm when scale_weight_norms
+    dlrs: dict[str, float] = field(default_factory=dict)  # Prodigy/D-Adaptation: d*lr per group, the real step size
 
 
 @dataclass

@@ -12,12 +12,15 @@ class TensorBoard:
         self.dir = Path(logging_dir) / f"{log_prefix}{time.strftime('%Y%m%d%H%M%S')}"
         self.writer = SummaryWriter(str(self.dir))
 
-    def step(self, step: int, loss: float, avg: float, lrs: dict[str, float], extra: dict) -> None:
+    def step(self, step: int, loss: float, avg: float, lrs: dict[str, float], extra: dict,
+             dlrs: dict[str, float] | None = None) -> None:
         w = self.writer
         w.add_scalar("loss/current", loss, step)
         w.add_scalar("loss/average", avg, step)
         for name, lr in lrs.items():
             w.add_scalar(f"lr/{name}", lr, step)
+        for name, value in (dlrs or {}).items():  # sd-scripts' tag for the adaptive optimizers' step size
+            w.add_scalar(f"lr/d*lr/{name}", value, step)
         for key, value in extra.items():
             w.add_scalar(f"max_norm/{key}", value, step)
 

@@ -235,7 +235,7 @@ class Trainer:
 
         from .watch import Watch
 
-        self.watch = watch = Watch(self, base, model, network, tb)  # samples, validation loss, d*lr
+        self.watch = watch = Watch(self, base, model, network, opt, tb)  # samples, validation loss, d*lr
         watch.at_start(step=progress.step, epoch=progress.epoch)
         workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
@@ -305,6 +305,7 @@ class Trainer:
             final_path = final_file(cfg.output_dir, cfg.output_name)
             self._save(network, base, final_path, epoch if stopped else min(epoch, plan.epochs), step, opt, sched,
                        progress, final=True)
+            watch.finish()
         finally:
             if tb:
                 tb.close()
@@ -338,9 +339,12 @@ class Trainer:
         eta = (plan.total_steps - step) / rate if rate > 0 else float("inf")
         lrs = {name: float(lr) for name, lr in zip(self.group_names, sched.get_last_lr())}
         avg = sum(losses) / len(losses)
-        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra))
+        from .watch import d_times_lr
+
+        dlrs = d_times_lr(sched.optimizer, self.group_names, self.cfg.optimizer_type)
+        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra, dlrs))
         if tb:
-            tb.step(step, step_loss, avg, lrs, extra)
+            tb.step(step, step_loss, avg, lrs, extra, dlrs)
 
     def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
         from .saving import epoch_file

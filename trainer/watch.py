@@ -24,12 +24,22 @@ def held_out(items: list, repeats: list, cfg, seed: int, emit):
     return Validator(held, cfg, seed)
 
 
+def d_times_lr(optimizer, names: list[str], optimizer_type: str) -> dict[str, float]:
+    """Prodigy and the D-Adaptation family scale the scheduled lr by their estimate d: d*lr per parameter
+    group is the step size they really take (sd-scripts logs it as lr/d*lr/<group>). {} for others."""
+    from .validate import is_adaptive
+
+    if not is_adaptive(optimizer_type):
+        return {}
+    return {name: float(g["d"]) * float(g["lr"]) for name, g in zip(names, optimizer.param_groups) if "d" in g}
+
+
 class Watch:
-    def __init__(self, trainer, base, model, network, tb):
+    def __init__(self, trainer, base, model, network, opt, tb):
         from .sampling.renderer import SampleRenderer
 
         self.cfg, self.rt, self.emit, self.stop = trainer.cfg, trainer.rt, trainer.emit, trainer.stop
-        self.tb = tb
+        self.tb, self.opt, self.group_names = tb, opt, trainer.group_names
         self._last_validation: tuple[int, float] | None = None
         self.samples = SampleRenderer(self.cfg, base, network, self.rt, self.emit, self.stop)
         self.validator = trainer.validator.bind(model, network, self.rt) if trainer.validator else None
@@ -70,6 +80,13 @@ class Watch:
         """``epoch``: the loop's 0-based epoch counter of the step just done."""
         self._sample(step, None)
         self._validate(step, epoch + 1, False, avg_loss)
+
+    def finish(self) -> None:
+        """The closing figure of an adaptive optimizer: the step size it settled at."""
+        dlrs = d_times_lr(self.opt, self.group_names, self.cfg.optimizer_type)
+        if dlrs:
+            figures = ", ".join(f"{v:.3g} ({k})" for k, v in dlrs.items())
+            self.emit(ev.Log(f"{self.cfg.optimizer_type} settled at d*lr = {figures}."))
 
     def after_epoch(self, epoch: int, step: int, avg_loss: float | None) -> None:
         """``epoch``: epochs done (1-based number of the epoch that just ended)."""
