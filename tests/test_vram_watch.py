@@ -42,3 +42,11 @@ def test_sample_images_bring_the_vae_back_and_cost_a_no_grad_pass(sd15, tmp_path
     # a prompt file that is set but never used costs nothing
     assert vram.estimate(sd15(sample_prompts=str(prompts))).sampling_peak_bytes is None
     assert 2 * GiB < est.sampling_peak_bytes < 8 * GiB
+
+
+def test_ema_on_the_gpu_costs_an_fp32_copy_of_the_lora(sd15):
+    plain = vram.estimate(sd15())
+    gpu = vram.estimate(sd15(ema="gpu"))
+    ema = next(p for p in gpu.parts if p.key == "ema_weights")
+    assert ema.bytes == plain.trainable_params * 4
+    assert not [p for p in vram.estimate(sd15(ema="cpu")).parts if p.key == "ema_weights"]

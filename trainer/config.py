@@ -18,7 +18,7 @@ GROUPS = {
     "loss": "Loss and noise",
     "memory": "Precision and memory",
     "saving": "Length, saving and logging",
-    "watch": "Samples and validation",
+    "watch": "Samples, validation and EMA",
 }
 
 
@@ -256,6 +256,20 @@ class TrainConfig:
                                               "(empty = every epoch).", min=1)
     max_validation_steps: int | None = opt(None, "watch", "Use at most this many held-out images per "
                                            "measurement (empty = all).", min=1, advanced=True)
+
+    # --- EMA of the network weights (no sd-scripts option: OneTrainer's names)
+    ema: str = opt("off", "watch", "Keep an exponential moving average (EMA) of the LoRA weights, on the GPU "
+                   "(fast) or the CPU (saves GPU memory): a smoother file, less tied to the last steps. The "
+                   "names are OneTrainer's (SimpleTuner calls it use_ema); sd-scripts has no EMA.",
+                   choices=("off", "gpu", "cpu"), label="EMA")
+    ema_decay: float = opt(0.999, "watch", "How slowly the average follows the weights: 0.999 averages over "
+                           "roughly the last thousand updates. Short runs want less (0.99).", min=0.0, max=1.0,
+                           recommended="0.99-0.999")
+    ema_update_step_interval: int = opt(5, "watch", "Update the average every N optimizer steps (OneTrainer's "
+                                        "default 5); fewer updates cost less time.", min=1, max=1000)
+    ema_save: str = opt("both", "watch", "What the saved files hold: 'both' keeps the trained weights and adds "
+                        "a second file with the -ema suffix, 'ema_only' writes the EMA weights only.",
+                        choices=("both", "ema_only"))
 
     def __post_init__(self) -> None:
         # save_precision: fp32 (any case) is another name of sd-scripts' "float"; "" means empty (fp32)

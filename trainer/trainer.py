@@ -347,6 +347,7 @@ class Trainer:
             tb.step(step, step_loss, avg, lrs, extra, dlrs)
 
     def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
+        from .ema import ema_path
         from .saving import epoch_file
 
         cfg = self.cfg
@@ -361,18 +362,19 @@ class Trainer:
 
                 path = epoch_file(cfg.output_dir, cfg.output_name, old)
                 path.unlink(missing_ok=True)
+                ema_path(path).unlink(missing_ok=True)  # its EMA twin, if any
                 import shutil
 
                 shutil.rmtree(state_dir(path), ignore_errors=True)
 
     def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> None:
         from .metadata import with_progress
-        from .saving import save_network, save_state, state_dir
+        from .saving import save_state, state_dir
 
         rt = self.rt
         if rt.is_main:
-            size = save_network(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
-                                self.cfg.save_precision)
+            size = self.watch.save_network(network, base, path, with_progress(self.metadata, epoch=epoch,
+                                                                              step=step), self.cfg.save_precision)
             if self.cfg.save_state:
                 save_state(state_dir(path), network, opt, sched, progress)
                 self.watch.save_state(state_dir(path))

@@ -39,10 +39,27 @@ class Watch:
         from .sampling.renderer import SampleRenderer
 
         self.cfg, self.rt, self.emit, self.stop = trainer.cfg, trainer.rt, trainer.emit, trainer.stop
-        self.tb, self.opt, self.group_names = tb, opt, trainer.group_names
+        self.tb, self.opt, self.group_names, self.network = tb, opt, trainer.group_names, network
         self._last_validation: tuple[int, float] | None = None
         self.samples = SampleRenderer(self.cfg, base, network, self.rt, self.emit, self.stop)
         self.validator = trainer.validator.bind(model, network, self.rt) if trainer.validator else None
+        self.ema = self._make_ema(network)
+
+    def _make_ema(self, network):
+        from .ema import WeightEMA
+
+        cfg = self.cfg
+        kind = str(cfg.ema).lower()
+        if kind == "off":
+            return None
+        ema = WeightEMA(network.parameters(), cfg.ema_decay, cfg.ema_update_step_interval,
+                        self.rt.device if kind == "gpu" else "cpu")
+        if cfg.resume and not ema.load(cfg.resume):
+            self.emit(ev.Log(f"{cfg.resume} holds no EMA weights: the average starts again from the resumed "
+                             "weights.", "warning"))
+        self.emit(ev.Log(f"EMA of the network weights on the {kind.upper()}: decay {cfg.ema_decay:g}, every "
+                         f"{ema.interval} step(s)"))
+        return ema
 
     def _sample(self, step: int, epoch: int | None, *, first: bool = False) -> None:
         from .sampling.schedule import sample_due
@@ -65,8 +82,27 @@ class Watch:
         if self.tb:
             self.tb.validation(step, loss, at_epoch_end, train_avg)
 
+    def save_network(self, network, base, path, metadata: dict, precision) -> int:
+        """The LoRA file at ``path``; with EMA also (ema_save both) or only (ema_only) the averaged weights."""
+        from .saving import save_network
+
+        if self.ema is None:
+            return save_network(network, base, path, metadata, precision)
+        if self.cfg.ema_save == "ema_only":
+            with self.ema.swapped_in():
+                return save_network(network, base, path, metadata, precision)
+        from .ema import ema_path
+
+        size = save_network(network, base, path, metadata, precision)
+        with self.ema.swapped_in():
+            save_network(network, base, ema_path(path), metadata, precision)
+        self.emit(ev.Log(f"saved the EMA weights to {ema_path(path)}"))
+        return size
+
     def save_state(self, folder) -> None:
-        """What a resumed run needs besides the network and optimizer: the held-out images."""
+        """What a resumed run needs besides the network and optimizer: the held-out images, the EMA."""
+        if self.ema is not None:
+            self.ema.save(folder)
         if self.validator is not None:
             from .validation.split import save_split
 
@@ -78,6 +114,8 @@ class Watch:
 
     def after_step(self, step: int, epoch: int, avg_loss: float) -> None:
         """``epoch``: the loop's 0-based epoch counter of the step just done."""
+        if self.ema is not None:
+            self.ema.update(step)
         self._sample(step, None)
         self._validate(step, epoch + 1, False, avg_loss)
 

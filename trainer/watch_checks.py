@@ -30,4 +30,11 @@ def watch_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, bool]]:
                         "validation_seed") if getattr(cfg, n) is not None]
     if asks and not cfg.validation_split:
         out.append((asks[0], f"{asks[0]} does nothing without validation_split: no image is held out.", False))
+    if str(cfg.ema).lower() not in ("off", "gpu", "cpu"):
+        out.append(("ema", f"ema must be off, gpu or cpu, not '{cfg.ema}'.", True))
+    elif str(cfg.ema).lower() != "off":
+        if not 0.0 < cfg.ema_decay < 1.0:
+            out.append(("ema_decay", "ema_decay must be between 0 and 1 (0.999 is usual).", True))
+        if cfg.ema_save not in ("both", "ema_only"):
+            out.append(("ema_save", f"ema_save must be both or ema_only, not '{cfg.ema_save}'.", True))
     return out

@@ -98,6 +98,9 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
                       opt_b, "training", opt_note))
     if opt_note:
         notes.append(opt_note)
+    if str(getattr(cfg, "ema", "off")).lower() == "gpu":  # trainer.ema: an fp32 copy of the trained weights
+        parts.append(Part("ema_weights", "EMA of the LoRA weights (fp32)", n_params * 4, "training",
+                          "ema = cpu keeps it off the GPU"))
     if mp != "no" and p == 4:
         parts.append(Part("autocast_copies", "autocast half copies of LoRA weights", n_params * 2, "training"))
 
