@@ -22,6 +22,8 @@ class Validator:
         self.items, self.cfg = items, cfg
         self.seed = cfg.validation_seed if cfg.validation_seed is not None else seed
         self.paths = [str(i.entry.path) for i in items]
+        # noise keys: concept folder and file name, so a copied or moved dataset gives the same values
+        self.keys = [f"{i.entry.concept.folder_name}/{i.entry.path.name}" for i in items]
         self.model = self.network = self.rt = None
         self._batches: list[dict] | None = None
 
@@ -54,7 +56,7 @@ class Validator:
             with torch.no_grad():
                 for batch in batches:
                     index = batch["indices"][0]
-                    g = torch.Generator(rt.device.type).manual_seed(_seed("latent", self.seed, self.paths[index]))
+                    g = torch.Generator(rt.device.type).manual_seed(_seed("latent", self.seed, self.keys[index]))
                     if "pixels" in batch:
                         x = batch.pop("pixels").to(rt.device, dtype=vae.dtype)
                         from ..models.spec import VAE_SCALING
@@ -84,10 +86,10 @@ class Validator:
                     if cond is None:
                         with rt.autocast():
                             cond = model.encode_captions(batch["captions"])
-                    path = self.paths[batch["indices"][0]]
+                    key = self.keys[batch["indices"][0]]
                     shape = batch["latents"].shape
                     for t in timesteps:
-                        g = torch.Generator().manual_seed(_seed("noise", self.seed, path, int(t)))
+                        g = torch.Generator().manual_seed(_seed("noise", self.seed, key, int(t)))
                         noise = torch.randn(shape, generator=g).to(rt.device)
                         ts = torch.full((shape[0],), int(t), device=rt.device, dtype=torch.long)
                         total += float(model.loss(batch, noise=noise, timesteps=ts, cond=cond))
