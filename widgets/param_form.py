@@ -33,6 +33,7 @@ PATH_FIELDS = {
     "train_data_dir": ("dir", ""),
     "output_dir": ("dir", ""),
     "logging_dir": ("dir", ""),
+    "sample_prompts": ("file", "Prompt files (*.txt *.toml *.json);;All files (*)"),
     "resume": ("dir", ""),
 }
 

@@ -167,6 +167,11 @@ class TrainView(QWidget):
         plots.addWidget(self.loss_plot)
         plots.addWidget(self.lr_plot)
         split.addWidget(plots)
+        from .sample_strip import SampleStrip
+        from .watch_plots import WatchPlots
+
+        self.sample_strip, self.watch_plots = SampleStrip(), WatchPlots(self)  # samples; validation, d*lr
+        split.addWidget(self.sample_strip)
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         self.log = QPlainTextEdit()
@@ -206,7 +211,7 @@ class TrainView(QWidget):
         bottom.addWidget(files)
         bottom.setSizes([600, 500])
         split.addWidget(bottom)
-        split.setSizes([520, 260])
+        split.setSizes([520, 190, 260])
         outer.addWidget(split, 1)
 
         self.output_dir = ""
@@ -247,6 +252,8 @@ class TrainView(QWidget):
         self.saved: list = []
         self.files.clear()
         self.grid_btn.setEnabled(False)
+        self.sample_strip.clear()
+        self.watch_plots.reset()
         self.log.clear()
         self.progress.setValue(0)
         self._dirty = False
@@ -304,7 +311,10 @@ class TrainView(QWidget):
     # ------------------------------------------------------------------ events (GUI thread, queued)
     def on_event(self, e) -> None:
         kind = type(e).__name__
-        if kind == "Step":
+        self.watch_plots.on_event(e)
+        if kind == "Sample":
+            self.sample_strip.add(e)
+        elif kind == "Step":
             self.steps.append(e.step)
             self.losses.append(e.loss)
             self.avgs.append(e.avg_loss)
