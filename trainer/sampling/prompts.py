@@ -86,7 +86,12 @@ def load_prompts(path: str | Path) -> list[SamplePrompt]:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"sample_prompts: {p} cannot be read as UTF-8 text ({e}).") from None
-    suffix = p.suffix.lower()
+    return parse_prompts(text, p.suffix, str(p))
+
+
+def parse_prompts(text: str, suffix: str, where: str) -> list[SamplePrompt]:
+    """The prompts of a file's text; ``suffix`` (.txt/.toml/.json) says its form, ``where`` names it in errors."""
+    suffix = suffix.lower()
     if suffix == ".txt":
         entries: list = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     elif suffix == ".toml":
@@ -98,24 +103,24 @@ def load_prompts(path: str | Path) -> list[SamplePrompt]:
             subsets = defaults.pop("subset")
             entries = [{**defaults, **s} for s in subsets]
         except (toml.TomlDecodeError, KeyError, TypeError) as e:
-            raise ConfigError(f"sample_prompts: {p} is not a prompt file ([prompt] with [[prompt.subset]] "
+            raise ConfigError(f"sample_prompts: {where} is not a prompt file ([prompt] with [[prompt.subset]] "
                               f"entries): {str(e)[:120]}.") from None
     elif suffix == ".json":
         try:
             entries = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ConfigError(f"sample_prompts: {p} is not valid JSON ({e}).") from None
+            raise ConfigError(f"sample_prompts: {where} is not valid JSON ({e}).") from None
         if not isinstance(entries, list):
-            raise ConfigError(f"sample_prompts: {p} must hold a list of prompts.")
+            raise ConfigError(f"sample_prompts: {where} must hold a list of prompts.")
     else:
-        raise ConfigError(f"sample_prompts: {p.name} must be a .txt, .toml or .json file.")
+        raise ConfigError(f"sample_prompts: {Path(where).name} must be a .txt, .toml or .json file.")
     prompts = []
     for i, entry in enumerate(entries):
         if isinstance(entry, str):
             entry = line_to_prompt_dict(entry.strip())
         if not isinstance(entry, dict):
-            raise ConfigError(f"sample_prompts: entry {i + 1} of {p} is neither a prompt line nor a table.")
-        prompts.append(_from_dict(i, entry, str(p)))
+            raise ConfigError(f"sample_prompts: entry {i + 1} of {where} is neither a prompt line nor a table.")
+        prompts.append(_from_dict(i, entry, where))
     if not prompts:
-        raise ConfigError(f"sample_prompts: {p} holds no prompt.")
+        raise ConfigError(f"sample_prompts: {where} holds no prompt.")
     return prompts
