@@ -65,3 +65,43 @@ def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_pa
     assert strip.isHidden() and strip.latest.count() == 0
     assert len(view.watch_plots.val_curve.getData()[0] or []) == 0
     assert not view.lr_plot.plotItem.getAxis("right").isVisible()
+
+
+def test_prompt_file_editor_previews_and_saves(qtbot, app_env, tmp_path, monkeypatch):
+    from widgets.prompt_editor import PromptFileEditor
+
+    path = tmp_path / "prompts.txt"
+    path.write_text("a cat --w 640 --h 480 --d 3\n", encoding="utf-8")
+    ed = PromptFileEditor(str(path), "ddim")
+    qtbot.addWidget(ed)
+    assert ed.table.rowCount() == 1
+    assert [ed.table.item(0, c).text() for c in (1, 3, 4, 7)] == ["a cat", "640x480", "3", "ddim"]
+    ed.text.setPlainText("# c\na dog --ss euler_a\nbad --ss warp\n")
+    ed.preview()
+    assert ed.table.rowCount() == 0 and "sampler 'warp'" in ed.message.text()
+    ed.text.setPlainText("a dog --ss euler_a --s 12\n")
+    assert len(ed.preview()) == 1 and ed.table.item(0, 7).text() == "euler_a"
+    got = []
+    ed.saved.connect(got.append)
+    assert ed.save()
+    assert path.read_text(encoding="utf-8") == "a dog --ss euler_a --s 12\n" and got == [str(path)]
+
+    new = PromptFileEditor("", "ddim")  # a new file: asked for a name first
+    qtbot.addWidget(new)
+    assert new.table.rowCount() == 1  # the template is a working example
+    target = tmp_path / "new.txt"
+    monkeypatch.setattr("widgets.prompt_editor.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    assert new.save() and target.read_text(encoding="utf-8").startswith("# One prompt a line.")
+
+
+def test_training_page_has_the_new_fields_in_their_group(qtbot, app_env):
+    from trainer.config import TrainConfig
+    from widgets.param_form import ParamForm
+
+    form = ParamForm(TrainConfig())
+    qtbot.addWidget(form)
+    for name in ("sample_prompts", "sample_every_n_epochs", "sample_sampler", "validation_split", "ema",
+                 "ema_decay", "ema_save"):
+        assert name in form.rows
+    assert form.rows["sample_prompts"].edit_button.text() == "Edit…"
+    assert form.tabs.tabText(form.group_tabs["watch"]) == "Samples, validation and EMA"

@@ -106,6 +106,10 @@ class FieldRow:
             btn.clicked.connect(self._browse)
             lay.addWidget(btn)
             self.browse_button = btn
+        if name == "sample_prompts":
+            from .prompt_editor import add_edit_button
+
+            add_edit_button(self, lay)
         bits = []
         if meta.get("unit"):
             bits.append(translate(meta["unit"]))
