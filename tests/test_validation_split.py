@@ -48,3 +48,17 @@ def test_validate_checks_the_split_settings():
     assert issues["validation_split"].error
     issues = {i.field: i for i in validate(TrainConfig(validate_every_n_steps=10), need_paths=False)}
     assert not issues["validate_every_n_steps"].error and "validation_split" in issues["validate_every_n_steps"].message
+
+
+def test_metadata_records_the_validation_settings_as_sd_scripts_does():
+    from types import SimpleNamespace as NS
+
+    from trainer.metadata import run_metadata
+
+    cfg = TrainConfig(validation_split=0.1, validate_every_n_steps=50, output_name="x")
+    plan = NS(buckets={(64, 64): 3}, samples_per_epoch=3, epochs=1, total_steps=3)
+    scan = NS(concepts=[], images=[])
+    md = run_metadata(cfg, plan, NS(model_version="sd_v1"), scan, NS(mean_ar_error=0.0),
+                      NS(batches_per_epoch=3), 1, 1, "AdamW", 1)
+    assert (md["ss_validation_split"], md["ss_validate_every_n_steps"], md["ss_validation_seed"]) == \
+        ("0.1", "50", "None")
