@@ -55,10 +55,12 @@ class WeightEMA:
                     p.copy_(k)
 
     def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        save_file({str(i): s.detach().cpu().contiguous() for i, s in enumerate(self.shadow)},
-                  str(Path(folder) / STATE_FILE))
+        from .fileio import write_atomic
+
+        write_atomic(Path(folder) / STATE_FILE,
+                     save({str(i): s.detach().cpu().contiguous() for i, s in enumerate(self.shadow)}))
 
     def load(self, folder: Path) -> bool:
         """From a saved state; False when it has none (then the average starts from the current weights)."""

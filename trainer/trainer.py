@@ -341,7 +341,7 @@ class Trainer:
         avg = sum(losses) / len(losses)
         from .watch import d_times_lr
 
-        dlrs = d_times_lr(sched.optimizer, self.group_names, self.cfg.optimizer_type)
+        dlrs = d_times_lr(getattr(sched, "optimizer", None), self.group_names, self.cfg.optimizer_type)
         self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra, dlrs))
         if tb:
             tb.step(step, step_loss, avg, lrs, extra, dlrs)

@@ -1,6 +1,7 @@
-"""What the training loop reports besides the loss: sample images, the validation loss (and, with
-adaptive optimizers, d*lr). The loop calls four hooks (at_start, after_step, after_epoch, finish); every
-rule about when each thing happens lives here and in trainer.sampling / trainer.validation."""
+"""What the training loop does besides training: sample images, the validation loss, d*lr of adaptive
+optimizers, the EMA of the weights. The loop calls four hooks (at_start, after_step, after_epoch, finish)
+and saves files through save_network/save_state; the rules of each feature live here and in
+trainer.sampling, trainer.validation and trainer.ema."""
 from __future__ import annotations
 
 from . import events as ev
@@ -29,7 +30,7 @@ def d_times_lr(optimizer, names: list[str], optimizer_type: str) -> dict[str, fl
     group is the step size they really take (sd-scripts logs it as lr/d*lr/<group>). {} for others."""
     from .validate import is_adaptive
 
-    if not is_adaptive(optimizer_type):
+    if optimizer is None or not is_adaptive(optimizer_type):
         return {}
     return {name: float(g["d"]) * float(g["lr"]) for name, g in zip(names, optimizer.param_groups) if "d" in g}
 
