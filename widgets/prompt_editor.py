@@ -23,7 +23,7 @@ class PromptFileEditor(QDialog):
     def __init__(self, path: str = "", sampler: str = "", parent=None):
         super().__init__(parent)
         self.setWindowTitle(tr("Sample prompts"))
-        self.resize(1000, 520)
+        self.resize(1180, 520)
         self.path, self.default_sampler = path, sampler
         lay = QVBoxLayout(self)
         self.file_label = QLabel()
@@ -32,13 +32,14 @@ class PromptFileEditor(QDialog):
         split = QSplitter()
         self.text = QPlainTextEdit()
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # one prompt a line, as in the file
         self.table = QTableWidget(0, 8)
         self.table.setHorizontalHeaderLabels(["#", tr("prompt"), tr("negative"), tr("size"), tr("seed"), tr("steps"),
                                               "CFG", tr("sampler")])
         self.table.verticalHeader().hide()
         split.addWidget(self.text)
         split.addWidget(self.table)
-        split.setSizes([520, 480])
+        split.setSizes([500, 680])
         lay.addWidget(split, 1)
         self.message = QLabel()
         self.message.setObjectName("fieldMessage")
