@@ -20,16 +20,7 @@ class WatchPlots:
         self.view = view
         self.val_curve = view.loss_plot.plot(pen=pg.mkPen(VAL_PEN, width=2), symbol="o", symbolSize=6,
                                              symbolBrush=VAL_PEN, symbolPen=None)
-        lr_item = view.lr_plot.getPlotItem()
-        self.dlr_box = pg.ViewBox()
-        self.dlr_box.setMouseEnabled(x=False, y=False)
-        lr_item.scene().addItem(self.dlr_box)
-        right = lr_item.getAxis("right")
-        right.linkToView(self.dlr_box)
-        right.setLabel("d*lr")
-        right.setWidth(64)
-        self.dlr_box.setXLink(lr_item)
-        lr_item.vb.sigResized.connect(lambda *_: self.dlr_box.setGeometry(lr_item.vb.sceneBoundingRect()))
+        self.dlr_box = None  # made with the first d*lr value: runs without one paint nothing more
         self.dlr_curves: dict[str, object] = {}
         self.timer = QTimer(view)
         self.timer.setInterval(REFRESH_MS)
@@ -81,6 +72,8 @@ class WatchPlots:
                                                                (AVG_PEN, tr("moving average"))] + self.legend()))
         if self.dlr_steps:
             item = view.lr_plot.getPlotItem()
+            if self.dlr_box is None:
+                self._make_dlr_box(item)
             item.showAxis("right")
             top = 0.0
             for name, values in self.dlrs.items():
@@ -94,6 +87,19 @@ class WatchPlots:
             if top > 0:
                 self.dlr_box.setYRange(0, top * 1.15, padding=0)
             self._lr_title()
+
+    def _make_dlr_box(self, lr_item) -> None:
+        """A second view box over the learning-rate plot with its own y scale, read on the right axis."""
+        self.dlr_box = pg.ViewBox()
+        self.dlr_box.setMouseEnabled(x=False, y=False)
+        lr_item.scene().addItem(self.dlr_box)
+        right = lr_item.getAxis("right")
+        right.linkToView(self.dlr_box)
+        right.setLabel("d*lr")
+        right.setWidth(64)
+        self.dlr_box.setXLink(lr_item)
+        self.dlr_box.setGeometry(lr_item.vb.sceneBoundingRect())
+        lr_item.vb.sigResized.connect(lambda *_: self.dlr_box.setGeometry(lr_item.vb.sceneBoundingRect()))
 
     def _lr_title(self) -> None:
         from .train_view import LR_PENS, titled_legend
