@@ -63,7 +63,8 @@ def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_pa
 
     view.begin(str(tmp_path), {"unet": 1e-4})  # a new run starts clean
     assert strip.isHidden() and strip.latest.count() == 0
-    assert len(view.watch_plots.val_curve.getData()[0] or []) == 0
+    x = view.watch_plots.val_curve.getData()[0]
+    assert x is None or len(x) == 0
     assert not view.lr_plot.plotItem.getAxis("right").isVisible()
 
 

@@ -18,8 +18,8 @@ REFRESH_MS = 200
 class WatchPlots:
     def __init__(self, view):
         self.view = view
-        self.val_curve = view.loss_plot.plot(pen=pg.mkPen(VAL_PEN, width=2), symbol="o", symbolSize=6,
-                                             symbolBrush=VAL_PEN, symbolPen=None)
+        self.val_curve = None  # curves and the d*lr axis are made when their first value comes: a run without
+        # them paints exactly what it painted before (the view's first paint is timed)
         self.dlr_box = None  # made with the first d*lr value: runs without one paint nothing more
         self.dlr_curves: dict[str, object] = {}
         self.timer = QTimer(view)
@@ -33,10 +33,13 @@ class WatchPlots:
         self.val_losses: list[float] = []
         self.dlr_steps: list[int] = []
         self.dlrs: dict[str, list[float]] = {}
-        self.val_curve.setData([], [])
+        if self.val_curve is not None:
+            self.val_curve.setData([], [])
         for c in self.dlr_curves.values():
             c.setData([], [])
-        self.view.lr_plot.getPlotItem().hideAxis("right")
+        item = self.view.lr_plot.getPlotItem()
+        if item.getAxis("right").isVisible():
+            item.hideAxis("right")
         self._dirty = False
 
     def on_event(self, e) -> None:
@@ -63,6 +66,9 @@ class WatchPlots:
         self._dirty = False
         view = self.view
         if self.val_steps:
+            if self.val_curve is None:
+                self.val_curve = view.loss_plot.plot(pen=pg.mkPen(VAL_PEN, width=2), symbol="o", symbolSize=6,
+                                                     symbolBrush=VAL_PEN, symbolPen=None)
             self.val_curve.setData(self.val_steps, self.val_losses)
             losses = np.concatenate([view.losses.view(), np.asarray(self.val_losses)])
             view._fit_y(view.loss_plot, "_loss_range", losses, floor=None)
