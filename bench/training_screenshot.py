@@ -2,6 +2,10 @@
 from the Training page offscreen, the window grabbed after N steps, then the run is stopped.
 
     python bench/training_screenshot.py [--steps 120] [--out docs/screenshots/training-run.png] [--lang en|ru]
+    python bench/training_screenshot.py --watch --steps 60 --out docs/screenshots/training-watch.png
+
+--watch also makes sample images (examples/demo_prompts.txt every 10 steps and at the start) and measures a
+validation loss (validation_split 0.2, every 10 steps), as the Progress view shows them.
 
 The files of the run go to a temporary folder (examples/demo_output is left alone).
 """
@@ -24,6 +28,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "training-run.png"))
     ap.add_argument("--lang", default="en")
+    ap.add_argument("--watch", action="store_true", help="sample images and validation loss too")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="training_shot_"))
@@ -44,6 +49,9 @@ def main(argv=None) -> int:
     cfg = load_toml(DEMO_CONFIG)
     ensure_demo_model(cfg.pretrained_model_name_or_path)
     cfg = cfg.replace(output_dir=str(tmp / "out"), logging_dir=str(tmp / "logs"))
+    if args.watch:
+        cfg = cfg.replace(sample_prompts=str(ROOT / "examples" / "demo_prompts.txt"), sample_every_n_steps=10,
+                          sample_at_first=True, validation_split=0.2, validate_every_n_steps=10)
     win = MainWindow(make_settings(), cfg, persist=False)
     win.resize(1400, 900)
     win.show()

@@ -114,7 +114,7 @@ BMALTAIS = {
     "multires_noise_iterations": 6, "multires_noise_discount": 0.3, "optimizer": "Prodigy",
     "optimizer_args": "decouple=True weight_decay=0.01 betas=0.9,0.99", "output_dir": "/out",
     "output_name": "x", "pretrained_model_name_or_path": "/m.safetensors", "reg_data_dir": "",
-    "sample_prompts": "a cat", "save_every_n_epochs": 2, "save_precision": "fp16", "seed": "0",
+    "sample_prompts": "a cat", "sample_every_n_steps": 0, "save_every_n_epochs": 2, "save_precision": "fp16", "seed": "0",
     "text_encoder_lr": 1.0, "unet_lr": 1.0, "train_batch_size": 4, "train_data_dir": "/data",
     "xformers": "sdpa", "stop_text_encoder_training": 0, "num_cpu_threads_per_process": 2,
 }
@@ -141,6 +141,8 @@ def test_bmaltais_json(tmp_path):
         assert key in unknown, key
     assert "caption_dropout_every_n_epochs" not in unknown  # a setting since issue 17
     assert "lr_warmup 10 %" in res.report()
+    assert "save it as a .txt file" in unknown and c.sample_prompts == ""  # kohya_ss keeps the text, not a file
+    assert c.sample_every_n_steps is None  # 0 is "off" there
 
 
 def test_plain_kohya_toml_and_detection(tmp_path):

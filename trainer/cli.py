@@ -128,6 +128,8 @@ class ConsoleReporter:
                 self.bar.set_postfix(epoch=e.epoch, loss=f"{e.loss:.4f}", avg=f"{e.avg_loss:.4f}", refresh=False)
         elif isinstance(e, ev.Log):
             self.write(("warning: " if e.level == "warning" else "") + e.message)
+        elif isinstance(e, ev.Sample):
+            self.write(f"sample {e.path}")
         elif isinstance(e, ev.Saved):
             self.write(f"saved {e.path} (epoch {e.epoch}, step {e.step})")
         elif isinstance(e, ev.Finished):

@@ -18,6 +18,7 @@ GROUPS = {
     "loss": "Loss and noise",
     "memory": "Precision and memory",
     "saving": "Length, saving and logging",
+    "watch": "Samples, validation and EMA",
 }
 
 
@@ -42,6 +43,8 @@ SCHEDULER_CHOICES = (
     "cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt", "adafactor", "cosine_annealing_warmup_restarts",
 )
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
+SAMPLE_SAMPLERS = ("ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver",
+                   "dpmsolver++", "dpmsingle", "k_lms", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a")
 SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
 SAVE_PRECISION_ALIASES = {"fp32": "float"}  # stored as sd-scripts' name: a saved config stays valid there
 RESIZE_CHOICES = (None, "lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area")
@@ -334,6 +337,47 @@ class TrainConfig:
 
     # sd-scripts options accepted without effect (config_compat.ACCEPTED_ONLY) -> their values; not a field
     accepted_only: ClassVar[dict] = {}
+
+    # --- samples while training (sd-scripts' names and prompt-file format)
+    sample_prompts: str = opt("", "watch", "Prompt file for sample images made while training: .txt with one "
+                              "prompt a line (--n negative, --w/--h size, --d seed, --l CFG scale, --s steps, "
+                              "--ss sampler; # starts a comment), or sd-scripts' .toml/.json form. Images go to "
+                              "<output_dir>/sample.", label="Sample prompts")
+    sample_every_n_steps: int | None = opt(None, "watch", "Make sample images every N optimizer steps.", min=1)
+    sample_every_n_epochs: int | None = opt(None, "watch", "Make sample images every N epochs; when set, "
+                                            "sample_every_n_steps is ignored (as in sd-scripts).", min=1,
+                                            recommended=1)
+    sample_sampler: str = opt("ddim", "watch", "Sampler of the sample images; a prompt's --ss overrides it.",
+                              choices=SAMPLE_SAMPLERS, recommended="euler_a")
+    sample_at_first: bool = opt(False, "watch", "Also make sample images before the first step: the base "
+                                "model's look to compare later samples with.")
+
+    # --- validation loss (sd-scripts' names)
+    validation_split: float = opt(0.0, "watch", "Share of the images held out of training to measure a "
+                                  "validation loss on (0.1 = 10 %). Held-out images never train.", min=0.0,
+                                  max=0.9, recommended="0.1")
+    validation_seed: int | None = opt(None, "watch", "Seed that picks the held-out images and their fixed noise; "
+                                      "empty = the training seed.", min=0, advanced=True)
+    validate_every_n_steps: int | None = opt(None, "watch", "Measure the validation loss every N steps too "
+                                             "(it is always measured at epoch ends).", min=1)
+    validate_every_n_epochs: int | None = opt(None, "watch", "Measure the validation loss only every N epochs "
+                                              "(empty = every epoch).", min=1)
+    max_validation_steps: int | None = opt(None, "watch", "Use at most this many held-out images per "
+                                           "measurement (empty = all).", min=1, advanced=True)
+
+    # --- EMA of the network weights (no sd-scripts option: OneTrainer's names)
+    ema: str = opt("off", "watch", "Keep an exponential moving average (EMA) of the LoRA weights, on the GPU "
+                   "(fast) or the CPU (saves GPU memory): a smoother file, less tied to the last steps. The "
+                   "names are OneTrainer's (SimpleTuner calls it use_ema); sd-scripts has no EMA.",
+                   choices=("off", "gpu", "cpu"), label="EMA")
+    ema_decay: float = opt(0.999, "watch", "How slowly the average follows the weights: 0.999 averages over "
+                           "roughly the last thousand updates. Short runs want less (0.99).", min=0.0, max=1.0,
+                           recommended="0.99-0.999")
+    ema_update_step_interval: int = opt(5, "watch", "Update the average every N optimizer steps (OneTrainer's "
+                                        "default 5); fewer updates cost less time.", min=1, max=1000)
+    ema_save: str = opt("both", "watch", "What the saved files hold: 'both' keeps the trained weights and adds "
+                        "a second file with the -ema suffix, 'ema_only' writes the EMA weights only.",
+                        choices=("both", "ema_only"))
 
     def __post_init__(self) -> None:
         # save_precision: fp32 (any case) is another name of sd-scripts' "float"; "" means empty (fp32)

@@ -52,15 +52,13 @@ ACCEPTED_ONLY: dict[str, str] = {
     "config_file": "a config file cannot load another config file; give it on the command line.",
     # asked for in other open issues
     **{n: f"{n} {_NOT_YET}" for n in (
-        "sample_every_n_steps", "sample_every_n_epochs", "sample_at_first", "sample_prompts", "sample_sampler",
-        "validation_seed", "validation_split", "validate_every_n_steps", "validate_every_n_epochs",
-        "max_validation_steps", "dataset_config", "reg_data_dir", "prior_loss_weight", "masked_loss",
+        "dataset_config", "reg_data_dir", "prior_loss_weight", "masked_loss",
         "alpha_mask", "conditioning_data_dir")},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default
 _DEFAULTS = {"log_with": ("tensorboard",), "prior_loss_weight": (1.0,), "dataset_repeats": (1,),
-             "sample_sampler": ("ddim",), "validation_split": (0.0,), "zero_stage": (2,)}
+             "zero_stage": (2,)}
 
 
 def is_inert(name: str, value: Any) -> bool:

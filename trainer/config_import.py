@@ -55,7 +55,8 @@ NETWORK_ARG_KEYS = ("conv_dim", "conv_alpha", "algo", "preset", "dora_wd", "use_
 ZERO_OFF = {"max_train_epochs", "save_every_n_epochs", "save_every_n_steps", "save_last_n_epochs",
             "max_token_length", "clip_skip", "network_dim", "min_snr_gamma", "scale_weight_norms",
             "network_dropout", "noise_offset", "multires_noise_iterations", "adaptive_noise_scale",
-            "v_pred_like_loss", "max_train_steps"}
+            "v_pred_like_loss", "max_train_steps", "sample_every_n_steps", "sample_every_n_epochs",
+            "validate_every_n_steps", "validate_every_n_epochs", "max_validation_steps"}
 
 # bmaltais keys whose value is a space-separated "key=value" string
 SPLIT_LIST_KEYS = ("optimizer_args", "lr_scheduler_args", "network_args")
@@ -253,6 +254,11 @@ def _convert(flat: dict, values: dict, extra: dict, res: ImportResult) -> None:
             if not _empty(value) and value not in (0, 0.0, False, "0"):
                 extra["network_args"].append(f"{'constraint' if key == 'constrain' else key}={_text(value)}")
                 res.mapped[key] = "network_args"
+            continue
+        if key == "sample_prompts" and res.source_format == "bmaltais" and not _empty(value):
+            # kohya_ss keeps the prompt text itself here (it writes the file at training time); ours is a file
+            res.unknown.append(f"{key} = {_short(value)} (the prompt text: save it as a .txt file and choose "
+                               "that file as sample_prompts)")
             continue
         if key == "xformers" and isinstance(value, str):  # newer bmaltais: "xformers" | "sdpa" | "none"
             values["xformers"] = value.lower() == "xformers"

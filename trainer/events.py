@@ -27,6 +27,7 @@ class Step:
     it_per_s: float
     eta_s: float
     extra: dict = field(default_factory=dict)  # keys_scaled / average_key_norm when scale_weight_norms
+    dlrs: dict[str, float] = field(default_factory=dict)  # Prodigy/D-Adaptation: d*lr per group, the real step size
 
 
 @dataclass
@@ -36,6 +37,23 @@ class Saved:
     step: int
     final: bool = False
     size_bytes: int = 0
+
+
+@dataclass
+class Sample:
+    path: str                # the PNG in <output_dir>/sample/
+    prompt_index: int        # position in the prompt file (0-based, as in the file name)
+    step: int                # optimizer steps done when it was made
+    epoch: int | None        # the epoch that just ended (epoch-end and first samples), None for step samples
+    prompt: str = ""
+
+
+@dataclass
+class Validation:
+    step: int
+    epoch: int               # 1-based, the epoch the step belongs to
+    loss: float              # mean loss over the held-out images at fixed noise and timesteps
+    at_epoch_end: bool = False
 
 
 @dataclass
@@ -68,4 +86,4 @@ class SaveFailed:
     data: bytes = field(default=b"", repr=False)  # the whole file, for a retry elsewhere
 
 
-Event = Started | Step | Saved | Log | Finished | Failed | SaveFailed
+Event = Started | Step | Saved | Sample | Validation | Log | Finished | Failed | SaveFailed

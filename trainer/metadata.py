@@ -176,4 +176,8 @@ def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: i
         tag_frequency=tag_frequency(scan),
         bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
         model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
-    return build_metadata(cfg, run)
+    md = build_metadata(cfg, run)
+    for name in ("validation_seed", "validation_split", "max_validation_steps", "validate_every_n_epochs",
+                 "validate_every_n_steps"):  # sd-scripts records its validation settings too
+        md[f"ss_{name}"] = str(getattr(cfg, name))
+    return md

@@ -55,12 +55,16 @@ def step_removals(cfg, step: int) -> list[Path]:
 
 
 def remove(paths: list[Path]) -> None:
-    """Delete saved files / state folders this run wrote earlier (only ever names built above)."""
+    """Delete saved files / state folders this run wrote earlier (only ever names built above); a LoRA file's
+    EMA twin (ema_save both) goes with it."""
+    from .ema import ema_path
+
     for p in paths:
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
+            ema_path(p).unlink(missing_ok=True)
 
 
 def wants_state(cfg, final: bool) -> bool:

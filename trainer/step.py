@@ -79,18 +79,23 @@ class StepModel:
         return (self.vae.encode(x).latent_dist.sample().float() * VAE_SCALING[self.family]).contiguous()
 
     # --- the loss
-    def loss(self, batch) -> torch.Tensor:
+    def loss(self, batch, *, noise=None, timesteps=None, cond=None) -> torch.Tensor:
+        """noise, timesteps and cond (states, pooled) are drawn/encoded here unless given (validation)."""
         cfg = self.cfg
         latents = self.latents(batch)
-        noise = L.make_noise(latents, noise_offset=cfg.noise_offset, adaptive_noise_scale=cfg.adaptive_noise_scale,
-                             multires_iterations=cfg.multires_noise_iterations,
-                             multires_discount=cfg.multires_noise_discount,
-                             offset_random_strength=cfg.noise_offset_random_strength)
-        timesteps = L.sample_timesteps(latents.shape[0], cfg.min_timestep, cfg.max_timestep,
-                                       self.sched.config.num_train_timesteps, latents.device)
-        added_noise = L.input_perturbation(noise, cfg.ip_noise_gamma, cfg.ip_noise_gamma_random_strength)
+        training = noise is None  # validation passes fixed noise and timesteps: no random perturbation then
+        if noise is None:
+            noise = L.make_noise(latents, noise_offset=cfg.noise_offset, adaptive_noise_scale=cfg.adaptive_noise_scale,
+                                 multires_iterations=cfg.multires_noise_iterations,
+                                 multires_discount=cfg.multires_noise_discount,
+                                 offset_random_strength=cfg.noise_offset_random_strength)
+        if timesteps is None:
+            timesteps = L.sample_timesteps(latents.shape[0], cfg.min_timestep, cfg.max_timestep,
+                                           self.sched.config.num_train_timesteps, latents.device)
+        added_noise = L.input_perturbation(noise, cfg.ip_noise_gamma, cfg.ip_noise_gamma_random_strength) \
+            if training else noise
         noisy = self.sched.add_noise(latents, added_noise, timesteps)
-        states, pooled = self.conditioning(batch)
+        states, pooled = cond if cond is not None else self.conditioning(batch)
         added = None
         if self.family == "sdxl":
             added = {"text_embeds": pooled, "time_ids": self.time_ids(batch)}

@@ -51,6 +51,7 @@ class Trainer:
     rt = None  # Runtime, once run() has started
     run_plan = None  # trainer.plan.RunPlan, once the dataset is read
     seed: int | None = None  # the seed used (cfg.seed, or the one drawn when it is None)
+    validator = watch = None  # trainer.watch: held-out images; samples, validation, d*lr while training
 
     def emit(self, event) -> None:
         if self.rt is None or self.rt.is_main:  # only the main process reports under accelerate launch
@@ -188,8 +189,10 @@ class Trainer:
 
     def _prepare_data(self, scan, report, base, seed):
         from .data import TrainData, build_items
+        from .watch import held_out
 
         items, repeats = build_items(scan, report)
+        self.validator = held_out(items, repeats, self.cfg, seed, self.emit)  # takes them out of items
         if not items:
             raise UserError(f"No usable images in {self.cfg.train_data_dir}.")
         data = TrainData(items, repeats, self.cfg, seed, self.rt.num_processes, self.rt.process_index)
@@ -242,6 +245,10 @@ class Trainer:
         self.emit(ev.Started(plan.total_steps, plan.epochs, plan.steps_per_epoch, plan.samples_per_epoch,
                              cfg.train_batch_size, scan.describe() + "\n" + plan.describe(), progress.step))
 
+        from .watch import Watch
+
+        self.watch = watch = Watch(self, base, model, network, opt, tb)  # samples, validation loss, d*lr
+        watch.at_start(step=progress.step, epoch=progress.epoch)
         workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
         params = network.parameters()
@@ -284,6 +291,7 @@ class Trainer:
                     extra = self._max_norm(network)
                     self._report_step(step, plan, epoch, step_loss, losses, sched, start_time, start_step,
                                       extra, tb)
+                    watch.after_step(step, epoch, sum(losses) / len(losses))
                     if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
                         from .saving import step_file
 
@@ -302,11 +310,14 @@ class Trainer:
                 epoch += 1
                 progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
+                watch.after_epoch(epoch, step, sum(losses) / len(losses) if losses else None)
+                stopped = self.stop.is_set() and step < plan.total_steps  # stopped while sampling/saving
             from .saving import final_file
 
             final_path = self._save(network, base, final_file(cfg.output_dir, cfg.output_name),
                                     epoch if stopped else min(epoch, plan.epochs), step, opt, sched, progress,
                                     final=True)
+            watch.finish()
         finally:
             if tb:
                 tb.close()
@@ -340,9 +351,12 @@ class Trainer:
         eta = (plan.total_steps - step) / rate if rate > 0 else float("inf")
         lrs = {name: float(lr) for name, lr in zip(self.optim.group_names, sched.get_last_lr())}
         avg = sum(losses) / len(losses)
-        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra))
+        from .watch import d_times_lr
+
+        dlrs = d_times_lr(getattr(sched, "optimizer", None), self.optim.group_names, self.cfg.optimizer_type)
+        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra, dlrs))
         if tb:
-            tb.step(step, step_loss, avg, lrs, extra)
+            tb.step(step, step_loss, avg, lrs, extra, dlrs)
 
     def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
         from .saving import epoch_file
@@ -356,19 +370,26 @@ class Trainer:
 
     def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> Path:
         """Returns the path written: a final file the disk refused goes to the rescue folder (save_guard)."""
+        from .metadata import with_progress
         from .save_guard import save_network_guarded
         from .saving import save_state, state_dir
 
         rt = self.rt
         if rt.is_main:
-            written = save_network_guarded(network, base, path, self.metadata, epoch, step, self.cfg, final,
-                                           self.emit)
+            with self.watch.main_weights():
+                written = save_network_guarded(network, base, path, self.metadata, epoch, step, self.cfg, final,
+                                               self.emit)
             if written is not None:
+                if written[0] == path:
+                    self.watch.save_twin(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
+                                         self.cfg.save_precision)
                 if SP.wants_state(self.cfg, final) and written[0] == path:
                     progress.seed = self.seed
                     problem = save_state(state_dir(path), network, opt, sched, progress, self.scaler)
                     if problem:
                         self.emit(ev.Log(problem, "warning"))
+                    else:
+                        self.watch.save_state(state_dir(path))
                 path, size = written
                 self.last_good = str(path)
                 self.emit(ev.Saved(str(path), epoch, step, final, size))

@@ -181,6 +181,9 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         text = compat_note(name, value)
         if text:
             warn(name, text)
+    from .watch_checks import watch_issues  # samples, validation, EMA
+
+    out += [Issue(*issue) for issue in watch_issues(cfg, need_paths)]
     return out
 
 

@@ -29,6 +29,7 @@ PATH_FIELDS = {
     "train_data_dir": ("dir", ""),
     "output_dir": ("dir", ""),
     "logging_dir": ("dir", ""),
+    "sample_prompts": ("file", "Prompt files (*.txt *.toml *.json);;All files (*)"),
     "resume": ("dir", ""),
 }
 
@@ -108,6 +109,10 @@ class FieldRow:
             btn.clicked.connect(self._browse)
             lay.addWidget(btn)
             self.browse_button = btn
+        if name == "sample_prompts":
+            from .prompt_editor import add_edit_button
+
+            add_edit_button(self, lay)
         bits = []
         if meta.get("unit"):
             bits.append(translate(meta["unit"]))

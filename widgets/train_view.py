@@ -84,6 +84,11 @@ class TrainView(QWidget):
         self.loss_plot, self.lr_plot = self.plots.loss_plot, self.plots.lr_plot
         self.loss_curve, self.avg_curve = self.plots.loss_curve, self.plots.avg_curve
         split.addWidget(self.plots)
+        from .sample_strip import SampleStrip
+        from .watch_plots import WatchPlots
+
+        self.sample_strip, self.watch_plots = SampleStrip(), WatchPlots(self)  # samples; validation, d*lr
+        split.addWidget(self.sample_strip)
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         self.log = QPlainTextEdit()
@@ -123,7 +128,7 @@ class TrainView(QWidget):
         bottom.addWidget(files)
         bottom.setSizes([600, 500])
         split.addWidget(bottom)
-        split.setSizes([520, 260])
+        split.setSizes([520, 190, 260])
         outer.addWidget(split, 1)
 
         self.output_dir = ""
@@ -161,6 +166,8 @@ class TrainView(QWidget):
         self.saved: list = []
         self.files.clear()
         self.grid_btn.setEnabled(False)
+        self.sample_strip.clear()
+        self.watch_plots.reset()
         self.log.clear()
         self._log_lines = []
         self.progress.setValue(0)
@@ -218,6 +225,7 @@ class TrainView(QWidget):
         """A train_worker.Progress: the Step and Log events since the last one."""
         for e in batch.steps:
             self.plots.add(e)
+            self.watch_plots.on_event(e)  # d*lr of adaptive optimizers
         if batch.steps:
             self.last_step = batch.steps[-1]
             self._dirty = True
@@ -227,7 +235,13 @@ class TrainView(QWidget):
 
     def on_event(self, e) -> None:
         kind = type(e).__name__
-        if kind == "Step":
+        self.watch_plots.on_event(e)
+        if kind == "Sample":
+            self.sample_strip.add(e)
+        elif kind == "Validation":  # drawn with the next redraw, beside the training loss
+            self._dirty = True
+            self._request()
+        elif kind == "Step":
             self.plots.add(e)
             self.last_step = e
             self._dirty = True
@@ -313,6 +327,7 @@ class TrainView(QWidget):
         self._dirty = False
         self.refresh_count += 1
         self.plots.redraw()
+        self.watch_plots.refresh()
         self._draw_labels()
 
     def _set_progress(self, percent: int) -> None:

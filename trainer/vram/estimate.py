@@ -99,6 +99,9 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
                       opt_b, "training", opt_note))
     if opt_note:
         notes.append(opt_note)
+    if str(getattr(cfg, "ema", "off")).lower() == "gpu":  # trainer.ema: an fp32 copy of the trained weights
+        parts.append(Part("ema_weights", "EMA of the LoRA weights (fp32)", n_params * 4, "training",
+                          "ema = cpu keeps it off the GPU"))
     if mp != "no" and p == 4:
         parts.append(Part("autocast_copies", "autocast half copies of LoRA weights", n_params * 2, "training"))
 
@@ -149,13 +152,20 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
         caching_peak = int(live * (1 + ALLOCATOR_FRAGMENTATION)) + CUDA_CONTEXT_BYTES
         if caching_peak > training_peak:
             notes.append(f"Caching latents (vae_batch_size {vbatch}) needs more memory than training itself.")
-    peak = max(training_peak, caching_peak or 0)
+    from .sampling import sampling_peak_bytes
+
+    sampling_peak = sampling_peak_bytes(cfg, info, {x.key: x.bytes for x in parts}, e=e, f=f, te_numel=te_numel,
+                                        vae_numel=vae_numel, conv_lora=conv_lora)
+    if sampling_peak and sampling_peak > training_peak:
+        notes.append("Making sample images needs more memory than training itself; smaller sample sizes "
+                     "(--w/--h) lower it.")
+    peak = max(training_peak, caching_peak or 0, sampling_peak or 0)
     if naive:
         notes.append("naive attention: the trainer uses SDPA; shown for comparison only.")
     if modules == 0:
         notes.append("These network settings wrap no layer of this model.")
     return Estimate(info.family, str(cfg.pretrained_model_name_or_path), (width, height), batch, parts, n_params,
-                    modules, peak, allocated, caching_peak, not_added, notes)
+                    modules, peak, allocated, caching_peak, not_added, notes, sampling_peak_bytes=sampling_peak)
 
 
 def estimate_text(cfg, **kw) -> str:

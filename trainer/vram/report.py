@@ -37,6 +37,7 @@ class Estimate:
     not_added: list = field(default_factory=list)  # [Part] transients smaller than the one counted
     notes: list = field(default_factory=list)
     calibration: str = CALIBRATION_STATUS
+    sampling_peak_bytes: int | None = None  # the sample-image rounds, when sample_prompts is used
 
     @property
     def peak_gib(self) -> float:
@@ -69,6 +70,7 @@ class Estimate:
             "lora_modules": self.lora_modules,
             "allocated_gib": round(self.allocated_bytes / GiB, 4),
             "caching_peak_gib": None if self.caching_peak_bytes is None else round(self.caching_peak_bytes / GiB, 4),
+            "sampling_peak_gib": None if self.sampling_peak_bytes is None else round(self.sampling_peak_bytes / GiB, 4),
             "peak_bytes": self.peak_bytes,
             "peak_gib": round(self.peak_gib, 4),
             "calibration": self.calibration,
@@ -95,6 +97,8 @@ class Estimate:
         lines.append(f"live tensors at the peak (torch max_memory_allocated): {self.allocated_bytes / GiB:.3f} GiB")
         if self.caching_peak_bytes is not None:
             lines.append(f"latent caching phase: {self.caching_peak_bytes / GiB:.3f} GiB")
+        if self.sampling_peak_bytes is not None:
+            lines.append(f"sample images: {self.sampling_peak_bytes / GiB:.3f} GiB")
         d = self.dominant
         lines.append(f"largest part: {d.label} ({100 * d.bytes / max(1, self.training_peak_bytes):.0f} %)")
         lines += [f"note: {n}" for n in self.notes]
