@@ -105,4 +105,4 @@ def test_training_page_has_the_new_fields_in_their_group(qtbot, app_env):
                  "ema_decay", "ema_save"):
         assert name in form.rows
     assert form.rows["sample_prompts"].edit_button.text() == "Edit…"
-    assert form.tabs.tabText(form.group_tabs["watch"]) == "Samples, validation and EMA"
+    assert form.sections.item(form.group_tabs["watch"]).text() == "Samples, validation and EMA"
