@@ -188,7 +188,7 @@ class TrainConfig:
     mem_eff_attn: bool = opt(False, "memory", "Accepted for compatibility: SDPA is used.", advanced=True)
     lowram: bool = opt(False, "memory", "Accepted for compatibility.", advanced=True)
     cache_latents: bool = opt(False, "memory", "Encode every image with the VAE once and keep the result: "
-                              "faster, less memory; disables flip and random crop per step.",
+                              "faster, less memory; cannot be used with random crop (flip_aug caches a mirrored copy too).",
                               recommended=True)
     cache_latents_to_disk: bool = opt(False, "memory", "Save cached latents next to the images and reuse "
                                       "them in later runs.")

@@ -18,6 +18,7 @@ from .dataset.buckets import BucketAssignment, crop_for
 from .dataset.captions import process_caption
 from .dataset.images import ImageReadError, open_image_rgb
 from .dataset.scan import ImageEntry
+from .dataset.subsets import item_option
 
 
 @dataclass
@@ -57,6 +58,7 @@ class TrainData(torch.utils.data.Dataset):
         self.cfg = cfg
         self.seed = seed
         self.latents: list[torch.Tensor] | None = None
+        self.latents_flipped: list[torch.Tensor | None] | None = None  # mirrored latents (flip_aug)
         self.te_cache: list | None = None
         self.num_processes = num_processes
         self.process_index = process_index
@@ -96,7 +98,7 @@ class TrainData(torch.utils.data.Dataset):
             img = img.resize(a.resized, Image.Resampling.LANCZOS if smaller else Image.Resampling.BICUBIC)
         left, top, right, bottom = crop_for(a, self.cfg.random_crop, rng)
         img = img.crop((left, top, right, bottom))
-        if allow_flip and self.cfg.flip_aug and rng.random() < 0.5:
+        if allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
         return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (top, left)
@@ -117,7 +119,7 @@ class TrainData(torch.utils.data.Dataset):
             while True:
                 item = self.items[index]
                 if self.latents is not None:
-                    latents.append(self.latents[index])
+                    latents.append(self._cached_latent(index, rng))
                     crops.append(self.cached_crops[index])
                     break
                 try:
@@ -142,6 +144,13 @@ class TrainData(torch.utils.data.Dataset):
         else:
             batch["pixels"] = torch.stack(pixels)
         return batch
+
+    def _cached_latent(self, index: int, rng: random.Random) -> torch.Tensor:
+        """The cached latent, or with flip_aug its mirrored twin half of the time (sd-scripts' choice)."""
+        flipped = self.latents_flipped[index] if self.latents_flipped is not None else None
+        if flipped is not None and rng.random() < 0.5:
+            return flipped
+        return self.latents[index]
 
     def _replacement(self, index: int, rng: random.Random) -> int:
         """Another readable item of the same bucket for an image that cannot be decoded."""

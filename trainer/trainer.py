@@ -207,6 +207,8 @@ class Trainer:
                         self.rt.process_index)
         new.latents = [data.latents[i] for i in keep]
         new.cached_crops = [data.cached_crops[i] for i in keep]
+        if data.latents_flipped is not None:
+            new.latents_flipped = [data.latents_flipped[i] for i in keep]
         return new, self._plan(new)
 
     # ------------------------------------------------------------------ the loop

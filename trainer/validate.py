@@ -74,9 +74,10 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         if reason:
             err("cache_text_encoder_outputs", f"cache_text_encoder_outputs cannot be used with {reason}.")
     if cfg.cache_latents or cfg.cache_latents_to_disk:
-        if cfg.flip_aug:
-            err("cache_latents", "cache_latents cannot be used with flip_aug: a cached latent is never "
-                                 "mirrored. Turn one of them off.")
+        # flip_aug is fine: the mirrored image is cached too (trainer.caching), as sd-scripts does
+        if getattr(cfg, "color_aug", False):
+            err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent has one "
+                                 "fixed colouring. Turn one of them off.")
         if cfg.random_crop:
             err("cache_latents", "cache_latents cannot be used with random_crop: a cached latent has one "
                                  "fixed crop. Turn one of them off.")

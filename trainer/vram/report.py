@@ -37,6 +37,7 @@ class Estimate:
     not_added: list = field(default_factory=list)  # [Part] transients smaller than the one counted
     notes: list = field(default_factory=list)
     calibration: str = CALIBRATION_STATUS
+    latent_cache_bytes_per_image: int | None = None  # RAM/disk per image when cache_latents (x2 with flip_aug)
 
     @property
     def peak_gib(self) -> float:
@@ -69,6 +70,7 @@ class Estimate:
             "lora_modules": self.lora_modules,
             "allocated_gib": round(self.allocated_bytes / GiB, 4),
             "caching_peak_gib": None if self.caching_peak_bytes is None else round(self.caching_peak_bytes / GiB, 4),
+            "latent_cache_bytes_per_image": self.latent_cache_bytes_per_image,
             "peak_bytes": self.peak_bytes,
             "peak_gib": round(self.peak_gib, 4),
             "calibration": self.calibration,
