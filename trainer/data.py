@@ -55,6 +55,7 @@ class TrainData(torch.utils.data.Dataset):
     def __init__(self, items: list[TrainItem], repeats: list[int], cfg, seed: int, num_processes: int = 1,
                  process_index: int = 0):
         self.items = items
+        self.repeats = list(repeats)
         self.cfg = cfg
         self.seed = seed
         self.latents: list[torch.Tensor] | None = None
@@ -138,12 +139,17 @@ class TrainData(torch.utils.data.Dataset):
             paths.append(str(item.entry.path))
         bw, bh = self.items[used[0]].bucket
         batch = {"indices": used, "captions": captions, "original_sizes": sizes, "crops": crops,
-                 "target_size": (bh, bw), "paths": paths, "skipped": skipped}
+                 "target_size": (bh, bw), "paths": paths, "skipped": skipped,
+                 "loss_weights": [self.loss_weight(i) for i in used]}
         if latents:
             batch["latents"] = torch.stack(latents)
         else:
             batch["pixels"] = torch.stack(pixels)
         return batch
+
+    def loss_weight(self, index: int) -> float:
+        """prior_loss_weight for a regularization image, 1 for a training image (sd-scripts' loss_weights)."""
+        return float(self.cfg.prior_loss_weight) if self.items[index].entry.concept.is_reg else 1.0
 
     def _cached_latent(self, index: int, rng: random.Random) -> torch.Tensor:
         """The cached latent, or with flip_aug its mirrored twin half of the time (sd-scripts' choice)."""
@@ -189,14 +195,11 @@ def make_loader(data: TrainData, workers: int, persistent: bool) -> tuple[torch.
 
 
 def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
-    items, repeats = [], []
-    for entry in scan.images:
-        a = report.assignments.get(entry.path)
-        if a is None or not a.usable:
-            continue
-        items.append(TrainItem(entry, a))
-        repeats.append(entry.repeats)
-    return items, repeats
+    """Usable images and their repeats per epoch (regularization images balanced as sd-scripts does)."""
+    from .dataset.reg import balanced_items
+
+    chosen = balanced_items(scan, report)
+    return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
 
 
 def latent_cache_path(item: TrainItem) -> Path:

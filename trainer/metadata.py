@@ -31,6 +31,8 @@ class RunInfo:
     model_hashes: tuple[str, str] | None = None
     vae_hashes: tuple[str, str] | None = None
     seed: int | None = None       # the seed used (drawn by the trainer when cfg.seed is None)
+    num_reg_images: int = 0       # regularization images x repeats, before balancing (sd-scripts)
+    reg_dataset_dirs: dict = field(default_factory=dict)
 
 
 def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
@@ -44,7 +46,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_text_encoder_lr": text_encoder_lr,
         "ss_unet_lr": unet_lr,
         "ss_num_train_images": run.num_train_images,
-        "ss_num_reg_images": 0,
+        "ss_num_reg_images": run.num_reg_images,
         "ss_num_batches_per_epoch": run.batches_per_epoch,
         "ss_num_epochs": run.epochs,
         "ss_gradient_checkpointing": cfg.gradient_checkpointing,
@@ -92,7 +94,9 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_max_bucket_reso": cfg.max_bucket_reso,
         "ss_keep_tokens": cfg.keep_tokens,
         "ss_dataset_dirs": json.dumps(run.dataset_dirs, ensure_ascii=False),
-        "ss_reg_dataset_dirs": json.dumps({}),
+        "ss_reg_dataset_dirs": json.dumps(run.reg_dataset_dirs, ensure_ascii=False),
+        "ss_prior_loss_weight": cfg.prior_loss_weight,
+        "ss_masked_loss": bool(cfg.masked_loss),
         "ss_tag_frequency": json.dumps(run.tag_frequency, ensure_ascii=False),
         "ss_bucket_info": json.dumps(run.bucket_info),
         "ss_lora_desk_version": APP_VERSION,

@@ -133,12 +133,16 @@ def dataset_bucket_counts(cfg) -> dict | None:
 
     from .dataset.buckets import Bucketer
     from .dataset.plan import assign_buckets
-    from .dataset.scan import scan_dataset
+    from .dataset.reg import balanced_counts
+    from .dataset.sources import scan_sources
     from .validate import parse_resolution
 
-    if not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
+    if getattr(cfg, "dataset_config", ""):
+        if not Path(cfg.dataset_config).is_file():
+            return None
+    elif not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
         return None
-    scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+    scan = scan_sources(cfg)
     bucketer = Bucketer(parse_resolution(cfg.resolution), cfg.enable_bucket, cfg.min_bucket_reso,
                         cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale)
-    return dict(assign_buckets(scan, bucketer).counts)
+    return balanced_counts(scan, assign_buckets(scan, bucketer))

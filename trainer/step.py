@@ -82,6 +82,8 @@ class StepModel:
                              timesteps, states, added_cond_kwargs=added).sample
         target = self.sched.get_velocity(latents, noise, timesteps) if self.v_pred else noise
         per_sample = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        if "loss_weights" in batch:  # prior_loss_weight for regularization images (sd-scripts' loss_weights)
+            per_sample = per_sample * torch.tensor(batch["loss_weights"], device=per_sample.device)
         per_sample = L.weight_loss(per_sample, timesteps, self.sched, min_snr_gamma=cfg.min_snr_gamma,
                                    v_prediction=self.v_pred,
                                    scale_v_pred_like_noise=cfg.scale_v_pred_loss_like_noise_pred,

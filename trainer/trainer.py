@@ -144,10 +144,10 @@ class Trainer:
     def _scan(self):
         from .dataset.buckets import Bucketer
         from .dataset.plan import assign_buckets
-        from .dataset.scan import scan_dataset
+        from .dataset.sources import scan_sources
 
         cfg = self.cfg
-        scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+        scan = scan_sources(cfg)
         for p in scan.problems:
             self.emit(ev.Log(p.message, "warning"))
         w, h = parse_resolution(cfg.resolution)
@@ -202,13 +202,12 @@ class Trainer:
         if not data.bad:
             return data, self._plan(data)
         keep = [i for i in range(len(data.items)) if i not in data.bad]
-        repeats = [data.items[i].entry.repeats for i in keep]
+        repeats = [data.repeats[i] for i in keep]  # as balanced for regularization images
         new = TrainData([data.items[i] for i in keep], repeats, self.cfg, seed, self.rt.num_processes,
                         self.rt.process_index)
         new.latents = [data.latents[i] for i in keep]
         new.cached_crops = [data.cached_crops[i] for i in keep]
-        if data.latents_flipped is not None:
-            new.latents_flipped = [data.latents_flipped[i] for i in keep]
+        new.latents_flipped = data.latents_flipped and [data.latents_flipped[i] for i in keep]
         return new, self._plan(new)
 
     # ------------------------------------------------------------------ the loop
@@ -381,7 +380,7 @@ class Trainer:
         raise TrainingStopped(msg + " " + NAN_ADVICE)
 
     def _metadata(self, plan, base, scan, report, data, session_id, seed) -> dict:
-        from .dataset.tags import tag_frequency
+        from .dataset.run_info import dataset_metadata
         from .metadata import RunInfo, build_metadata
         from .network.lora_file import file_hashes
 
@@ -392,11 +391,10 @@ class Trainer:
         buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
         run = RunInfo(
             model_version=base.model_version, session_id=session_id, started_at=time.time(),
-            num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
+            batches_per_epoch=data.batches_per_epoch,
             epochs=plan.epochs, total_steps=plan.total_steps, optimizer=self.optim.description,
             num_processes=self.rt.num_processes,
-            dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
-            tag_frequency=tag_frequency(scan),
+            **dataset_metadata(scan, data),
             bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
             model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
         return build_metadata(cfg, run)

@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .netargs import parse_network_args
 from .network.spec import fp8_problem, network_spec, unsupported
 from .optim.checks import optimizer_arg_problems, scheduler_problems
+from .dataset.checks import dataset_source_issues
 from .plan import is_adaptive
 
 
@@ -46,7 +47,7 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if need_paths:
         if not cfg.pretrained_model_name_or_path:
             err("pretrained_model_name_or_path", "Choose a base model (a .safetensors or .ckpt checkpoint).")
-        if not cfg.train_data_dir:
+        if not cfg.train_data_dir and not cfg.dataset_config:
             err("train_data_dir", "Choose a training folder with <repeats>_<name> concept folders.")
         if not cfg.output_dir:
             err("output_dir", "Choose an output folder for the LoRA files.")
@@ -59,6 +60,8 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if cfg.enable_bucket and (cfg.min_bucket_reso % cfg.bucket_reso_steps or
                               cfg.max_bucket_reso % cfg.bucket_reso_steps):
         warn("bucket_reso_steps", f"Bucket limits are rounded to multiples of {cfg.bucket_reso_steps} px.")
+    for issue in dataset_source_issues(cfg, need_paths):
+        out.append(Issue(*issue))
     if cfg.max_token_length not in (None, 75, 150, 225):
         err("max_token_length", "max_token_length must be 75, 150 or 225.")
 

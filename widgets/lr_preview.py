@@ -28,10 +28,7 @@ def _bucket_counts(cfg) -> dict | None:
     """Items per bucket of the training folder (cached per folder and bucket settings), None without one."""
     from pathlib import Path
 
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.scan import scan_dataset
-    from trainer.validate import parse_resolution
+    from trainer.plan import dataset_bucket_counts
 
     if not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
         return None
@@ -41,14 +38,12 @@ def _bucket_counts(cfg) -> dict | None:
     except OSError:
         stamp = 0
     key = (str(folder), cfg.caption_extension, cfg.resolution, cfg.enable_bucket, cfg.min_bucket_reso,
-           cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale, stamp)
+           cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale, stamp, cfg.reg_data_dir,
+           cfg.dataset_config)
     with _scan_lock:
         if key in _scan_cache:
             return _scan_cache[key]
-    scan = scan_dataset(folder, cfg.caption_extension)
-    bucketer = Bucketer(parse_resolution(cfg.resolution), cfg.enable_bucket, cfg.min_bucket_reso,
-                        cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale)
-    counts = dict(assign_buckets(scan, bucketer).counts)
+    counts = dataset_bucket_counts(cfg)  # the trainer's count: regularization images balanced too
     with _scan_lock:
         if len(_scan_cache) > 16:
             _scan_cache.clear()
