@@ -18,7 +18,7 @@ from .dataset.buckets import BucketAssignment, crop_for
 from .dataset.captions import process_caption
 from .dataset.images import ImageReadError, open_image_rgb
 from .dataset.scan import ImageEntry
-from .dataset.subsets import item_option
+from .dataset.subsets import SubsetView, item_option
 
 
 @dataclass
@@ -97,7 +97,7 @@ class TrainData(torch.utils.data.Dataset):
         if img.size != a.resized:
             smaller = a.resized[0] < img.size[0]
             img = img.resize(a.resized, Image.Resampling.LANCZOS if smaller else Image.Resampling.BICUBIC)
-        left, top, right, bottom = crop_for(a, self.cfg.random_crop, rng)
+        left, top, right, bottom = crop_for(a, item_option(item.entry, self.cfg, "random_crop"), rng)
         img = img.crop((left, top, right, bottom))
         if allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -105,7 +105,7 @@ class TrainData(torch.utils.data.Dataset):
         return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (top, left)
 
     def caption(self, index: int, epoch: int, rng: random.Random) -> str:
-        c = self.cfg
+        c = SubsetView(self.cfg, self.items[index].entry.concept)  # a folder's own caption options first
         return process_caption(self.items[index].entry.caption, shuffle_caption=c.shuffle_caption,
                                keep_tokens=c.keep_tokens, caption_dropout_rate=c.caption_dropout_rate,
                                caption_tag_dropout_rate=c.caption_tag_dropout_rate,

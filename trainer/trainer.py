@@ -144,9 +144,9 @@ class Trainer:
     def _scan(self):
         from .dataset.buckets import Bucketer
         from .dataset.plan import assign_buckets
-        from .dataset.sources import scan_sources
+        from .dataset.sources import effective_config, scan_sources
 
-        cfg = self.cfg
+        self.cfg = cfg = effective_config(self.cfg)  # a dataset config's resolution, batch size, buckets
         scan = scan_sources(cfg)
         for p in scan.problems:
             self.emit(ev.Log(p.message, "warning"))

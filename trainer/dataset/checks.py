@@ -23,4 +23,32 @@ def dataset_source_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, 
     if need_paths and cfg.conditioning_data_dir and not os.path.isdir(cfg.conditioning_data_dir):
         out.append(("conditioning_data_dir", f"Mask folder (conditioning_data_dir) '{cfg.conditioning_data_dir}' "
                                              "does not exist.", True))
+    return out + (dataset_config_issues(cfg) if need_paths else [])
+
+
+def dataset_config_issues(cfg) -> list[tuple[str, str, bool]]:
+    """What the dataset config's folders ask for that the run's caches cannot give (sd-scripts refuses the
+    same), and a config that cannot be read, as one sentence."""
+    from trainer.errors import ConfigError
+
+    from .config_file import read_dataset_config, subset_options
+
+    if not cfg.dataset_config or not os.path.isfile(cfg.dataset_config):
+        return []
+    try:
+        subsets = subset_options(read_dataset_config(cfg.dataset_config))
+    except ConfigError as e:
+        return [("dataset_config", str(e), True)]
+    out = []
+    if cfg.cache_latents or cfg.cache_latents_to_disk:
+        for key in ("random_crop", "color_aug"):
+            if any(s.get(key) for s in subsets):
+                out.append(("cache_latents", f"cache_latents cannot be used with {key} set for a folder of the "
+                                             "dataset config. Turn one of them off.", True))
+    if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
+        for key in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate"):
+            if any(s.get(key) for s in subsets):
+                out.append(("cache_text_encoder_outputs", f"cache_text_encoder_outputs cannot be used with {key} "
+                                                          "set for a folder of the dataset config: its captions "
+                                                          "change every step.", True))
     return out

@@ -3,10 +3,11 @@ regularization concepts (or, with dataset_config, its subsets). The trainer and 
 :func:`scan_sources`, so they count the same images."""
 from __future__ import annotations
 
-from trainer.errors import DatasetError
-
 from pathlib import Path
 
+from trainer.errors import DatasetError
+
+from .config_file import effective_config, scan_dataset_config  # noqa: F401  (effective_config: used via here)
 from .reg import reg_notes
 from .scan import DatasetScan, Problem, scan_dataset
 
@@ -15,8 +16,6 @@ def scan_sources(cfg) -> DatasetScan:
     """One scan of every image the run trains on; regularization concepts have ``is_reg`` set.
     DatasetError (one sentence) for a missing or empty folder."""
     if getattr(cfg, "dataset_config", ""):
-        from .config_file import scan_dataset_config
-
         return scan_dataset_config(cfg)
     scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
     if getattr(cfg, "reg_data_dir", ""):

@@ -34,3 +34,18 @@ def any_option(concepts, cfg, name: str) -> bool:
     if getattr(cfg, name, None):
         return True
     return any((getattr(c, "options", None) or {}).get(name) for c in concepts)
+
+
+class SubsetView:
+    """The run settings as one folder sees them: ``view.keep_tokens`` is the folder's own value when its
+    dataset config gave one, else the run's. Lets code written against a TrainConfig apply per-folder
+    options without knowing about them."""
+
+    def __init__(self, cfg, concept):
+        self._cfg = cfg
+        self._opts = getattr(concept, "options", None) or {}
+
+    def __getattr__(self, name: str):
+        if name in self._opts and self._opts[name] is not None:
+            return self._opts[name]
+        return getattr(self._cfg, name)
