@@ -232,12 +232,13 @@ class TrainingPage(QWidget):
 
     def open_config(self, path: str) -> bool:
         """Read a config of any supported format; unknown keys are listed to the user."""
-        from trainer.config_import import import_config
+        from trainer.config_import import import_config, save_dataset_config
         from trainer.errors import UserError
 
         try:
             res = import_config(path)
-        except UserError as e:
+            save_dataset_config(res, path)  # per-folder options of the imported folders, beside the file
+        except (UserError, OSError) as e:
             QMessageBox.warning(self, tr("Cannot open the config"), str(e))
             return False
         self.last_import = res
