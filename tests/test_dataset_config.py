@@ -3,6 +3,8 @@ defaults ascend to subsets, dataset keys set the run's batch size and resolution
 suggestion, and what the Dataset page writes reads back the same."""
 import random
 
+from app_fixtures import app_env, page  # noqa: F401
+
 import pytest
 
 from conftest import make_dataset, quick_config, run_training
@@ -124,3 +126,31 @@ def test_a_run_trains_from_a_dataset_config_and_records_reg_dirs(folders, tiny_c
         md = f.metadata()
     assert md["ss_num_reg_images"] == "2" and md["ss_num_train_images"] == "8"
     assert md["ss_batch_size_per_device"] == "3"
+
+
+def test_the_dataset_page_edits_a_concepts_options_and_saves_them(qtbot, page, tmp_path, monkeypatch):
+    from widgets.concept_options import ConceptOptionsDialog, save_dataset_config_from
+
+    def user_edits(dlg):  # what the user types into the dialog before pressing OK
+        dlg.repeats.setValue(4)
+        dlg.keep.setValue(1)
+        dlg.shuffle.setChecked(True)
+        dlg.flip.setChecked(False)
+        dlg.dropout.setValue(0.1)
+        return ConceptOptionsDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ConceptOptionsDialog, "exec", user_edits)
+    item = next(page.concepts.topLevelItem(i) for i in range(page.concepts.topLevelItemCount())
+                if page.concepts.topLevelItem(i).text(0) == "2_redcircle")
+    page.concepts._edit(item)  # what a double-click does
+    assert item.text(1) == "×4" and item.text(4) == "keep 1 · shuffle · no flip · drop 10%"
+    assert "14 samples per epoch" in page.totals.text()  # 2 x 1 + 3 x 4
+    with qtbot.waitSignal(page.settingsEdited) as sig:
+        path = save_dataset_config_from(page, str(tmp_path / "saved.toml"))
+    assert sig.args == [{"dataset_config": path}]
+    subsets = read_dataset_config(path)["datasets"][0]["subsets"]
+    red = next(s for s in subsets if s["image_dir"].endswith("2_redcircle"))
+    assert (red["num_repeats"], red["keep_tokens"], red["shuffle_caption"], red["flip_aug"]) == (4, 1, True, False)
+    assert red["caption_dropout_rate"] == 0.1
+    blue = next(s for s in subsets if s["image_dir"].endswith("1_bluesquare"))
+    assert set(blue) == {"image_dir", "num_repeats"}  # nothing set: the run's settings apply

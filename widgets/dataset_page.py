@@ -23,7 +23,7 @@ from .bucket_preview import BucketPreview
 from .bulk_dialog import BulkDialog
 from .caption_editor import CaptionEditor
 from .caption_store import CaptionStore
-from .concept_list import ConceptList
+from .concept_list import ConceptList, dataset_config_button
 from .dataset_opening import DatasetOpening
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
@@ -117,6 +117,7 @@ class DatasetPage(DatasetOpening, QWidget):
         self.concepts = ConceptList()
         self.concepts.conceptChosen.connect(self._concept_chosen)
         ll.addWidget(self.concepts, 1)
+        ll.addWidget(dataset_config_button(self))  # the concepts' own options as an sd-scripts dataset config
         self.split.addWidget(left)
 
         middle = QSplitter(Qt.Orientation.Vertical)

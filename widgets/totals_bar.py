@@ -34,6 +34,7 @@ class TotalsBar(QFrame):
 
     def show_totals(self, scan, bucket_report, batch: int, accum: int) -> None:
         from trainer.dataset.plan import plan_steps
+        from trainer.dataset.reg import balanced_counts
 
         parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
         samples = scan.samples_per_epoch
@@ -45,7 +46,7 @@ class TotalsBar(QFrame):
             text += " " + tr("with gradient accumulation {a}").format(a=accum)
         if bucket_report is not None and bucket_report.counts:
             try:
-                plan = plan_steps(bucket_report.counts, batch, accum)
+                plan = plan_steps(balanced_counts(scan, bucket_report), batch, accum)  # repeats as edited now
                 if plan.steps_per_epoch != simple:
                     text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
                         n=plan.steps_per_epoch, b=len(plan.buckets))
