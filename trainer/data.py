@@ -52,6 +52,8 @@ def batches_for_epoch(buckets: dict[tuple[int, int], list[int]], batch_size: int
 class TrainData(torch.utils.data.Dataset):
     """Index = epoch * batches_per_epoch + batch number; returns one collated batch."""
 
+    last_flip = False  # whether the image (or cached latent) just loaded was mirrored: its mask follows
+
     def __init__(self, items: list[TrainItem], repeats: list[int], cfg, seed: int, num_processes: int = 1,
                  process_index: int = 0):
         self.items = items
@@ -99,7 +101,8 @@ class TrainData(torch.utils.data.Dataset):
             img = img.resize(a.resized, Image.Resampling.LANCZOS if smaller else Image.Resampling.BICUBIC)
         left, top, right, bottom = crop_for(a, item_option(item.entry, self.cfg, "random_crop"), rng)
         img = img.crop((left, top, right, bottom))
-        if allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5:
+        self.last_flip = bool(allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5)
+        if self.last_flip:  # remembered: the item's mask is flipped with it (trainer.masks)
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
         return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (top, left)
@@ -115,6 +118,7 @@ class TrainData(torch.utils.data.Dataset):
         epoch, b = divmod(flat_index, self.local_batches_per_epoch)
         indices = self._batches(epoch)[b]
         pixels, latents, captions, sizes, crops, paths, skipped, used = [], [], [], [], [], [], [], []
+        masks = []  # masked_loss
         for n, index in enumerate(indices):
             rng = _rng("item", self.seed, epoch, b, n, self.process_index)
             while True:
@@ -134,6 +138,8 @@ class TrainData(torch.utils.data.Dataset):
                 crops.append(crop)
                 break
             used.append(index)
+            if self.cfg.masked_loss:
+                masks.append(self.mask(index, crops[-1]))
             captions.append(self.caption(index, epoch, rng))
             sizes.append((item.assignment.image_size[1], item.assignment.image_size[0]))  # (h, w) like SDXL
             paths.append(str(item.entry.path))
@@ -141,6 +147,8 @@ class TrainData(torch.utils.data.Dataset):
         batch = {"indices": used, "captions": captions, "original_sizes": sizes, "crops": crops,
                  "target_size": (bh, bw), "paths": paths, "skipped": skipped,
                  "loss_weights": [self.loss_weight(i) for i in used]}
+        if masks:
+            batch["masks"] = torch.stack(masks)
         if latents:
             batch["latents"] = torch.stack(latents)
         else:
@@ -154,9 +162,16 @@ class TrainData(torch.utils.data.Dataset):
     def _cached_latent(self, index: int, rng: random.Random) -> torch.Tensor:
         """The cached latent, or with flip_aug its mirrored twin half of the time (sd-scripts' choice)."""
         flipped = self.latents_flipped[index] if self.latents_flipped is not None else None
-        if flipped is not None and rng.random() < 0.5:
-            return flipped
-        return self.latents[index]
+        self.last_flip = flipped is not None and rng.random() < 0.5
+        return flipped if self.last_flip else self.latents[index]
+
+    def mask(self, index: int, top_left: tuple[int, int]) -> torch.Tensor:
+        """The item's masked_loss mask, cut and flipped like its image; all ones when its folder has none."""
+        from .masks import load_mask
+
+        item = self.items[index]
+        m = load_mask(item, self.cfg, top_left, self.last_flip)
+        return m if m is not None else torch.ones(item.bucket[1], item.bucket[0])
 
     def _replacement(self, index: int, rng: random.Random) -> int:
         """Another readable item of the same bucket for an image that cannot be decoded."""

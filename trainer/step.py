@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from . import loss as L
+from .masks import apply_masked_loss
 from .models.spec import VAE_SCALING
 from .text import encode_sd, encode_sdxl, tokenize
 
@@ -81,7 +82,8 @@ class StepModel:
             pred = self.unet(noisy.to(self.rt.weight_dtype if self.rt.mixed_precision != "no" else noisy.dtype),
                              timesteps, states, added_cond_kwargs=added).sample
         target = self.sched.get_velocity(latents, noise, timesteps) if self.v_pred else noise
-        per_sample = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        per_sample = F.mse_loss(pred.float(), target.float(), reduction="none")
+        per_sample = apply_masked_loss(per_sample, batch).mean(dim=(1, 2, 3))  # masked_loss: latent-space mask
         if "loss_weights" in batch:  # prior_loss_weight for regularization images (sd-scripts' loss_weights)
             per_sample = per_sample * torch.tensor(batch["loss_weights"], device=per_sample.device)
         per_sample = L.weight_loss(per_sample, timesteps, self.sched, min_snr_gamma=cfg.min_snr_gamma,

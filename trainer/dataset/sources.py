@@ -8,18 +8,21 @@ from pathlib import Path
 from trainer.errors import DatasetError
 
 from .config_file import effective_config, scan_dataset_config  # noqa: F401  (effective_config: used via here)
+from .mask_files import check_mask_files
 from .reg import reg_notes
 from .scan import DatasetScan, Problem, scan_dataset
 
 
 def scan_sources(cfg) -> DatasetScan:
     """One scan of every image the run trains on; regularization concepts have ``is_reg`` set.
-    DatasetError (one sentence) for a missing or empty folder."""
+    DatasetError (one sentence) for a missing or empty folder, or an image without its mask."""
     if getattr(cfg, "dataset_config", ""):
-        return scan_dataset_config(cfg)
-    scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
-    if getattr(cfg, "reg_data_dir", ""):
-        add_reg_folder(scan, cfg.reg_data_dir, cfg.caption_extension)
+        scan = scan_dataset_config(cfg)
+    else:
+        scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+        if getattr(cfg, "reg_data_dir", ""):
+            add_reg_folder(scan, cfg.reg_data_dir, cfg.caption_extension)
+    check_mask_files(scan, cfg)
     return scan
 
 
