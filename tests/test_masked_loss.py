@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from app_fixtures import app_env  # noqa: F401
 from conftest import make_dataset, quick_config, run_training
 
 
@@ -87,3 +88,24 @@ def test_a_run_trains_with_alpha_masks_cached_and_flipped_latents(tiny_ckpt, tmp
     path, _ = run_training(cfg)
     with safe_open(path, "pt") as f:
         assert f.metadata()["ss_masked_loss"] == "True"
+
+
+def test_the_dataset_page_shows_an_images_mask_over_it(qtbot, app_env, tmp_path):
+    from app_fixtures import wait_loaded
+    from widgets.caption_store import CaptionStore
+    from widgets.dataset_page import DatasetPage
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 2})
+    _half_transparent(data_dir / "1_a")
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"alpha_mask": True, "masked_loss": True})
+    page.open_dataset(data_dir)
+    wait_loaded(qtbot, page)
+    assert page.select_path(data_dir / "1_a" / "img0.png")
+    qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+    tint = page.preview.picture.mask
+    w = tint.width()
+    assert tint.pixelColor(w // 4, 5).alpha() == 0 and tint.pixelColor(3 * w // 4, 5).alpha() > 100
+    assert "alpha channel" in page.preview.facts.text()
+    page.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from app.i18n import tr
@@ -18,16 +19,16 @@ class ConceptList(QTreeWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setHeaderLabels([tr("Concept"), tr("Rep."), tr("Images"), tr("Samples"), tr("Options")])
+        self.setHeaderLabels([tr("Concept"), tr("Rep."), tr("Images"), tr("Samples")])
         self.headerItem().setToolTip(1, tr("Repeats: how often each image is seen per epoch"))
-        self.headerItem().setToolTip(4, tr("The concept's own caption and flip options; double-click to edit"))
+        self.headerItem().setToolTip(0, tr("The concept's own caption and flip options; double-click to edit"))
         self.itemDoubleClicked.connect(self._edit)
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         h = self.header()
         h.setStretchLastSection(False)
         h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for i in (1, 2, 3, 4):
+        for i in (1, 2, 3):
             h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.currentItemChanged.connect(self._changed)
         self._concepts = []
@@ -44,7 +45,7 @@ class ConceptList(QTreeWidget):
                 all_item.setFont(col, f)
             self.addTopLevelItem(all_item)
             for c in scan.concepts:
-                it = QTreeWidgetItem([c.folder_name, "", "", "", ""])
+                it = QTreeWidgetItem([c.folder_name, "", "", ""])
                 it.setData(0, CONCEPT_ROLE, c.folder_name)
                 self._fill(it, c)
                 for col in (1, 2, 3):
@@ -68,11 +69,20 @@ class ConceptList(QTreeWidget):
     def _fill(self, it, c) -> None:
         from .concept_options import options_summary
 
-        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples),
-                                    options_summary(c)]):
+        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)]):
             it.setText(col, text)
         it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
             name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
+        it.takeChildren()
+        summary = options_summary(c)
+        if summary:  # the concept's own options on a line of their own under it
+            sub = QTreeWidgetItem(["   " + summary])
+            sub.setData(0, CONCEPT_ROLE, c.folder_name)
+            sub.setForeground(0, QColor("#6b6f76"))
+            sub.setToolTip(0, summary)
+            it.addChild(sub)
+            sub.setFirstColumnSpanned(True)
+            it.setExpanded(True)
 
     def _edit(self, it, _col=0) -> None:
         from .concept_options import edit_concept_options

@@ -34,7 +34,7 @@ from .totals_bar import TotalsBar
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
-                  "caption_extension")
+                  "caption_extension", "alpha_mask", "conditioning_data_dir")
 
 
 class DatasetPage(DatasetOpening, QWidget):
@@ -265,7 +265,7 @@ class DatasetPage(DatasetOpening, QWidget):
             if previous.isValid():
                 self.view.selectionModel().setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             return
-        self.preview.show_entry(entry, self.bucketer())
+        self.preview.show_entry(entry, self.bucketer(), self.values)
         self._update_selection_label()
 
     def select_path(self, path) -> bool:
