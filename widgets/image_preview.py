@@ -31,7 +31,7 @@ def _read_preview(path: str, box: int, mask=None) -> tuple[QImage | None, tuple[
     try:
         size = image_size(path)
     except ImageReadError:
-        return None, None
+        return None, None, None
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     s = reader.size()
