@@ -2,6 +2,8 @@
 samples over the run (steps for SDXL), balance between folders, regularization images."""
 import pytest
 
+from app_fixtures import app_env, page  # noqa: F401
+
 from trainer.dataset.guidance import dataset_hints
 
 
@@ -43,3 +45,20 @@ def test_unbalanced_folders_and_reg_images_are_noted_never_errors():
 def test_an_unknown_goal_is_a_sentence():
     with pytest.raises(ValueError, match="character, style, concept"):
         dataset_hints("portrait", [])
+
+
+def test_the_totals_bar_and_the_training_page_show_the_hints_for_the_chosen_goal(qtbot, page, tmp_path):
+    from conftest import make_dataset, quick_config
+    from widgets.guidance_hints import goal, hints_html
+    from widgets.lr_preview import schedule_preview
+
+    goal().set("character")
+    text = page.totals_bar.hints.text()
+    assert "Images for a character: 5, below the guide's 50-100." in text
+    goal().set("style")
+    assert "Images for a style: 5" in page.totals_bar.hints.text()
+    res = schedule_preview(quick_config("m", make_dataset(tmp_path / "d"), tmp_path / "o", max_train_epochs=10))
+    assert res["concepts"] == [("1_bluesquare", 2, 1, False), ("2_redcircle", 3, 2, False)] and res["epochs"] == 10
+    run = hints_html(res["concepts"], epochs=res["epochs"], total_steps=res["total"])
+    assert "Samples over the run (epochs x samples per epoch, before the batch size): 80" in run
+    goal().set("character")

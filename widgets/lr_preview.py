@@ -80,11 +80,15 @@ def schedule_preview(cfg) -> dict:
     from trainer.dataset.plan import plan_steps
     from trainer.optim.preview import lr_curve
 
+    from trainer.plan import _with_dataset_config
+
+    cfg = _with_dataset_config(cfg)  # a dataset config's batch size and resolution
     note = ""
     try:
         counts = _bucket_counts(cfg)
     except Exception as e:  # a missing or unreadable folder: the curve is still useful
         counts, note = None, str(e)
+    concepts = _concepts(cfg) if counts else []
     plan = None
     if counts:
         plan = plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, 1, cfg.max_train_epochs,
@@ -124,7 +128,20 @@ def schedule_preview(cfg) -> dict:
     save_steps = sorted(set(save_steps)) + [total]
     summary = plan.describe() if plan is not None else tr("{n} steps").format(n=total)
     return {"steps": steps, "curves": curves, "epoch_steps": epoch_steps, "save_steps": save_steps,
-            "total": total, "summary": summary, "note": note}
+            "total": total, "summary": summary, "note": note, "concepts": concepts,
+            "epochs": plan.epochs if plan is not None else None, "sdxl": bool(cfg.sdxl)}
+
+
+def _concepts(cfg) -> list:
+    """(folder, images, repeats, is_reg) of the run's folders, for the guide's hints."""
+    from trainer.dataset.sources import scan_sources
+
+    from .guidance_hints import concept_tuples
+
+    try:
+        return concept_tuples(scan_sources(cfg).concepts)
+    except Exception:  # noqa: BLE001 - the curve's note already says what is wrong with the folder
+        return []
 
 
 class LrPreview(QWidget):
@@ -152,6 +169,12 @@ class LrPreview(QWidget):
         lay.addWidget(title)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.summary)
+        self.hints = QLabel()  # the guide's numbers for this dataset and run (hints, never errors)
+        self.hints.setWordWrap(True)
+        lay.addWidget(self.hints)
+        from .guidance_hints import goal
+
+        goal().changed.connect(lambda _g: self._show_hints())
         self.result: dict | None = None
         self.error: str | None = None
         self._cfg = None
@@ -214,4 +237,12 @@ class LrPreview(QWidget):
         if res["note"]:
             text = (text + " · " if text else "") + res["note"]
         self.summary.setText(text)
+        self._show_hints()
         self._finish()
+
+    def _show_hints(self) -> None:
+        from .guidance_hints import hints_html
+
+        res = self.result or {}
+        self.hints.setText(hints_html(res.get("concepts") or [], epochs=res.get("epochs"),
+                                      total_steps=res.get("total"), sdxl=res.get("sdxl", False)))
