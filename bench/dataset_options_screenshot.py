@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     os.environ["LORA_DESK_CACHE_DIR"] = str(tmp / "cache")
     data = tmp / "demo_dataset"
     shutil.copytree(ROOT / "examples" / "demo_dataset", data)
-    first = sorted((data / "4_redcircle").glob("*.png"))[0]
+    first = min((data / "4_redcircle").glob("*.png"))
     _cut_out(first)
     from PySide6.QtWidgets import QApplication
 

@@ -3,13 +3,16 @@ defaults ascend to subsets, dataset keys set the run's batch size and resolution
 suggestion, and what the Dataset page writes reads back the same."""
 import random
 
-from app_fixtures import app_env, page  # noqa: F401
-
 import pytest
-
+from app_fixtures import app_env, page  # noqa: F401
 from conftest import make_dataset, quick_config, run_training
-from trainer.dataset.config_file import (concepts_to_dataset_config, effective_config, read_dataset_config,
-                                         save_dataset_config)
+
+from trainer.dataset.config_file import (
+    concepts_to_dataset_config,
+    effective_config,
+    read_dataset_config,
+    save_dataset_config,
+)
 from trainer.dataset.sources import scan_sources
 from trainer.errors import ConfigError
 

@@ -1,7 +1,6 @@
 """The guide's dataset numbers as hints (trainer/dataset/guidance.py): images per concept, samples per epoch,
 samples over the run (steps for SDXL), balance between folders, regularization images."""
 import pytest
-
 from app_fixtures import app_env, page  # noqa: F401
 
 from trainer.dataset.guidance import dataset_hints
@@ -49,6 +48,7 @@ def test_an_unknown_goal_is_a_sentence():
 
 def test_the_totals_bar_and_the_training_page_show_the_hints_for_the_chosen_goal(qtbot, page, tmp_path):
     from conftest import make_dataset, quick_config
+
     from widgets.guidance_hints import goal, hints_html
     from widgets.lr_preview import schedule_preview
 

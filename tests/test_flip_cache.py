@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_dataset, quick_config, run_training
+
 from trainer.config import TrainConfig
 from trainer.validate import errors
 
@@ -68,7 +68,7 @@ def test_disk_cache_holds_the_mirrored_latents_and_gains_them_when_flip_is_turne
     run_training(cfg)
     caches = sorted(data_dir.rglob("*.npz"))
     assert len(caches) == 2 and all("latents_flipped" not in np.load(p) for p in caches)
-    path, events = run_training(cfg.replace(output_dir=str(tmp_path / "b"), flip_aug=True))
+    path, _ = run_training(cfg.replace(output_dir=str(tmp_path / "b"), flip_aug=True))
     assert path
     for p in caches:
         with np.load(p) as z:

@@ -3,10 +3,9 @@ crop and flip, is applied to the loss in latent space as sd-scripts does, and a 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from app_fixtures import app_env  # noqa: F401
 from conftest import make_dataset, quick_config, run_training
+from PIL import Image
 
 
 def _half_transparent(folder, name="img0.png", size=(64, 64)):
@@ -92,6 +91,7 @@ def test_a_run_trains_with_alpha_masks_cached_and_flipped_latents(tiny_ckpt, tmp
 
 def test_the_dataset_page_shows_an_images_mask_over_it(qtbot, app_env, tmp_path):
     from app_fixtures import wait_loaded
+
     from widgets.caption_store import CaptionStore
     from widgets.dataset_page import DatasetPage
 

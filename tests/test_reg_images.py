@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import make_dataset, quick_config, run_training
+
 from trainer.dataset.reg import balance_reg_repeats
 
 

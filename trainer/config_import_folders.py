@@ -8,9 +8,10 @@ from pathlib import Path
 def keep_per_folder(subsets: list, res) -> None:
     """When the folders differ in their options (or are not named <repeats>_<name>), one flat config would
     lose them: they are kept as a dataset config with one subset per folder (see save_dataset_config)."""
-    from .dataset.config_file import DISTINCT_KEYS, SUBSET_KEYS
+    from .dataset.config_file import DISTINCT_KEYS, NOT_APPLIED, SUBSET_KEYS
 
-    kept = [{k: v for k, v in s.items() if k in SUBSET_KEYS or k in DISTINCT_KEYS}
+    # sd-scripts keys this trainer does not apply are kept too: the scan of the dataset config names them
+    kept = [{k: v for k, v in s.items() if k in SUBSET_KEYS or k in DISTINCT_KEYS or k in NOT_APPLIED}
             for s in subsets if isinstance(s, dict) and s.get("image_dir")]
     options = [{k: v for k, v in s.items() if k not in ("image_dir", "num_repeats")} for s in kept]
     named = all(Path(str(s["image_dir"])).name.split("_", 1)[0] == str(s.get("num_repeats", "")) for s in kept)

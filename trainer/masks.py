@@ -39,7 +39,7 @@ def _read_upright(path: Path, mode: str) -> Image.Image:
                 out = img.convert("RGB").getchannel("R")
     except ImageReadError:
         raise
-    except Exception as e:  # damaged data: one sentence naming the file
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged data: one sentence naming the file
         raise ImageReadError(path, f"the mask cannot be read ({e})") from None
     transpose = _ORIENTATION_TRANSPOSE.get(orientation)
     return out.transpose(transpose) if transpose is not None else out

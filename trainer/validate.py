@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
+from .dataset.checks import dataset_source_issues
 from .errors import ConfigError
 from .netargs import parse_network_args
 from .network.spec import fp8_problem, network_spec, unsupported
 from .optim.checks import optimizer_arg_problems, scheduler_problems
-from .dataset.checks import dataset_source_issues
 from .plan import is_adaptive
 
 

@@ -6,23 +6,26 @@ import os
 
 
 def dataset_source_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, bool]]:
-    out = []
+    out: list[tuple[str, str, bool]] = []
+
+    def err(field: str, msg: str) -> None:
+        out.append((field, msg, True))
+
     if need_paths and cfg.reg_data_dir and not os.path.isdir(cfg.reg_data_dir):
-        out.append(("reg_data_dir", f"Regularization folder (reg_data_dir) '{cfg.reg_data_dir}' does not exist.",
-                    True))
+        err("reg_data_dir", f"Regularization folder (reg_data_dir) '{cfg.reg_data_dir}' does not exist.")
     if need_paths and cfg.dataset_config and not os.path.isfile(cfg.dataset_config):
-        out.append(("dataset_config", f"Dataset config '{cfg.dataset_config}' does not exist.", True))
+        err("dataset_config", f"Dataset config '{cfg.dataset_config}' does not exist.")
     if cfg.dataset_config and (cfg.train_data_dir or cfg.reg_data_dir):
-        out.append(("dataset_config", "dataset_config is set, so train_data_dir and reg_data_dir are not used "
-                                      "(the config lists the folders).", False))
+        note = "dataset_config is set, so train_data_dir and reg_data_dir are not used (the config lists the folders)."
+        out.append(("dataset_config", note, False))
     if cfg.prior_loss_weight is not None and cfg.prior_loss_weight < 0:
-        out.append(("prior_loss_weight", "prior_loss_weight cannot be negative.", True))
+        err("prior_loss_weight", "prior_loss_weight cannot be negative.")
     if cfg.masked_loss and not (cfg.alpha_mask or cfg.conditioning_data_dir or cfg.dataset_config):
-        out.append(("masked_loss", "masked_loss needs masks: turn on alpha_mask or choose a "
-                                   "conditioning_data_dir with mask images.", True))
+        err("masked_loss", "masked_loss needs masks: turn on alpha_mask or choose a conditioning_data_dir with "
+            "mask images.")
     if need_paths and cfg.conditioning_data_dir and not os.path.isdir(cfg.conditioning_data_dir):
-        out.append(("conditioning_data_dir", f"Mask folder (conditioning_data_dir) '{cfg.conditioning_data_dir}' "
-                                             "does not exist.", True))
+        err("conditioning_data_dir", f"Mask folder (conditioning_data_dir) '{cfg.conditioning_data_dir}' does not "
+            "exist.")
     return out + (dataset_config_issues(cfg) if need_paths else [])
 
 
@@ -43,12 +46,12 @@ def dataset_config_issues(cfg) -> list[tuple[str, str, bool]]:
     if cfg.cache_latents or cfg.cache_latents_to_disk:
         for key in ("random_crop", "color_aug"):
             if any(s.get(key) for s in subsets):
-                out.append(("cache_latents", f"cache_latents cannot be used with {key} set for a folder of the "
-                                             "dataset config. Turn one of them off.", True))
+                msg = f"cache_latents cannot be used with {key} set for a folder of the dataset config. Turn one off."
+                out.append(("cache_latents", msg, True))
     if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
         for key in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate"):
             if any(s.get(key) for s in subsets):
-                out.append(("cache_text_encoder_outputs", f"cache_text_encoder_outputs cannot be used with {key} "
-                                                          "set for a folder of the dataset config: its captions "
-                                                          "change every step.", True))
+                msg = (f"cache_text_encoder_outputs cannot be used with {key} set for a folder of the dataset "
+                       "config: its captions change every step.")
+                out.append(("cache_text_encoder_outputs", msg, True))
     return out

@@ -39,7 +39,7 @@ from .scan import Concept, DatasetScan, Problem, _scan_concept
 # sd-scripts' schema (config_util.py), split into what is applied here and what is only recognised
 SUBSET_KEYS = {  # ascendable subset keys applied per folder -> type
     "num_repeats": int, "shuffle_caption": bool, "keep_tokens": int, "keep_tokens_separator": str,
-    "caption_extension": str, "class_tokens": str, "flip_aug": bool, "random_crop": bool, "color_aug": bool,
+    "caption_extension": str, "class_tokens": str, "flip_aug": bool, "random_crop": bool,
     "caption_dropout_rate": float, "caption_tag_dropout_rate": float,
 }
 DISTINCT_KEYS = {"image_dir": str, "is_reg": bool, "alpha_mask": bool, "conditioning_data_dir": str}
@@ -48,7 +48,7 @@ DATASET_KEYS = {  # dataset key -> the run setting it overrides
     "min_bucket_reso": "min_bucket_reso", "max_bucket_reso": "max_bucket_reso",
     "bucket_reso_steps": "bucket_reso_steps", "bucket_no_upscale": "bucket_no_upscale",
 }
-NOT_APPLIED = {"face_crop_aug_range", "secondary_separator", "caption_separator", "enable_wildcard",
+NOT_APPLIED = {"color_aug", "face_crop_aug_range", "secondary_separator", "caption_separator", "enable_wildcard",
                "token_warmup_min", "token_warmup_step", "caption_prefix", "caption_suffix", "custom_attributes",
                "resize_interpolation", "caption_dropout_every_n_epochs", "cache_info", "validation_seed",
                "validation_split", "network_multiplier", "metadata_file", "sample_ratio"}
@@ -170,7 +170,7 @@ def scan_dataset_config(cfg) -> DatasetScan:
         folder = _resolve_dir(sub["image_dir"], path)
         if not folder.is_dir():
             raise DatasetError(f"image_dir '{sub['image_dir']}' of dataset config {path} is not a folder.")
-        ignored = sorted(k for k in sub if k in NOT_APPLIED)
+        ignored = sorted(k for k in sub if k in NOT_APPLIED and sub[k])  # a default-off value changes nothing
         if ignored:
             problems.append(Problem(folder, "dataset_config_key", f"Dataset config {path.name}: "
                                     f"{', '.join(ignored)} for '{folder.name}' is not supported here and not used."))

@@ -66,6 +66,6 @@ def reg_notes(concepts) -> list[str]:
     if reg == 0:
         return ["The regularization folder holds no images; training goes on without them."]
     if reg > train:
-        return [f"Only {train} of the {reg} regularization samples are used each epoch: they are balanced "
-                f"to the {train} training samples."]
+        return [(f"Only {train} of the {reg} regularization samples are used each epoch: they are balanced "
+                 f"to the {train} training samples.")]
     return []
