@@ -1,6 +1,7 @@
 """sd-scripts' dataset_config: per-folder options reach that folder's captions only, [general] and [[datasets]]
 defaults ascend to subsets, dataset keys set the run's batch size and resolution, unknown keys are named with a
 suggestion, and what the Dataset page writes reads back the same."""
+import json
 import random
 
 import pytest
@@ -129,6 +130,12 @@ def test_a_run_trains_from_a_dataset_config_and_records_reg_dirs(folders, tiny_c
         md = f.metadata()
     assert md["ss_num_reg_images"] == "2" and md["ss_num_train_images"] == "8"
     assert md["ss_batch_size_per_device"] == "3"
+    (ds,) = json.loads(md["ss_datasets"])  # sd-scripts' record of a dataset_config run
+    assert (ds["batch_size_per_device"], ds["num_train_images"], ds["num_reg_images"]) == (3, 8, 2)
+    red, blue, reg = ds["subsets"]
+    assert (red["image_dir"], red["num_repeats"], red["keep_tokens"]) == ("2_redcircle", 2, 1)
+    assert red["shuffle_caption"] is True
+    assert blue["shuffle_caption"] is False and reg["is_reg"] is True and reg["class_tokens"] == "circle"
 
 
 def test_the_dataset_page_edits_a_concepts_options_and_saves_them(qtbot, page, tmp_path, monkeypatch):

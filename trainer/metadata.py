@@ -33,6 +33,7 @@ class RunInfo:
     seed: int | None = None       # the seed used (drawn by the trainer when cfg.seed is None)
     num_reg_images: int = 0       # regularization images x repeats, before balancing (sd-scripts)
     reg_dataset_dirs: dict = field(default_factory=dict)
+    datasets: list | None = None  # ss_datasets, written for a dataset_config run as sd-scripts does
 
 
 def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
@@ -101,6 +102,8 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_bucket_info": json.dumps(run.bucket_info),
         "ss_lora_desk_version": APP_VERSION,
     }
+    if run.datasets is not None:
+        md["ss_datasets"] = json.dumps(run.datasets, ensure_ascii=False)
     if cfg.network_args:
         md["ss_network_args"] = json.dumps(parse_network_args(cfg.network_args))
     if cfg.pretrained_model_name_or_path:
