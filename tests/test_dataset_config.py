@@ -164,3 +164,13 @@ def test_the_dataset_page_edits_a_concepts_options_and_saves_them(qtbot, page, t
     assert red["caption_dropout_rate"] == 0.1
     blue = next(s for s in subsets if s["image_dir"].endswith("1_bluesquare"))
     assert set(blue) == {"image_dir", "num_repeats"}  # nothing set: the run's settings apply
+
+
+def test_the_learning_rate_preview_plans_a_dataset_config_without_a_training_folder(folders, tmp_path):
+    from widgets.lr_preview import schedule_preview
+
+    cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(folders),
+                       max_train_epochs=2)
+    res = schedule_preview(cfg)
+    assert res["total"] == 12 and res["epochs"] == 2  # 16 samples at the config's batch size 3: 6 per epoch
+    assert [c[0] for c in res["concepts"]] == ["2_redcircle", "1_bluesquare", "1_circle"]

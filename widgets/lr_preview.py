@@ -30,11 +30,12 @@ def _bucket_counts(cfg) -> dict | None:
 
     from trainer.plan import dataset_bucket_counts
 
-    if not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
+    folder = Path(cfg.dataset_config or cfg.train_data_dir)  # a dataset config lists its folders itself
+    if not (cfg.dataset_config or cfg.train_data_dir) or not folder.exists():
         return None
-    folder = Path(cfg.train_data_dir)
     try:
-        stamp = max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir() if p.is_dir()])
+        subdirs = [p.stat().st_mtime for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+        stamp = max([folder.stat().st_mtime] + subdirs)
     except OSError:
         stamp = 0
     key = (str(folder), cfg.caption_extension, cfg.resolution, cfg.enable_bucket, cfg.min_bucket_reso,
@@ -79,7 +80,6 @@ def schedule_preview(cfg) -> dict:
     ml_imports()  # other pool threads import the same libraries (see trainer/imports.py)
     from trainer.dataset.plan import plan_steps
     from trainer.optim.preview import lr_curve
-
     from trainer.plan import _with_dataset_config
 
     cfg = _with_dataset_config(cfg)  # a dataset config's batch size and resolution
@@ -210,6 +210,7 @@ class LrPreview(QWidget):
         self.result, self.error = None, msg
         self.plot.clear()
         self.summary.setText(msg)
+        self._show_hints()
         self._finish()
 
     def _done(self, res: dict) -> None:
