@@ -35,15 +35,51 @@ def goal() -> _Goal:
     return _goal
 
 
+class GoalCombo(QComboBox):
+    """Chooses the goal; follows it when another combo changes it. Slots are methods, so a closed window's
+    combo is disconnected from the shared goal (a lambda would outlive its widget)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        for key, label in (("character", tr("character")), ("style", tr("style")), ("concept", tr("concept"))):
+            self.addItem(label, key)
+        self.setToolTip(tr("What you train: the guide's numbers of images and steps differ for each"))
+        self.setCurrentIndex(self.findData(goal().value))
+        self.currentIndexChanged.connect(self._chosen)
+        goal().changed.connect(self._follow)
+
+    def _chosen(self, _index: int) -> None:
+        goal().set(self.currentData())
+
+    def _follow(self, value: str) -> None:
+        self.setCurrentIndex(self.findData(value))
+
+
 def goal_combo(parent=None) -> QComboBox:
-    box = QComboBox(parent)
-    for key, label in (("character", tr("character")), ("style", tr("style")), ("concept", tr("concept"))):
-        box.addItem(label, key)
-    box.setToolTip(tr("What you train: the guide's numbers of images and steps differ for each"))
-    box.setCurrentIndex(box.findData(goal().value))
-    box.currentIndexChanged.connect(lambda _i: goal().set(box.currentData()))
-    goal().changed.connect(lambda g: box.setCurrentIndex(box.findData(g)))
-    return box
+    return GoalCombo(parent)
+
+
+def _texts() -> dict[str, str]:
+    """The guidance sentences and their parts (trainer.dataset.guidance) in the interface language."""
+    return {
+        "{what}: {value}, below the guide's {lo}-{hi}.": tr("{what}: {value}, below the guide's {lo}-{hi}."),
+        "{what}: {value}, above the guide's {lo}-{hi}.": tr("{what}: {value}, above the guide's {lo}-{hi}."),
+        "{what}: {value}, within the guide's {lo}-{hi}.": tr("{what}: {value}, within the guide's {lo}-{hi}."),
+        "Repeats {repeats} for '{name}' would give {samples} samples per epoch.":
+            tr("Repeats {repeats} for '{name}' would give {samples} samples per epoch."),
+        "'{name}' adds {samples} samples per epoch, far fewer than the largest folder ({most}); raise its repeats "
+        "to keep the concepts in balance.":
+            tr("'{name}' adds {samples} samples per epoch, far fewer than the largest folder ({most}); raise its "
+               "repeats to keep the concepts in balance."),
+        "The guide trains without regularization images; they double each epoch.":
+            tr("The guide trains without regularization images; they double each epoch."),
+        "Images for a character": tr("Images for a character"),
+        "Images for a style": tr("Images for a style"),
+        "Samples per epoch (images x repeats)": tr("Samples per epoch (images x repeats)"),
+        "Total steps for SDXL": tr("Total steps for SDXL"),
+        "Samples over the run (epochs x samples per epoch, before the batch size)":
+            tr("Samples over the run (epochs x samples per epoch, before the batch size)"),
+    }
 
 
 def concept_tuples(concepts) -> list[tuple[str, int, int, bool]]:
@@ -56,9 +92,11 @@ def hints_html(concepts: list, *, epochs=None, total_steps=None, sdxl=False, sep
 
     if not concepts:
         return ""
+    texts = _texts()
     lines = []
     for h in dataset_hints(goal().value, concepts, epochs=epochs, total_steps=total_steps, sdxl=sdxl):
-        values = {k: tr(v) if isinstance(v, str) and k == "what" else v for k, v in h.values.items()}
+        values = {k: texts.get(v, v) if k == "what" else v for k, v in h.values.items()}
         mark = "✓" if h.level == "ok" else "•"
-        lines.append(f"<span style='color:{COLOURS[h.level]}'>{mark} {tr(h.template).format(**values)}</span>")
+        text = texts.get(h.template, h.template).format(**values)
+        lines.append(f"<span style='color:{COLOURS[h.level]}'>{mark} {text}</span>")
     return sep.join(lines)

@@ -174,7 +174,7 @@ class LrPreview(QWidget):
         lay.addWidget(self.hints)
         from .guidance_hints import goal
 
-        goal().changed.connect(lambda _g: self._show_hints())
+        goal().changed.connect(self._show_hints)  # a method: disconnected when the preview is gone
         self.result: dict | None = None
         self.error: str | None = None
         self._cfg = None
@@ -241,7 +241,7 @@ class LrPreview(QWidget):
         self._show_hints()
         self._finish()
 
-    def _show_hints(self) -> None:
+    def _show_hints(self, *_goal) -> None:
         from .guidance_hints import hints_html
 
         res = self.result or {}

@@ -38,10 +38,10 @@ class TotalsBar(QFrame):
         self.hints.setWordWrap(True)
         row.addWidget(self.hints, 1)
         self._concepts: list = []
-        goal().changed.connect(lambda _g: self._show_hints())
+        goal().changed.connect(self._show_hints)  # a method: disconnected when the bar is gone
         return row
 
-    def _show_hints(self) -> None:
+    def _show_hints(self, *_goal) -> None:
         from .guidance_hints import hints_html
 
         self.hints.setText(hints_html(self._concepts, sep=" "))
