@@ -95,8 +95,13 @@ def test_easy_training_scripts_toml(tmp_path):
     assert (c.keep_tokens, c.shuffle_caption, c.max_token_length, c.save_precision) == (1, True, 225, "fp16")
     text = res.report()
     assert c.no_half_vae and not c.color_aug  # sd-scripts options LoRA Desk now has (issue 17)
-    for key in ("prior_loss_weight", "save_toml", "train_mode"):
+    for key in ("save_toml", "subsets[0].color_aug", "train_mode"):
         assert key in text, key  # listed, not silently dropped
+    assert "prior_loss_weight" in res.mapped
+    # the folders differ in their options: each keeps its own in a dataset config
+    maid, bg = res.dataset_config["datasets"][0]["subsets"]
+    assert (maid["num_repeats"], maid["keep_tokens"], maid["shuffle_caption"], maid["color_aug"]) == (6, 1, True, False)
+    assert bg == {"image_dir": f"{tmp_path.as_posix()}/2_bg", "num_repeats": 2}
 
 
 BMALTAIS = {
@@ -135,9 +140,10 @@ def test_bmaltais_json(tmp_path):
     assert (c.sdpa, c.xformers) == (True, False)
     assert c.keep_tokens_separator == "|||"
     assert c.network_weights == "" and c.lr_scheduler_num_cycles == 1  # "" = not set
+    assert c.reg_data_dir == ""  # now a setting: an empty folder is "none"
     unknown = " ".join(res.unknown)
     for key in ("sample_prompts", "model_list", "num_cpu_threads_per_process", "--weird_flag",
-                "stop_text_encoder_training", "reg_data_dir"):
+                "stop_text_encoder_training"):
         assert key in unknown, key
     assert "caption_dropout_every_n_epochs" not in unknown  # a setting since issue 17
     assert "lr_warmup 10 %" in res.report()
@@ -173,3 +179,20 @@ def test_import_keeps_base_settings_not_named():
     res = import_config({"LoRA_type": "Standard", "network_dim": 8}, base=TrainConfig(output_dir="/keep"))
     assert res.config.output_dir == "/keep" and res.config.network_dim == 8
     assert res.config.network_module == "networks.lora"
+
+
+def test_per_folder_options_are_saved_beside_the_imported_file_and_train(tmp_path):
+    from conftest import make_dataset
+    from trainer.config_import import save_dataset_config
+    from trainer.dataset.sources import scan_sources
+
+    make_dataset(tmp_path, {"6_maid": 1, "2_bg": 1})
+    f = tmp_path / "lets.toml"
+    f.write_text(EASY.format(root=tmp_path.as_posix()), encoding="utf-8")
+    (tmp_path / "lets.dataset.toml").write_text("mine", encoding="utf-8")  # never overwritten
+    res = import_config(f)
+    written = save_dataset_config(res, f)
+    assert written.endswith("lets.dataset-2.toml") and (tmp_path / "lets.dataset.toml").read_text() == "mine"
+    assert res.config.dataset_config == written and not res.config.train_data_dir
+    maid, bg = scan_sources(res.config).concepts
+    assert (maid.repeats, maid.options["keep_tokens"], bg.repeats, bg.options) == (6, 1, 2, {})

@@ -100,12 +100,12 @@ def test_invalid_combination_disables_start_and_shows_the_sentence(tpage, tiny_c
     tpage.set_value("output_dir", str(tmp_path / "out"))
     assert tpage.start_btn.isEnabled(), [i.message for i in tpage.errors()]
     tpage.set_value("cache_latents", True)
-    tpage.set_value("flip_aug", True)
+    tpage.set_value("random_crop", True)
     assert not tpage.start_btn.isEnabled()
     msg = tpage.form.rows["cache_latents"].message
-    assert not msg.isHidden() and "flip_aug" in msg.text()
-    assert "flip_aug" in tpage.blockers.text() and tpage.blockers.isVisible()
-    tpage.set_value("flip_aug", False)
+    assert not msg.isHidden() and "random_crop" in msg.text()
+    assert "random_crop" in tpage.blockers.text() and tpage.blockers.isVisible()
+    tpage.set_value("random_crop", False)
     assert tpage.start_btn.isEnabled() and msg.isHidden()
     # a number the form cannot read blocks Start too
     lr = tpage.form.rows["learning_rate"].editor

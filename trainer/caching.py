@@ -27,11 +27,16 @@ def _latent_meta(item: TrainItem, crop: tuple[int, int]) -> np.ndarray:
     return np.array([*a.bucket, *a.resized, *crop], dtype=np.int64)
 
 
-def _load_npz(path: Path, meta: np.ndarray):
+def _load_npz(path: Path, meta: np.ndarray, flipped: bool = False):
+    """(latents, mirrored latents or None), or None when the file is missing, stale or lacks the mirrored
+    latents that flip_aug needs."""
     try:
         with np.load(path) as z:
             if "lora_desk_meta" in z and np.array_equal(z["lora_desk_meta"], meta):
-                return torch.from_numpy(z["latents"].copy())
+                if flipped and "latents_flipped" not in z:
+                    return None  # cached before flip_aug was on: encode both again
+                flip = torch.from_numpy(z["latents_flipped"].copy()) if flipped else None
+                return torch.from_numpy(z["latents"].copy()), flip
     except (OSError, ValueError, KeyError):
         return None  # unreadable cache: encode again
     return None
@@ -47,9 +52,16 @@ def _save_npz(path: Path, **arrays) -> None:
 def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch_size: int,
                   on_progress=None, stop=None) -> tuple[list[torch.Tensor], list[tuple[int, int]], list[str]]:
     """Encode every item once. Returns (latents per item, crop per item, paths that failed to decode).
+    Items with flip_aug also get the encoding of their mirrored image, as sd-scripts caches it, in
+    ``data.latents_flipped`` (None for the others); a step then picks one of the two.
     InterruptedError when `stop` (a threading.Event) is set."""
+    from .dataset.subsets import item_option
+
     items: list[TrainItem] = data.items
     latents: list[torch.Tensor | None] = [None] * len(items)
+    flips = [bool(item_option(item.entry, data.cfg, "flip_aug")) for item in items]
+    flipped: list[torch.Tensor | None] = [None] * len(items)
+    data.latents_flipped = flipped if any(flips) else None
     crops: list[tuple[int, int]] = [(0, 0)] * len(items)
     failed: list[str] = []
     todo: dict[tuple[int, int], list[int]] = {}
@@ -58,9 +70,9 @@ def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch
         left, top, _, _ = crop_for(item.assignment, False, rng)  # cached latents use the centre crop
         crops[i] = (top, left)
         if to_disk:
-            cached = _load_npz(item.entry.path.with_suffix(".npz"), _latent_meta(item, crops[i]))
+            cached = _load_npz(item.entry.path.with_suffix(".npz"), _latent_meta(item, crops[i]), flips[i])
             if cached is not None:
-                latents[i] = cached
+                latents[i], flipped[i] = cached
                 continue
         todo.setdefault(item.bucket, []).append(i)
     total = sum(len(v) for v in todo.values())
@@ -86,9 +98,16 @@ def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch
                 lat = vae.encode(x).latent_dist.sample() * scale
                 for i, z in zip(chunk, lat.float().cpu()):
                     latents[i] = z
-                    if to_disk:
-                        _save_npz(items[i].entry.path.with_suffix(".npz"), latents=z.numpy(),
-                                  lora_desk_meta=_latent_meta(items[i], crops[i]))
+                mirrored = [n for n, i in enumerate(chunk) if flips[i]]
+                if mirrored:  # a separate encode: the VAE's peak memory stays at vae_batch_size images
+                    lat = vae.encode(torch.flip(x[mirrored], dims=[3])).latent_dist.sample() * scale
+                    for n, z in zip(mirrored, lat.float().cpu()):
+                        flipped[chunk[n]] = z
+                if to_disk:
+                    for i in chunk:
+                        extra = {} if flipped[i] is None else {"latents_flipped": flipped[i].numpy()}
+                        _save_npz(items[i].entry.path.with_suffix(".npz"), latents=latents[i].numpy(),
+                                  lora_desk_meta=_latent_meta(items[i], crops[i]), **extra)
             done += len(idx[start:start + batch_size])
             if on_progress:
                 on_progress(done, total)

@@ -127,6 +127,23 @@ class TrainConfig:
     resize_interpolation: str | None = opt(None, "dataset", "How images are resized to their bucket (empty: "
                                            "Lanczos when shrinking, bicubic when enlarging).",
                                            choices=RESIZE_CHOICES, advanced=True)
+    # per-folder settings, regularization images and masks (sd-scripts' names)
+    dataset_config: str = opt("", "dataset", "A dataset config TOML in sd-scripts' format ([general], "
+                              "[[datasets]], [[datasets.subsets]]): per-folder repeats and caption options. "
+                              "Used instead of train_data_dir and reg_data_dir.", label="Dataset config")
+    reg_data_dir: str = opt("", "dataset", "Folder of regularization images in <repeats>_<name> folders "
+                            "(DreamBooth-style class images). They are repeated to match the training "
+                            "images, so an epoch holds about twice as many samples.", label="Regularization folder")
+    prior_loss_weight: float = opt(1.0, "dataset", "Loss weight of the regularization images (1.0 = the "
+                                   "same as training images).", min=0.0, max=10.0)
+    masked_loss: bool = opt(False, "dataset", "Train only where the mask is white: the loss is multiplied by "
+                            "the mask (from alpha_mask or the mask images in conditioning_data_dir).")
+    alpha_mask: bool = opt(False, "dataset", "Take the mask from the image's transparency (alpha channel); "
+                           "an image without one counts as fully opaque.")
+    conditioning_data_dir: str = opt("", "dataset", "Folder of mask images named like the training images "
+                                     "(same name, any image extension; white = trained, black = ignored), "
+                                     "for masked_loss. Sub-folders per concept folder are looked up too.",
+                                     advanced=True)
 
     # --- network
     network_module: str = opt("networks.lora", "network", "Implementation: networks.lora (LoRA, LoCon with "
@@ -257,7 +274,7 @@ class TrainConfig:
                                               "memory-mapping them (faster on WSL and network drives).",
                                               advanced=True)
     cache_latents: bool = opt(False, "memory", "Encode every image with the VAE once and keep the result: "
-                              "faster, less memory; disables flip and random crop per step.",
+                              "faster, less memory; cannot be used with random crop (flip_aug caches a mirrored copy too).",
                               recommended=True)
     cache_latents_to_disk: bool = opt(False, "memory", "Save cached latents next to the images and reuse "
                                       "them in later runs.")

@@ -25,6 +25,7 @@ from typing import Any
 import toml
 
 from .config import FIELDS, TrainConfig
+from .config_import_folders import keep_per_folder, save_dataset_config  # noqa: F401  (the page imports both here)
 from .config_io import coerce
 from .errors import ConfigError
 
@@ -96,6 +97,7 @@ class ImportResult:
     mapped: dict[str, str] = field(default_factory=dict)   # their key -> our field
     unknown: list[str] = field(default_factory=list)       # keys not used, each with why
     notes: list[str] = field(default_factory=list)         # conversions worth knowing
+    dataset_config: dict | None = None  # per-folder options kept as an sd-scripts dataset config (to save)
 
     def report(self) -> str:
         lines = [f"Imported a {FORMAT_NAMES[self.source_format]} config: {len(self.mapped)} settings."]
@@ -215,6 +217,7 @@ def _subsets(subsets, flat: dict, res: ImportResult) -> None:
                 res.unknown.append(f"subsets[{i}].{k} (per-folder option)")
     if not dirs:
         return
+    keep_per_folder(subsets, res)
     parents = {d.parent for d, _ in dirs}
     named = all(d.name.split("_", 1)[0].isdigit() and (r is None or int(d.name.split("_", 1)[0]) == int(r))
                 for d, r in dirs)

@@ -20,6 +20,7 @@ from .dataset.buckets import BucketAssignment, crop_for
 from .dataset.captions import process_caption
 from .dataset.images import ImageReadError, open_image_rgb
 from .dataset.scan import ImageEntry
+from .dataset.subsets import SubsetView, item_option
 
 
 @dataclass
@@ -53,12 +54,16 @@ def batches_for_epoch(buckets: dict[tuple[int, int], list[int]], batch_size: int
 class TrainData(torch.utils.data.Dataset):
     """Index = epoch * batches_per_epoch + batch number; returns one collated batch."""
 
+    last_flip = False  # whether the image (or cached latent) just loaded was mirrored: its mask follows
+
     def __init__(self, items: list[TrainItem], repeats: list[int], cfg, seed: int, num_processes: int = 1,
                  process_index: int = 0):
         self.items = items
+        self.repeats = list(repeats)
         self.cfg = cfg
         self.seed = seed
         self.latents: list[torch.Tensor] | None = None
+        self.latents_flipped: list[torch.Tensor | None] | None = None  # mirrored latents (flip_aug)
         self.te_cache: list | None = None
         self.num_processes = num_processes
         self.process_index = process_index
@@ -99,25 +104,26 @@ class TrainData(torch.utils.data.Dataset):
         if face and img.width >= a.bucket[0] and img.height >= a.bucket[1]:  # sd-scripts: unbucketed images only
             img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(self.cfg.face_crop_aug_range),
                                          self.cfg.random_crop, rng, self.cfg.resize_interpolation)
-            return self._finish(img, rng, allow_flip), (top, left)
+            return self._finish(img, rng, allow_flip, item), (top, left)
         if img.size != a.resized:
             img = img.resize(a.resized, resample_filter(self.cfg.resize_interpolation, a.resized[0] < img.size[0]))
-        left, top, right, bottom = crop_for(a, self.cfg.random_crop, rng)
+        left, top, right, bottom = crop_for(a, item_option(item.entry, self.cfg, "random_crop"), rng)
         img = img.crop((left, top, right, bottom))
-        return self._finish(img, rng, allow_flip), (top, left)
+        return self._finish(img, rng, allow_flip, item), (top, left)
 
-    def _finish(self, img: Image.Image, rng: random.Random, allow_flip: bool) -> torch.Tensor:
+    def _finish(self, img: Image.Image, rng: random.Random, allow_flip: bool, item: TrainItem) -> torch.Tensor:
         """Colour and flip augmentation, then the [-1, 1] CHW tensor."""
         if self.cfg.color_aug:
             img = color_aug(img, rng)
-        if allow_flip and self.cfg.flip_aug and rng.random() < 0.5:
+        self.last_flip = bool(allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5)
+        if self.last_flip:  # remembered: the item's mask is flipped with it (trainer.masks)
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
         return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
     def caption(self, index: int, epoch: int, rng: random.Random, step: int = 0) -> str:
         """epoch is 0-based here (sd-scripts counts from 1); step: the optimizer step this batch belongs to."""
-        c = self.cfg
+        c = SubsetView(self.cfg, self.items[index].entry.concept)  # a folder's own caption options first
         text = self.full_captions.get(index, self.items[index].entry.caption)
         return process_caption(text, shuffle_caption=c.shuffle_caption,
                                keep_tokens=c.keep_tokens, caption_dropout_rate=c.caption_dropout_rate,
@@ -139,12 +145,13 @@ class TrainData(torch.utils.data.Dataset):
         epoch, b = divmod(flat_index, self.local_batches_per_epoch)
         indices = self._batches(epoch)[b]
         pixels, latents, captions, sizes, crops, paths, skipped, used = [], [], [], [], [], [], [], []
+        masks = []  # masked_loss
         for n, index in enumerate(indices):
             rng = _rng("item", self.seed, epoch, b, n, self.process_index)
             while True:
                 item = self.items[index]
                 if self.latents is not None:
-                    latents.append(self.latents[index])
+                    latents.append(self._cached_latent(index, rng))
                     crops.append(self.cached_crops[index])
                     break
                 try:
@@ -158,18 +165,41 @@ class TrainData(torch.utils.data.Dataset):
                 crops.append(crop)
                 break
             used.append(index)
+            if self.cfg.masked_loss:
+                masks.append(self.mask(index, crops[-1]))
             step = (epoch * self.local_batches_per_epoch + b) // self.cfg.gradient_accumulation_steps
             captions.append(self.caption(index, epoch, rng, step))
             sizes.append((item.assignment.image_size[1], item.assignment.image_size[0]))  # (h, w) like SDXL
             paths.append(str(item.entry.path))
         bw, bh = self.items[used[0]].bucket
         batch = {"indices": used, "captions": captions, "original_sizes": sizes, "crops": crops,
-                 "target_size": (bh, bw), "paths": paths, "skipped": skipped}
+                 "target_size": (bh, bw), "paths": paths, "skipped": skipped,
+                 "loss_weights": [self.loss_weight(i) for i in used]}
+        if masks:
+            batch["masks"] = torch.stack(masks)
         if latents:
             batch["latents"] = torch.stack(latents)
         else:
             batch["pixels"] = torch.stack(pixels)
         return batch
+
+    def loss_weight(self, index: int) -> float:
+        """prior_loss_weight for a regularization image, 1 for a training image (sd-scripts' loss_weights)."""
+        return float(self.cfg.prior_loss_weight) if self.items[index].entry.concept.is_reg else 1.0
+
+    def _cached_latent(self, index: int, rng: random.Random) -> torch.Tensor:
+        """The cached latent, or with flip_aug its mirrored twin half of the time (sd-scripts' choice)."""
+        flipped = self.latents_flipped[index] if self.latents_flipped is not None else None
+        self.last_flip = flipped is not None and rng.random() < 0.5
+        return flipped if self.last_flip else self.latents[index]
+
+    def mask(self, index: int, top_left: tuple[int, int]) -> torch.Tensor:
+        """The item's masked_loss mask, cut and flipped like its image; all ones when its folder has none."""
+        from .masks import load_mask
+
+        item = self.items[index]
+        m = load_mask(item, self.cfg, top_left, self.last_flip)
+        return m if m is not None else torch.ones(item.bucket[1], item.bucket[0])
 
     def _replacement(self, index: int, rng: random.Random) -> int:
         """Another readable item of the same bucket for an image that cannot be decoded."""
@@ -212,14 +242,11 @@ def make_loader(data: TrainData, workers: int, persistent: bool) -> tuple[torch.
 
 
 def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
-    items, repeats = [], []
-    for entry in scan.images:
-        a = report.assignments.get(entry.path)
-        if a is None or not a.usable:
-            continue
-        items.append(TrainItem(entry, a))
-        repeats.append(entry.repeats)
-    return items, repeats
+    """Usable images and their repeats per epoch (regularization images balanced as sd-scripts does)."""
+    from .dataset.reg import balanced_items
+
+    chosen = balanced_items(scan, report)
+    return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
 
 
 def full_captions(items: list[TrainItem]) -> dict[int, str]:

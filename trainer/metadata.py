@@ -37,6 +37,9 @@ class RunInfo:
     model_hashes: tuple[str, str] | None = None
     vae_hashes: tuple[str, str] | None = None
     seed: int | None = None       # the seed used (drawn by the trainer when cfg.seed is None)
+    num_reg_images: int = 0       # regularization images x repeats, before balancing (sd-scripts)
+    reg_dataset_dirs: dict = field(default_factory=dict)
+    datasets: list | None = None  # ss_datasets, written for a dataset_config run as sd-scripts does
 
 
 def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
@@ -50,7 +53,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_text_encoder_lr": text_encoder_lr,
         "ss_unet_lr": unet_lr,
         "ss_num_train_images": run.num_train_images,
-        "ss_num_reg_images": 0,
+        "ss_num_reg_images": run.num_reg_images,
         "ss_num_batches_per_epoch": run.batches_per_epoch,
         "ss_num_epochs": run.epochs,
         "ss_gradient_checkpointing": cfg.gradient_checkpointing,
@@ -118,11 +121,15 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_max_bucket_reso": cfg.max_bucket_reso,
         "ss_keep_tokens": cfg.keep_tokens,
         "ss_dataset_dirs": json.dumps(run.dataset_dirs, ensure_ascii=False),
-        "ss_reg_dataset_dirs": json.dumps({}),
+        "ss_reg_dataset_dirs": json.dumps(run.reg_dataset_dirs, ensure_ascii=False),
+        "ss_prior_loss_weight": cfg.prior_loss_weight,
+        "ss_masked_loss": bool(cfg.masked_loss),
         "ss_tag_frequency": json.dumps(run.tag_frequency, ensure_ascii=False),
         "ss_bucket_info": json.dumps(run.bucket_info),
         "ss_lora_desk_version": APP_VERSION,
     }
+    if run.datasets is not None:
+        md["ss_datasets"] = json.dumps(run.datasets, ensure_ascii=False)
     if cfg.network_args:
         md["ss_network_args"] = json.dumps(parse_network_args(cfg.network_args))
     if cfg.pretrained_model_name_or_path:
@@ -160,7 +167,7 @@ def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: i
     """The metadata of a training run's files, from its plan, model, dataset scan and bucket report."""
     from pathlib import Path
 
-    from .dataset.tags import tag_frequency
+    from .dataset.run_info import dataset_metadata
     from .network.lora_file import file_hashes
 
     model_path = Path(cfg.pretrained_model_name_or_path)
@@ -169,11 +176,10 @@ def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: i
     buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
     run = RunInfo(
         model_version=base.model_version, session_id=session_id, started_at=time.time(),
-        num_train_images=plan.samples_per_epoch, batches_per_epoch=data.batches_per_epoch,
+        batches_per_epoch=data.batches_per_epoch,
         epochs=plan.epochs, total_steps=plan.total_steps, optimizer=optimizer,
         num_processes=num_processes,
-        dataset_dirs={c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)} for c in scan.concepts},
-        tag_frequency=tag_frequency(scan),
+        **dataset_metadata(scan, data),  # training and regularization folders, counted as sd-scripts does
         bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
         model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
     md = build_metadata(cfg, run)

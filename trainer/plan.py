@@ -99,6 +99,7 @@ def resolve(cfg, bucket_counts: dict | None = None, num_processes: int = 1) -> R
     None when unknown: the steps then come from max_train_steps alone)."""
     from .optim.checks import adafactor_sets_scheduler
 
+    cfg = _with_dataset_config(cfg)
     train_unet = not cfg.network_train_text_encoder_only
     train_te = trains_text_encoder(cfg)
     adaptive = is_adaptive(cfg.optimizer_type)
@@ -127,18 +128,35 @@ def resolve(cfg, bucket_counts: dict | None = None, num_processes: int = 1) -> R
         total_steps=total, epoch_steps=epoch_steps, save_steps=save_steps)
 
 
+def _with_dataset_config(cfg):
+    """cfg with its dataset config's batch size, resolution and bucket keys; unchanged when it has none or
+    it cannot be read (the check of the settings reports that)."""
+    from .dataset.sources import effective_config
+    from .errors import UserError
+
+    try:
+        return effective_config(cfg)
+    except UserError:
+        return cfg
+
+
 def dataset_bucket_counts(cfg) -> dict | None:
     """Images x repeats per bucket of cfg's training folder, bucketed as the trainer will; None without one."""
     from pathlib import Path
 
     from .dataset.buckets import Bucketer
     from .dataset.plan import assign_buckets
-    from .dataset.scan import scan_dataset
+    from .dataset.reg import balanced_counts
+    from .dataset.sources import scan_sources
     from .validate import parse_resolution
 
-    if not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
+    if getattr(cfg, "dataset_config", ""):
+        if not Path(cfg.dataset_config).is_file():
+            return None
+    elif not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
         return None
-    scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+    cfg = _with_dataset_config(cfg)
+    scan = scan_sources(cfg)
     bucketer = Bucketer(parse_resolution(cfg.resolution), cfg.enable_bucket, cfg.min_bucket_reso,
                         cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale)
-    return dict(assign_buckets(scan, bucketer).counts)
+    return balanced_counts(scan, assign_buckets(scan, bucketer))

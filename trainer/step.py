@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from . import loss as L
+from .masks import apply_masked_loss
 from .models.spec import VAE_SCALING
 from .text import encode_sd, encode_sdxl, scale_tokens, tokenize, tokenize_weighted
 
@@ -105,7 +106,10 @@ class StepModel:
         target = self.sched.get_velocity(latents, noise, timesteps) if self.v_pred else noise
         huber_c = L.huber_threshold(cfg.loss_type, cfg.huber_schedule, cfg.huber_c, cfg.huber_scale, timesteps,
                                     self.sched)
-        per_sample = L.elementwise_loss(pred.float(), target.float(), cfg.loss_type, huber_c).mean(dim=(1, 2, 3))
+        per_sample = L.elementwise_loss(pred.float(), target.float(), cfg.loss_type, huber_c)
+        per_sample = apply_masked_loss(per_sample, batch).mean(dim=(1, 2, 3))  # masked_loss: latent-space mask
+        if "loss_weights" in batch:  # prior_loss_weight for regularization images (sd-scripts' loss_weights)
+            per_sample = per_sample * torch.tensor(batch["loss_weights"], device=per_sample.device)
         per_sample = L.weight_loss(per_sample, timesteps, self.sched, min_snr_gamma=cfg.min_snr_gamma,
                                    v_prediction=self.v_pred,
                                    scale_v_pred_like_noise=cfg.scale_v_pred_loss_like_noise_pred,

@@ -153,10 +153,10 @@ class Trainer:
     def _scan(self):
         from .dataset.buckets import Bucketer
         from .dataset.plan import assign_buckets
-        from .dataset.scan import scan_dataset
+        from .dataset.sources import effective_config, scan_sources
 
-        cfg = self.cfg
-        scan = scan_dataset(cfg.train_data_dir, cfg.caption_extension)
+        self.cfg = cfg = effective_config(self.cfg)  # a dataset config's resolution, batch size, buckets
+        scan = scan_sources(cfg)
         for p in scan.problems:
             self.emit(ev.Log(p.message, "warning"))
         w, h = parse_resolution(cfg.resolution)
@@ -214,11 +214,12 @@ class Trainer:
         if not data.bad:
             return data, self._plan(data)
         keep = [i for i in range(len(data.items)) if i not in data.bad]
-        repeats = [data.items[i].entry.repeats for i in keep]
+        repeats = [data.repeats[i] for i in keep]  # as balanced for regularization images
         new = TrainData([data.items[i] for i in keep], repeats, self.cfg, seed, self.rt.num_processes,
                         self.rt.process_index)
         new.latents = [data.latents[i] for i in keep]
         new.cached_crops = [data.cached_crops[i] for i in keep]
+        new.latents_flipped = data.latents_flipped and [data.latents_flipped[i] for i in keep]
         return new, self._plan(new)
 
     # ------------------------------------------------------------------ the loop

@@ -10,6 +10,7 @@ from .config import SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
 from .config_ranges import range_problems
 from .config_compat import note as compat_note
 from .validate_options import option_issues
+from .dataset.checks import dataset_source_issues
 from .errors import ConfigError
 from .netargs import parse_network_args
 from .network.spec import fp8_problem, network_spec, unsupported
@@ -49,7 +50,7 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if need_paths:
         if not cfg.pretrained_model_name_or_path:
             err("pretrained_model_name_or_path", "Choose a base model (a .safetensors or .ckpt checkpoint).")
-        if not cfg.train_data_dir:
+        if not cfg.train_data_dir and not cfg.dataset_config:
             err("train_data_dir", "Choose a training folder with <repeats>_<name> concept folders.")
         if not cfg.output_dir:
             err("output_dir", "Choose an output folder for the LoRA files.")
@@ -72,6 +73,8 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if cfg.enable_bucket and (cfg.min_bucket_reso % cfg.bucket_reso_steps or
                               cfg.max_bucket_reso % cfg.bucket_reso_steps):
         warn("bucket_reso_steps", f"Bucket limits are rounded to multiples of {cfg.bucket_reso_steps} px.")
+    for issue in dataset_source_issues(cfg, need_paths):
+        out.append(Issue(*issue))
     if cfg.max_token_length not in (None, 75, 150, 225):
         err("max_token_length", "max_token_length must be 75, 150 or 225.")
 
@@ -87,9 +90,10 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
         if reason:
             err("cache_text_encoder_outputs", f"cache_text_encoder_outputs cannot be used with {reason}.")
     if cfg.cache_latents or cfg.cache_latents_to_disk:
-        if cfg.flip_aug:
-            err("cache_latents", "cache_latents cannot be used with flip_aug: a cached latent is never "
-                                 "mirrored. Turn one of them off.")
+        # flip_aug is fine: the mirrored image is cached too (trainer.caching), as sd-scripts does
+        if getattr(cfg, "color_aug", False):
+            err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent has one "
+                                 "fixed colouring. Turn one of them off.")
         if cfg.random_crop:
             err("cache_latents", "cache_latents cannot be used with random_crop: a cached latent has one "
                                  "fixed crop. Turn one of them off.")

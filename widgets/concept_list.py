@@ -1,22 +1,28 @@
-"""The concept folders of the dataset (``6_maid``: repeats, images, samples per epoch), with an "All" row on
-top; choosing one shows only its images."""
+"""The concept folders of the dataset (``6_maid``: repeats, images, samples per epoch, own options), with an
+"All" row on top; choosing one shows only its images, double-clicking one edits its options."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from app.i18n import tr
+
+from .concept_options import dataset_config_button  # noqa: F401  (the Dataset page's button under this list)
 
 CONCEPT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class ConceptList(QTreeWidget):
     conceptChosen = Signal(object)  # Concept or None (all)
+    optionsChanged = Signal(object)  # Concept whose repeats or options were edited
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHeaderLabels([tr("Concept"), tr("Rep."), tr("Images"), tr("Samples")])
         self.headerItem().setToolTip(1, tr("Repeats: how often each image is seen per epoch"))
+        self.headerItem().setToolTip(0, tr("The concept's own caption and flip options; double-click to edit"))
+        self.itemDoubleClicked.connect(self._edit)
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         h = self.header()
@@ -39,10 +45,9 @@ class ConceptList(QTreeWidget):
                 all_item.setFont(col, f)
             self.addTopLevelItem(all_item)
             for c in scan.concepts:
-                it = QTreeWidgetItem([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)])
-                it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
-                    name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
+                it = QTreeWidgetItem([c.folder_name, "", "", ""])
                 it.setData(0, CONCEPT_ROLE, c.folder_name)
+                self._fill(it, c)
                 for col in (1, 2, 3):
                     it.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.addTopLevelItem(it)
@@ -60,6 +65,36 @@ class ConceptList(QTreeWidget):
             if it.data(0, CONCEPT_ROLE) == folder_name:
                 self.setCurrentItem(it)
                 return
+
+    def _fill(self, it, c) -> None:
+        from .concept_options import options_summary
+
+        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)]):
+            it.setText(col, text)
+        it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
+            name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
+        it.takeChildren()
+        summary = options_summary(c)
+        if summary:  # the concept's own options on a line of their own under it
+            sub = QTreeWidgetItem(["   " + summary])
+            sub.setData(0, CONCEPT_ROLE, c.folder_name)
+            sub.setForeground(0, QColor("#6b6f76"))
+            sub.setToolTip(0, summary)
+            it.addChild(sub)
+            sub.setFirstColumnSpanned(True)
+            it.setExpanded(True)
+
+    def _edit(self, it, _col=0) -> None:
+        from .concept_options import edit_concept_options
+
+        c = self._concept_of(it)
+        if c is not None and edit_concept_options(c, self):
+            self._fill(it, c)
+            self.optionsChanged.emit(c)
+
+    def _concept_of(self, it):
+        key = it.data(0, CONCEPT_ROLE) if it is not None else None
+        return next((c for c in self._concepts if c.folder_name == key), None)
 
     def _changed(self, *_):
         self.conceptChosen.emit(self.concept())

@@ -24,11 +24,12 @@ class ConfigFilesMixin:
 
     def open_config(self, path: str) -> bool:
         """Read a config of any supported format; unknown keys are listed to the user."""
-        from trainer.config_import import import_config
+        from trainer.config_import import import_config, save_dataset_config
         from trainer.errors import UserError
 
         try:
             res = import_config(path)
+            save_dataset_config(res, path)  # per-folder options of the imported folders, beside the file
         except UserError as e:
             QMessageBox.warning(self, tr("Cannot open the config"), str(e))
             return False

@@ -23,7 +23,7 @@ from .bucket_preview import BucketPreview
 from .bulk_dialog import BulkDialog
 from .caption_editor import CaptionEditor
 from .caption_store import CaptionStore
-from .concept_list import ConceptList
+from .concept_list import ConceptList, dataset_config_button
 from .dataset_opening import DatasetOpening
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
@@ -35,7 +35,7 @@ from .totals_bar import TotalsBar
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
-                  "caption_extension")
+                  "caption_extension", "alpha_mask", "conditioning_data_dir")
 
 
 class DatasetPage(DatasetOpening, QWidget):
@@ -121,6 +121,7 @@ class DatasetPage(DatasetOpening, QWidget):
         self.concepts = ConceptList()
         self.concepts.conceptChosen.connect(self._concept_chosen)
         ll.addWidget(self.concepts, 1)
+        ll.addWidget(dataset_config_button(self))  # the concepts' own options as an sd-scripts dataset config
         self.split.addWidget(left)
 
         middle = QSplitter(Qt.Orientation.Vertical)
@@ -268,7 +269,7 @@ class DatasetPage(DatasetOpening, QWidget):
             if previous.isValid():
                 self.view.selectionModel().setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             return
-        self.preview.show_entry(entry, self.bucketer())
+        self.preview.show_entry(entry, self.bucketer(), self.values)
         self._update_selection_label()
 
     def select_path(self, path) -> bool:

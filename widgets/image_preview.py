@@ -22,21 +22,25 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def _read_preview(path: str, box: int) -> tuple[QImage | None, tuple[int, int] | None]:
-    """(scaled image, true size after EXIF rotation) read off the GUI thread."""
+def _read_preview(path: str, box: int, mask=None) -> tuple[QImage | None, tuple[int, int] | None, QImage | None]:
+    """(scaled image, true size after EXIF rotation, masked_loss tint or None) read off the GUI thread."""
+    from .mask_overlay import read_overlay
+
     from trainer.dataset.images import ImageReadError, image_size
 
     try:
         size = image_size(path)
     except ImageReadError:
-        return None, None
+        return None, None, None
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     s = reader.size()
     if s.isValid() and max(s.width(), s.height()) > box:
         reader.setScaledSize(s.scaled(box, box, Qt.AspectRatioMode.KeepAspectRatio))
     img = reader.read()
-    return (None if img.isNull() else img), size
+    if img.isNull():
+        return None, size, None
+    return img, size, read_overlay(mask, (img.width(), img.height()))
 
 
 class _Picture(QWidget):
@@ -45,6 +49,7 @@ class _Picture(QWidget):
         self.pixmap: QPixmap | None = None
         self.crop: tuple[float, float, float, float] | None = None  # fractions of the image (l, t, r, b)
         self.text = ""
+        self.mask: QImage | None = None
         self.setMinimumSize(QSize(160, 160))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -62,6 +67,8 @@ class _Picture(QWidget):
         target = QRectF(x, y, scaled.width(), scaled.height())
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         p.drawPixmap(target, pm, QRectF(pm.rect()))
+        if self.mask is not None:  # masked_loss: red where the loss ignores the image
+            p.drawImage(target, self.mask)
         if self.crop is not None:
             l, t, r, b = self.crop
             inner = QRectF(x + l * target.width(), y + t * target.height(),
@@ -95,9 +102,14 @@ class ImagePreview(QWidget):
         self._bucketer = None
         self._size = None
         self._task = None
+        self._mask = None  # ("alpha" | "file", path) of the shown image's masked_loss mask
 
-    def show_entry(self, entry, bucketer=None) -> None:
+    def show_entry(self, entry, bucketer=None, settings: dict | None = None) -> None:
+        """``settings``: the page's dataset settings; alpha_mask / conditioning_data_dir show the image's mask."""
+        from .mask_overlay import mask_source
+
         self._bucketer = bucketer
+        self.picture.mask = None
         if entry is None:
             self._path = None
             self.picture.pixmap = None
@@ -110,8 +122,9 @@ class ImagePreview(QWidget):
         self._path = path
         self.picture.text = tr("Loading…")
         self.facts.setText(entry.path.name)
-        self._task = run_task(_read_preview, path, self.BOX, owner=self, on_done=lambda r, p=path: self._loaded(p, r),
-                              on_error=lambda m: None)
+        self._mask = mask_source(entry, settings)
+        self._task = run_task(_read_preview, path, self.BOX, self._mask, owner=self,
+                              on_done=lambda r, p=path: self._loaded(p, r), on_error=lambda m: None)
 
     def set_bucketer(self, bucketer) -> None:
         self._bucketer = bucketer
@@ -120,7 +133,7 @@ class ImagePreview(QWidget):
     def _loaded(self, path: str, result) -> None:
         if path != self._path:
             return  # the user moved on
-        img, size = result
+        img, size, self.picture.mask = result
         self._size = size
         self.picture.pixmap = QPixmap.fromImage(img) if img is not None else None
         if img is None:
@@ -157,5 +170,8 @@ class ImagePreview(QWidget):
                     up=", " + tr("enlarged") if a.upscaled else ""))
             else:
                 parts.append(tr("no usable bucket (too small for bucket_no_upscale)"))
+        if self.picture.mask is not None:
+            parts.append(tr("mask: red is left out of the loss ({src})").format(
+                src=tr("alpha channel") if self._mask[0] == "alpha" else self._mask[1].name))
         self.facts.setText(" · ".join(parts))
         self.picture.update()

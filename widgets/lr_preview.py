@@ -30,27 +30,23 @@ def _bucket_counts(cfg) -> dict | None:
     """Items per bucket of the training folder (cached per folder and bucket settings), None without one."""
     from pathlib import Path
 
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.scan import scan_dataset
-    from trainer.validate import parse_resolution
+    from trainer.plan import dataset_bucket_counts
 
-    if not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
+    folder = Path(cfg.dataset_config or cfg.train_data_dir)  # a dataset config lists its folders itself
+    if not (cfg.dataset_config or cfg.train_data_dir) or not folder.exists():
         return None
-    folder = Path(cfg.train_data_dir)
     try:
-        stamp = max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir() if p.is_dir()])
+        subdirs = [p.stat().st_mtime for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+        stamp = max([folder.stat().st_mtime] + subdirs)
     except OSError:
         stamp = 0
     key = (str(folder), cfg.caption_extension, cfg.resolution, cfg.enable_bucket, cfg.min_bucket_reso,
-           cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale, stamp)
+           cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale, stamp, cfg.reg_data_dir,
+           cfg.dataset_config)
     with _scan_lock:
         if key in _scan_cache:
             return _scan_cache[key]
-    scan = scan_dataset(folder, cfg.caption_extension)
-    bucketer = Bucketer(parse_resolution(cfg.resolution), cfg.enable_bucket, cfg.min_bucket_reso,
-                        cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale)
-    counts = dict(assign_buckets(scan, bucketer).counts)
+    counts = dataset_bucket_counts(cfg)  # the trainer's count: regularization images balanced too
     with _scan_lock:
         if len(_scan_cache) > 16:
             _scan_cache.clear()
@@ -58,76 +54,49 @@ def _bucket_counts(cfg) -> dict | None:
     return counts
 
 
-def _as_the_optimizer_runs_it(cfg, groups: list, torch_loaded: bool = True) -> tuple[str, list, str]:
-    """(scheduler, groups, note) as the trainer will use them: AdaFactor with relative_step replaces the
-    scheduler with its own; adaptive optimizers (Prodigy, D-Adaptation) train every part at learning_rate.
-    Without torch loaded the optimizer catalogue (which imports torch) is not asked; the name decides."""
-    from trainer.errors import ConfigError
-    from trainer.optim.checks import adafactor_sets_scheduler
-
-    if adafactor_sets_scheduler(cfg.optimizer_type, cfg.optimizer_args):
-        return "adafactor", groups, tr("AdaFactor (relative_step) sets its own learning rate from the gradients; "
-                                       "the curve shows the starting value only.")
-    if torch_loaded:
-        from trainer.optim.optimizers import OPTIMIZERS, canonical_optimizer_name
-
-        try:
-            info = OPTIMIZERS.get(canonical_optimizer_name(cfg.optimizer_type))
-        except ConfigError:
-            info = None
-        adaptive, name = (info is not None and info.is_adaptive), (info.name if info is not None else "")
-    else:
-        from trainer.validate import is_adaptive
-
-        adaptive, name = is_adaptive(cfg.optimizer_type), cfg.optimizer_type
-    if adaptive:
-        return cfg.lr_scheduler, [(n, cfg.learning_rate) for n, _ in groups], tr(
-            "{name} finds the step size itself: the curve is the factor the scheduler applies to it "
-            "(learning_rate, usually 1.0, for every part).").format(name=name)
-    return cfg.lr_scheduler, groups, ""
+def _optimizer_note(plan, cfg) -> str:
+    """Why the curve differs from the settings (AdaFactor's own schedule, adaptive optimizers), translated."""
+    if plan.scheduler_from_optimizer:
+        return tr("AdaFactor (relative_step) sets its own learning rate from the gradients; the curve shows the "
+                  "starting value only.")
+    if plan.optimizer_adaptive:
+        return tr("{name} finds the step size itself: the curve is the factor the scheduler applies to it "
+                  "(learning_rate, usually 1.0, for every part).").format(name=cfg.optimizer_type)
+    return ""
 
 
 def schedule_preview(cfg, curve: bool = True) -> dict:
-    """{steps, curves {group: [lr]}, epoch_steps, save_steps, note, curve}; runs in a pool thread. With
+    """{steps, curves {group: [lr]}, epoch_steps, save_steps, note, curve, ...}; runs in a pool thread. The
+    groups, scheduler and step marks are the run plan's (trainer.plan), the ones the trainer runs by. With
     ``curve`` it imports torch (the real schedulers draw the curve); without, only the step plan is made."""
-    from trainer.dataset.plan import plan_steps
+    from trainer.plan import _with_dataset_config, resolve
 
     if curve:
         from trainer.imports import ml_imports
 
         ml_imports()  # other pool threads import the same libraries (see trainer/imports.py)
-
+    cfg = _with_dataset_config(cfg)  # a dataset config's batch size and resolution
     note = ""
     try:
         counts = _bucket_counts(cfg)
     except Exception as e:  # a missing or unreadable folder: the curve is still useful
         counts, note = None, str(e)
-    plan = None
-    if counts:
-        plan = plan_steps(counts, cfg.train_batch_size, cfg.gradient_accumulation_steps, 1, cfg.max_train_epochs,
-                          cfg.max_train_steps)
-        total = plan.total_steps
-    elif cfg.max_train_epochs is not None:
+    concepts = _concepts(cfg)
+    if not counts and cfg.max_train_epochs is not None:
         return {"steps": [], "curves": {}, "epoch_steps": [], "save_steps": [], "total": 0, "summary": "",
-                "curve": True,
+                "curve": True, "concepts": concepts, "epochs": None, "sdxl": bool(cfg.sdxl),
                 "note": note or tr("Choose a training folder: the number of steps of {n} epochs depends on it."
                                    ).format(n=cfg.max_train_epochs)}
-    else:
-        total = cfg.max_train_steps
+    plan = resolve(cfg, counts or None)
+    if plan.steps is None:
         note = note or tr("Choose a training folder to see the epochs.")
-    groups = []
-    if not cfg.network_train_text_encoder_only:
-        groups.append(("unet", cfg.unet_lr if cfg.unet_lr is not None else cfg.learning_rate))
-    if not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
-                                                 cfg.cache_text_encoder_outputs_to_disk):
-        groups.append(("textencoder", cfg.text_encoder_lr if cfg.text_encoder_lr is not None else cfg.learning_rate))
-    scheduler, groups, optimizer_note = _as_the_optimizer_runs_it(cfg, groups, torch_loaded=curve)
-    note = " ".join(n for n in (note, optimizer_note) if n)
+    note = " ".join(n for n in (note, _optimizer_note(plan, cfg)) if n)
+    total = plan.total_steps
     steps, curves = [], {}
     if curve:
         from trainer.optim.preview import lr_curve
 
-        lrs = lr_curve(scheduler, total, cfg.learning_rate, group_lrs=[lr for _, lr in groups],
+        lrs = lr_curve(plan.lr_scheduler, total, cfg.learning_rate, group_lrs=[g.lr for g in plan.groups],
                        lr_warmup_steps=cfg.lr_warmup_steps, lr_scheduler_num_cycles=cfg.lr_scheduler_num_cycles,
                        lr_scheduler_power=cfg.lr_scheduler_power, lr_scheduler_type=cfg.lr_scheduler_type,
                        lr_scheduler_args=cfg.lr_scheduler_args, lr_decay_steps=cfg.lr_decay_steps,
@@ -135,20 +104,24 @@ def schedule_preview(cfg, curve: bool = True) -> dict:
                        lr_scheduler_min_lr_ratio=cfg.lr_scheduler_min_lr_ratio)
         stride = max(1, len(lrs) // MAX_POINTS)
         steps = list(range(1, total + 1, stride))
-        curves = {name: [lrs[s - 1][i] for s in steps] for i, (name, _) in enumerate(groups)}
-    epoch_steps, save_steps = [], []
-    if plan is not None:
-        spe = plan.steps_per_epoch
-        epoch_steps = [e * spe for e in range(1, plan.epochs) if e * spe < total]
-        if cfg.save_every_n_epochs:
-            save_steps += [e * spe for e in range(cfg.save_every_n_epochs, plan.epochs, cfg.save_every_n_epochs)
-                           if e * spe < total]
-    if cfg.save_every_n_steps:
-        save_steps += list(range(cfg.save_every_n_steps, total, cfg.save_every_n_steps))
-    save_steps = sorted(set(save_steps)) + [total]
-    summary = plan.describe() if plan is not None else tr("{n} steps").format(n=total)
-    return {"steps": steps, "curves": curves, "epoch_steps": epoch_steps, "save_steps": save_steps,
-            "total": total, "summary": summary, "note": note, "curve": curve}
+        curves = {g.name: [lrs[s - 1][i] for s in steps] for i, g in enumerate(plan.groups)}
+    summary = plan.steps.describe() if plan.steps is not None else tr("{n} steps").format(n=total)
+    return {"steps": steps, "curves": curves, "epoch_steps": list(plan.epoch_steps),
+            "save_steps": list(plan.save_steps), "total": total, "summary": summary, "note": note, "curve": curve,
+            "concepts": concepts, "epochs": plan.steps.epochs if plan.steps is not None else None,
+            "sdxl": bool(cfg.sdxl)}
+
+
+def _concepts(cfg) -> list:
+    """(folder, images, repeats, is_reg) of the run's folders, for the guide's hints."""
+    from trainer.dataset.sources import scan_sources
+
+    from .guidance_hints import concept_tuples
+
+    try:
+        return concept_tuples(scan_sources(cfg).concepts)
+    except Exception:  # noqa: BLE001 - the curve's note already says what is wrong with the folder
+        return []
 
 
 class LrPreview(QWidget):
@@ -170,6 +143,12 @@ class LrPreview(QWidget):
         lay.addWidget(title)
         lay.addStretch(1)  # replaced by the plot
         lay.addWidget(self.summary)
+        self.hints = QLabel()  # the guide's numbers for this dataset and run (hints, never errors)
+        self.hints.setWordWrap(True)
+        lay.addWidget(self.hints)
+        from .guidance_hints import goal
+
+        goal().changed.connect(self._show_hints)  # a method: disconnected when the preview is gone
         self.result: dict | None = None
         self.error: str | None = None
         self._cfg = None
@@ -250,6 +229,7 @@ class LrPreview(QWidget):
         self.result, self.error = None, msg
         self.ensure_plot().clear()
         self.summary.setText(tr_core(msg))
+        self._show_hints()
         self._finish()
 
     def _done(self, res: dict) -> None:
@@ -282,4 +262,12 @@ class LrPreview(QWidget):
             text = (text + " · " if text else "") + tr("The curve is drawn once the training libraries have "
                                                        "loaded (in the background, a few seconds).")
         self.summary.setText(text)
+        self._show_hints()
         self._finish()
+
+    def _show_hints(self, *_goal) -> None:
+        from .guidance_hints import hints_html
+
+        res = self.result or {}
+        self.hints.setText(hints_html(res.get("concepts") or [], epochs=res.get("epochs"),
+                                      total_steps=res.get("total"), sdxl=res.get("sdxl", False)))

@@ -3,7 +3,7 @@ chosen train_batch_size and gradient_accumulation_steps, counted as the trainer 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSpinBox
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout
 
 from app.i18n import tr
 
@@ -14,14 +14,37 @@ class TotalsBar(QFrame):
     def __init__(self, batch: int, accum: int, parent=None):
         super().__init__(parent)
         self.setObjectName("totalsBar")
-        tl = QHBoxLayout(self)
-        tl.setContentsMargins(8, 4, 8, 4)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(8, 4, 8, 4)
+        rows.setSpacing(2)
+        tl = QHBoxLayout()
+        rows.addLayout(tl)
         self.totals = QLabel(tr("Open a training folder to see samples and steps per epoch."))
         self.totals.setObjectName("totals")
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         tl.addWidget(self.totals, 1)
         self.batch = self._spin(tl, "train_batch_size", 256, batch)
         self.accum = self._spin(tl, "gradient_accumulation_steps", 1024, accum)
+        rows.addLayout(self._guidance_row())
+
+    def _guidance_row(self) -> QHBoxLayout:
+        """The guide's numbers for the chosen goal, as hints (widgets.guidance_hints)."""
+        from .guidance_hints import goal, goal_combo
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel(tr("Training a")))
+        row.addWidget(goal_combo(self))
+        self.hints = QLabel()
+        self.hints.setWordWrap(True)
+        row.addWidget(self.hints, 1)
+        self._concepts: list = []
+        goal().changed.connect(self._show_hints)  # a method: disconnected when the bar is gone
+        return row
+
+    def _show_hints(self, *_goal) -> None:
+        from .guidance_hints import hints_html
+
+        self.hints.setText(hints_html(self._concepts, sep=" "))
 
     def _spin(self, layout, key: str, top: int, value: int) -> QSpinBox:
         layout.addWidget(QLabel(key))
@@ -34,6 +57,7 @@ class TotalsBar(QFrame):
 
     def show_totals(self, scan, bucket_report, batch: int, accum: int) -> None:
         from trainer.dataset.plan import plan_steps
+        from trainer.dataset.reg import balanced_counts
 
         parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
         samples = scan.samples_per_epoch
@@ -45,10 +69,14 @@ class TotalsBar(QFrame):
             text += " " + tr("with gradient accumulation {a}").format(a=accum)
         if bucket_report is not None and bucket_report.counts:
             try:
-                plan = plan_steps(bucket_report.counts, batch, accum)
+                plan = plan_steps(balanced_counts(scan, bucket_report), batch, accum)  # repeats as edited now
                 if plan.steps_per_epoch != simple:
                     text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
                         n=plan.steps_per_epoch, b=len(plan.buckets))
             except Exception:
                 pass
         self.totals.setText(text)
+        from .guidance_hints import concept_tuples
+
+        self._concepts = concept_tuples(scan.concepts)
+        self._show_hints()

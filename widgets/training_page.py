@@ -28,14 +28,10 @@ ESTIMATE_DEBOUNCE_MS = 10  # the VRAM bar follows an edit within 50 ms
 
 
 def lr_groups(cfg) -> dict:
-    """The parameter groups the trainer will report (name -> initial lr), as trainer.network builds them."""
-    groups = {}
-    if not cfg.network_train_text_encoder_only:
-        groups["unet"] = cfg.unet_lr if cfg.unet_lr is not None else cfg.learning_rate
-    if not cfg.network_train_unet_only and not (cfg.cache_text_encoder_outputs or
-                                                 cfg.cache_text_encoder_outputs_to_disk):
-        groups["textencoder"] = cfg.text_encoder_lr if cfg.text_encoder_lr is not None else cfg.learning_rate
-    return groups
+    """The parameter groups the trainer will report (name -> initial lr): the run plan's."""
+    from trainer.plan import resolve
+
+    return {g.name: g.lr for g in resolve(cfg).groups}
 
 
 class TrainingPage(ConfigFilesMixin, QWidget):

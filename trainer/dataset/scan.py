@@ -103,6 +103,9 @@ class Concept:
     name: str
     repeats: int
     images: list[ImageEntry] = field(default_factory=list, repr=False)
+    # per-folder options from a dataset config (trainer.dataset.subsets); empty: the run's settings apply
+    options: dict = field(default_factory=dict, repr=False)
+    is_reg: bool = False  # a regularization folder (reg_data_dir or is_reg = true)
 
     @property
     def folder_name(self) -> str:

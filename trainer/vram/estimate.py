@@ -152,6 +152,11 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
         caching_peak = int(live * (1 + ALLOCATOR_FRAGMENTATION)) + CUDA_CONTEXT_BYTES
         if caching_peak > training_peak:
             notes.append(f"Caching latents (vae_batch_size {vbatch}) needs more memory than training itself.")
+    cache_per_image = latent_cache_bytes(cfg, width, height) if cache_lat else None
+    if cache_per_image:
+        where = "in RAM and in the .npz beside each image" if cfg.cache_latents_to_disk else "in RAM, not on the GPU"
+        notes.append(f"Cached latents take {cache_per_image / 1024:.0f} KiB per image {where}"
+                     + (" (flip_aug: twice, the mirrored image is cached too)." if cfg.flip_aug else "."))
     from .sampling import sampling_peak_bytes
 
     sampling_peak = sampling_peak_bytes(cfg, info, {x.key: x.bytes for x in parts}, e=e, f=f, te_numel=te_numel,
@@ -164,8 +169,20 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
         notes.append("naive attention: the trainer uses SDPA; shown for comparison only.")
     if modules == 0:
         notes.append("These network settings wrap no layer of this model.")
-    return Estimate(info.family, str(cfg.pretrained_model_name_or_path), (width, height), batch, parts, n_params,
-                    modules, peak, allocated, caching_peak, not_added, notes, sampling_peak_bytes=sampling_peak)
+    est = Estimate(info.family, str(cfg.pretrained_model_name_or_path), (width, height), batch, parts, n_params,
+                   modules, peak, allocated, caching_peak, not_added, notes, sampling_peak_bytes=sampling_peak)
+    est.latent_cache_bytes_per_image = cache_per_image
+    return est
+
+
+LATENT_CHANNELS = 4  # SD 1.x, 2.x and SDXL VAEs
+
+
+def latent_cache_bytes(cfg, width: int, height: int) -> int:
+    """Bytes one image's cached latents take (fp32, 1/8 of the resolution per side); doubled with flip_aug,
+    whose mirrored image is cached beside it (trainer.caching)."""
+    one = LATENT_CHANNELS * (height // 8) * (width // 8) * 4
+    return one * (2 if cfg.flip_aug else 1)
 
 
 def estimate_text(cfg, **kw) -> str:

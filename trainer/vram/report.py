@@ -38,6 +38,7 @@ class Estimate:
     notes: list = field(default_factory=list)
     calibration: str = CALIBRATION_STATUS
     sampling_peak_bytes: int | None = None  # the sample-image rounds, when sample_prompts is used
+    latent_cache_bytes_per_image: int | None = None  # RAM/disk per image when cache_latents (x2 with flip_aug)
 
     @property
     def peak_gib(self) -> float:
@@ -71,6 +72,7 @@ class Estimate:
             "allocated_gib": round(self.allocated_bytes / GiB, 4),
             "caching_peak_gib": None if self.caching_peak_bytes is None else round(self.caching_peak_bytes / GiB, 4),
             "sampling_peak_gib": None if self.sampling_peak_bytes is None else round(self.sampling_peak_bytes / GiB, 4),
+            "latent_cache_bytes_per_image": self.latent_cache_bytes_per_image,
             "peak_bytes": self.peak_bytes,
             "peak_gib": round(self.peak_gib, 4),
             "calibration": self.calibration,

@@ -1,0 +1,111 @@
+"""masked_loss with alpha_mask or mask images (conditioning_data_dir): the mask follows its image's resize,
+crop and flip, is applied to the loss in latent space as sd-scripts does, and a masked-out area teaches nothing."""
+import numpy as np
+import pytest
+import torch
+from app_fixtures import app_env  # noqa: F401
+from conftest import make_dataset, quick_config, run_training
+from PIL import Image
+
+
+def _half_transparent(folder, name="img0.png", size=(64, 64)):
+    """An RGBA image whose right half is fully transparent."""
+    rgba = np.full((size[1], size[0], 4), 200, dtype=np.uint8)
+    rgba[:, :, 3] = 255
+    rgba[:, size[0] // 2:, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(folder / name)
+
+
+def _data(cfg):
+    from trainer.data import TrainData, build_items
+    from trainer.dataset.buckets import Bucketer
+    from trainer.dataset.plan import assign_buckets
+    from trainer.dataset.sources import scan_sources
+
+    scan = scan_sources(cfg)
+    items, repeats = build_items(scan, assign_buckets(scan, Bucketer((64, 64), False, 256, 1024, 64, False)))
+    return TrainData(items, repeats, cfg, seed=1)
+
+
+def test_alpha_mask_follows_the_image_and_its_flip(tmp_path):
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    _half_transparent(data_dir / "1_a")
+    data = _data(quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True))
+    data.last_flip = False
+    m = data.mask(0, (0, 0))
+    assert m.shape == (64, 64) and m[:, :32].min() == 1.0 and m[:, 32:].max() == 0.0
+    data.last_flip = True
+    m = data.mask(0, (0, 0))
+    assert m[:, :32].max() == 0.0 and m[:, 32:].min() == 1.0
+
+
+def test_mask_images_come_from_conditioning_data_dir_and_a_missing_one_is_one_sentence(tmp_path):
+    from trainer.dataset.sources import scan_sources
+    from trainer.errors import DatasetError
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 2})
+    masks = tmp_path / "masks" / "1_a"
+    masks.mkdir(parents=True)
+    arr = np.zeros((64, 64, 3), dtype=np.uint8)
+    arr[:16] = (255, 0, 0)  # red channel white in the top quarter only
+    Image.fromarray(arr).save(masks / "img0.jpg")
+    cfg = quick_config("m", data_dir, tmp_path / "o", masked_loss=True, conditioning_data_dir=str(tmp_path / "masks"))
+    with pytest.raises(DatasetError, match=r"img1\.png' has no mask in .*1 image\(s\) of '1_a'"):
+        scan_sources(cfg)
+    Image.fromarray(arr).save(masks / "img1.png")
+    data = _data(cfg)
+    m = data.mask(0, (0, 0))
+    assert m[:14].min() > 0.9 and m[18:].max() < 0.1  # jpeg edges aside
+
+
+def test_the_masked_out_area_adds_nothing_to_the_loss_or_its_gradient():
+    from trainer.masks import apply_masked_loss
+
+    torch.manual_seed(0)
+    pred = torch.randn(2, 4, 8, 8, requires_grad=True)
+    target = torch.randn(2, 4, 8, 8)
+    masks = torch.ones(2, 64, 64)
+    masks[:, :, 32:] = 0  # the right half of every image is ignored
+    loss = apply_masked_loss((pred - target) ** 2, {"masks": masks}).mean()
+    loss.backward()
+    assert pred.grad[..., 4:].abs().max() == 0 and pred.grad[..., :4].abs().min() > 0
+    changed = target.clone()
+    changed[..., 4:] += 10  # whatever the ignored area holds
+    again = apply_masked_loss((pred.detach() - changed) ** 2, {"masks": masks}).mean()
+    assert again.item() == pytest.approx(loss.item())
+    unmasked = ((pred.detach() - target) ** 2).mean()
+    assert loss.item() == pytest.approx(0.5 * unmasked.item(), rel=0.3)  # about half the area counts
+
+
+def test_a_run_trains_with_alpha_masks_cached_and_flipped_latents(tiny_ckpt, tmp_path):
+    from safetensors import safe_open
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 2})
+    _half_transparent(data_dir / "1_a")
+    cfg = quick_config(tiny_ckpt("sd1"), data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True,
+                       cache_latents=True, flip_aug=True, max_train_steps=2)
+    path, _ = run_training(cfg)
+    with safe_open(path, "pt") as f:
+        assert f.metadata()["ss_masked_loss"] == "True"
+
+
+def test_the_dataset_page_shows_an_images_mask_over_it(qtbot, app_env, tmp_path):
+    from app_fixtures import wait_loaded
+
+    from widgets.caption_store import CaptionStore
+    from widgets.dataset_page import DatasetPage
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 2})
+    _half_transparent(data_dir / "1_a")
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"alpha_mask": True, "masked_loss": True})
+    page.open_dataset(data_dir)
+    wait_loaded(qtbot, page)
+    assert page.select_path(data_dir / "1_a" / "img0.png")
+    qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+    tint = page.preview.picture.mask
+    w = tint.width()
+    assert tint.pixelColor(w // 4, 5).alpha() == 0 and tint.pixelColor(3 * w // 4, 5).alpha() > 100
+    assert "alpha channel" in page.preview.facts.text()
+    page.shutdown()

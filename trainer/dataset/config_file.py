@@ -1,0 +1,221 @@
+"""sd-scripts' dataset config (``--dataset_config``, library/config_util.py), read and written.
+
+::
+
+    [general]                      # defaults for every dataset and subset
+    shuffle_caption = true
+    [[datasets]]
+    resolution = 512               # dataset keys: resolution, batch_size, bucket settings
+    batch_size = 2
+      [[datasets.subsets]]         # one folder each
+      image_dir = 'D:/data/maid'
+      num_repeats = 6
+      keep_tokens = 1
+      class_tokens = 'maid'
+      [[datasets.subsets]]
+      image_dir = 'D:/data/reg'
+      is_reg = true
+
+A subset key given in [general] or [[datasets]] is the default of the subsets below it (sd-scripts'
+"ascendable" keys); a key given nowhere falls back to the run's settings. Dataset keys override the run's
+resolution, train_batch_size and bucket settings; this trainer has one dataset, so several [[datasets]] must
+agree on them. Each ``image_dir`` is one concept: its images directly inside (no ``<repeats>_`` naming needed);
+an image without a caption file is captioned with ``class_tokens`` (else the folder name).
+Unknown keys are a ConfigError naming the key with the nearest known one; sd-scripts keys this trainer does
+not apply are reported as warnings (never dropped silently).
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import toml
+
+from trainer.errors import ConfigError, DatasetError
+
+from .scan import Concept, DatasetScan, Problem, _scan_concept
+
+# sd-scripts' schema (config_util.py), split into what is applied here and what is only recognised
+SUBSET_KEYS = {  # ascendable subset keys applied per folder -> type
+    "num_repeats": int, "shuffle_caption": bool, "keep_tokens": int, "keep_tokens_separator": str,
+    "caption_extension": str, "class_tokens": str, "flip_aug": bool, "random_crop": bool,
+    "caption_dropout_rate": float, "caption_tag_dropout_rate": float,
+}
+DISTINCT_KEYS = {"image_dir": str, "is_reg": bool, "alpha_mask": bool, "conditioning_data_dir": str}
+DATASET_KEYS = {  # dataset key -> the run setting it overrides
+    "resolution": "resolution", "batch_size": "train_batch_size", "enable_bucket": "enable_bucket",
+    "min_bucket_reso": "min_bucket_reso", "max_bucket_reso": "max_bucket_reso",
+    "bucket_reso_steps": "bucket_reso_steps", "bucket_no_upscale": "bucket_no_upscale",
+}
+NOT_APPLIED = {"color_aug", "face_crop_aug_range", "secondary_separator", "caption_separator", "enable_wildcard",
+               "token_warmup_min", "token_warmup_step", "caption_prefix", "caption_suffix", "custom_attributes",
+               "resize_interpolation", "caption_dropout_every_n_epochs", "cache_info", "validation_seed",
+               "validation_split", "network_multiplier", "metadata_file", "sample_ratio"}
+KNOWN = set(SUBSET_KEYS) | set(DISTINCT_KEYS) | set(DATASET_KEYS) | NOT_APPLIED
+
+
+def _unknown(key: str, where: str, path) -> ConfigError:
+    close = difflib.get_close_matches(key, sorted(KNOWN), n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"Unknown key '{key}' in {where} of dataset config {path}.{hint}")
+
+
+def _check(table: dict, where: str, path, allowed: set) -> None:
+    for key, value in table.items():
+        if key in ("datasets", "subsets") and isinstance(value, list):
+            continue
+        if key not in KNOWN:
+            raise _unknown(key, where, path)
+        if key not in allowed and key not in NOT_APPLIED:
+            raise ConfigError(f"Key '{key}' belongs in a [[datasets.subsets]] table, not in {where} of dataset "
+                              f"config {path}.")
+        kind = SUBSET_KEYS.get(key) or DISTINCT_KEYS.get(key)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if key == "resolution":
+            ok = isinstance(value, int) or (isinstance(value, list) and len(value) == 2)
+        elif kind is not None:
+            ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        else:
+            ok = True
+        if not ok:
+            raise ConfigError(f"'{key}' in {where} of dataset config {path} must be {kind.__name__ if kind else 'valid'}"
+                              f", got {value!r}.")
+
+
+def read_dataset_config(path) -> dict:
+    """The TOML as a dict with every key checked. ConfigError (one sentence) for a missing file, bad TOML,
+    an unknown key or a value of the wrong type."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Dataset config {p} does not exist.")
+    try:
+        data = toml.loads(p.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"Dataset config {p} is not UTF-8 text.") from None
+    except toml.TomlDecodeError as e:
+        raise ConfigError(f"Dataset config {p} is not valid TOML: {e}") from None
+    for key in data:
+        if key not in ("general", "datasets"):
+            close = difflib.get_close_matches(key, ["general", "datasets"], n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else " Only [general] and [[datasets]] are read."
+            raise ConfigError(f"Unknown table '{key}' in dataset config {p}.{hint}")
+    ascendable = set(SUBSET_KEYS) | set(DATASET_KEYS)
+    _check(data.get("general", {}), "[general]", p, ascendable)
+    datasets = data.get("datasets", [])
+    if not isinstance(datasets, list) or not datasets:
+        raise ConfigError(f"Dataset config {p} has no [[datasets]] table.")
+    for n, ds in enumerate(datasets, 1):
+        _check(ds, f"[[datasets]] #{n}", p, ascendable)
+        subsets = ds.get("subsets", [])
+        if not subsets:
+            raise ConfigError(f"[[datasets]] #{n} of dataset config {p} has no [[datasets.subsets]].")
+        for m, sub in enumerate(subsets, 1):
+            _check(sub, f"subset #{m} of [[datasets]] #{n}", p, set(SUBSET_KEYS) | set(DISTINCT_KEYS))
+            if not sub.get("image_dir"):
+                raise ConfigError(f"Subset #{m} of [[datasets]] #{n} in dataset config {p} has no image_dir.")
+    return data
+
+
+def _resolve_dir(folder: str, config_path: Path) -> Path:
+    d = Path(os.path.expanduser(folder))
+    return d if d.is_absolute() else (config_path.parent / d)
+
+
+def dataset_settings(data: dict, path) -> dict:
+    """The run settings the dataset keys override (train_batch_size, resolution, ...); several [[datasets]]
+    must agree, since one run trains one dataset here."""
+    general = data.get("general", {})
+    found: dict = {}
+    for n, ds in enumerate(data["datasets"], 1):
+        values = {DATASET_KEYS[k]: v for k, v in {**general, **ds}.items() if k in DATASET_KEYS}
+        if "resolution" in values:
+            r = values["resolution"]
+            values["resolution"] = f"{r[0]},{r[1]}" if isinstance(r, list) else f"{r},{r}"
+        for k, v in values.items():
+            if k in found and found[k] != v:
+                raise ConfigError(f"The [[datasets]] of dataset config {path} differ in {k} ({found[k]} and {v}); "
+                                  f"this trainer trains one dataset: give them the same value or merge them.")
+            found[k] = v
+    return found
+
+
+def effective_config(cfg):
+    """cfg with the dataset config's dataset keys applied (unchanged without a dataset config)."""
+    if not getattr(cfg, "dataset_config", ""):
+        return cfg
+    data = read_dataset_config(cfg.dataset_config)
+    return cfg.replace(**dataset_settings(data, cfg.dataset_config))
+
+
+def subset_options(data: dict) -> list[dict]:
+    """Every subset's keys with its [general] and [[datasets]] defaults merged in (sd-scripts' ascending)."""
+    general = {k: v for k, v in data.get("general", {}).items() if k in SUBSET_KEYS or k in NOT_APPLIED}
+    out = []
+    for ds in data["datasets"]:
+        inherited = {**general, **{k: v for k, v in ds.items() if k in SUBSET_KEYS or k in NOT_APPLIED}}
+        for sub in ds["subsets"]:
+            out.append({**inherited, **sub})
+    return out
+
+
+def scan_dataset_config(cfg) -> DatasetScan:
+    """One scan of every subset folder of cfg.dataset_config (regularization subsets flagged is_reg)."""
+    path = Path(cfg.dataset_config)
+    data = read_dataset_config(path)
+    concepts: list[Concept] = []
+    problems: list[Problem] = []
+    for sub in subset_options(data):
+        folder = _resolve_dir(sub["image_dir"], path)
+        if not folder.is_dir():
+            raise DatasetError(f"image_dir '{sub['image_dir']}' of dataset config {path} is not a folder.")
+        ignored = sorted(k for k in sub if k in NOT_APPLIED and sub[k])  # a default-off value changes nothing
+        if ignored:
+            problems.append(Problem(folder, "dataset_config_key", f"Dataset config {path.name}: "
+                                    f"{', '.join(ignored)} for '{folder.name}' is not supported here and not used."))
+        options = {k: v for k, v in sub.items() if k in SUBSET_KEYS or k in ("alpha_mask", "conditioning_data_dir")}
+        options.pop("num_repeats", None)
+        concept = Concept(folder, sub.get("class_tokens") or folder.name, int(sub.get("num_repeats", 1)),
+                          options=options, is_reg=bool(sub.get("is_reg", False)))
+        ext = options.get("caption_extension") or cfg.caption_extension
+        _scan_concept(concept, ext if ext.startswith(".") else "." + ext, problems)
+        concepts.append(concept)
+    if not any(c.images for c in concepts):
+        raise DatasetError(f"The folders of dataset config {path} hold no images.")
+    return DatasetScan(root=path.parent, concepts=concepts, problems=problems,
+                       caption_extension=cfg.caption_extension)
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def concepts_to_dataset_config(concepts, cfg=None) -> dict:
+    """A dataset config holding one subset per concept with its own options (the Dataset page's Save)."""
+    subsets = []
+    for c in concepts:
+        sub = {"image_dir": str(c.path), "num_repeats": int(c.repeats)}
+        if c.is_reg:
+            sub["is_reg"] = True
+        for k, v in (c.options or {}).items():
+            if v is not None and (k in SUBSET_KEYS or k in DISTINCT_KEYS) and k not in sub:
+                sub[k] = v
+        subsets.append(sub)
+    ds: dict = {"subsets": subsets}
+    if cfg is not None:
+        ds.update({"resolution": _resolution_value(cfg.resolution), "batch_size": cfg.train_batch_size,
+                   "enable_bucket": bool(cfg.enable_bucket), "min_bucket_reso": cfg.min_bucket_reso,
+                   "max_bucket_reso": cfg.max_bucket_reso, "bucket_no_upscale": bool(cfg.bucket_no_upscale)})
+    return {"datasets": [ds]}
+
+
+def _resolution_value(text: str):
+    from trainer.validate import parse_resolution
+
+    w, h = parse_resolution(text)
+    return w if w == h else [w, h]
+
+
+def save_dataset_config(data: dict, path) -> None:
+    """Written atomically (a crash leaves the old file); read back by :func:`read_dataset_config`."""
+    from trainer.fileio import write_atomic
+
+    write_atomic(path, toml.dumps(data).encode("utf-8"))

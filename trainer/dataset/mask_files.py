@@ -1,0 +1,58 @@
+"""Finding mask images for masked_loss (conditioning_data_dir): no torch, so the dataset scan can check that
+every image has its mask before a run starts."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from trainer.errors import DatasetError
+
+from .images import is_image_file
+from .subsets import option
+
+
+@lru_cache(maxsize=64)
+def _stems(folder: str, stamp: float) -> dict[str, str]:
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for name in names:
+        if is_image_file(name):
+            out.setdefault(os.path.splitext(name)[0], os.path.join(folder, name))
+    return out
+
+
+def _listing(folder: Path) -> dict[str, str]:
+    try:
+        stamp = folder.stat().st_mtime
+    except OSError:
+        return {}
+    return _stems(str(folder), stamp)
+
+
+def find_mask_file(conditioning_dir, entry) -> Path | None:
+    """The mask image of an image entry: the same stem with any image extension, in the sub-folder of
+    ``conditioning_dir`` named like the image's concept folder, else directly in ``conditioning_dir``."""
+    root = Path(conditioning_dir)
+    for folder in (root / entry.concept.folder_name, root):
+        hit = _listing(folder).get(entry.path.stem)
+        if hit:
+            return Path(hit)
+    return None
+
+
+def check_mask_files(scan, cfg) -> None:
+    """DatasetError naming the first image without a mask when masked_loss takes masks from a folder."""
+    if not getattr(cfg, "masked_loss", False):
+        return
+    for c in scan.concepts:
+        cond = option(c, cfg, "conditioning_data_dir")
+        if not cond:
+            continue
+        missing = [e for e in c.images if find_mask_file(cond, e) is None]
+        if missing:
+            raise DatasetError(f"Image '{missing[0].path}' has no mask in {cond} (masked_loss needs a mask image "
+                               f"with the same name; {len(missing)} image(s) of '{c.folder_name}' lack one).")

@@ -1,0 +1,48 @@
+"""The dataset part of a run's ss_* metadata, as sd-scripts fills it for train_data_dir + reg_data_dir:
+training folders in ss_dataset_dirs, regularization folders in ss_reg_dataset_dirs, ss_num_train_images
+without and ss_num_reg_images with only the regularization samples (before balancing)."""
+from __future__ import annotations
+
+from .reg import reg_summary
+from .subsets import option
+from .tags import tag_frequency
+
+
+def train_samples(data) -> int:
+    """Training (not regularization) samples per epoch of a TrainData: sd-scripts' num_train_images."""
+    return sum(r for item, r in zip(data.items, data.repeats) if not item.entry.concept.is_reg)
+
+
+def dataset_metadata(scan, data) -> dict:
+    """RunInfo fields: num_train_images, dataset_dirs, reg_dataset_dirs, num_reg_images, tag_frequency."""
+    def dirs(reg: bool) -> dict:
+        return {c.folder_name: {"n_repeats": c.repeats, "img_count": len(c.images)}
+                for c in scan.concepts if c.is_reg == reg}
+
+    out = {"num_train_images": train_samples(data), "dataset_dirs": dirs(False), "reg_dataset_dirs": dirs(True),
+           "num_reg_images": reg_summary(scan.concepts)[1], "tag_frequency": tag_frequency(scan)}
+    if getattr(data.cfg, "dataset_config", ""):
+        out["datasets"] = [datasets_entry(scan, data, out)]
+    return out
+
+
+def datasets_entry(scan, data, counts: dict) -> dict:
+    """One entry of ss_datasets, the record sd-scripts writes for a --dataset_config run (train_network.py)."""
+    from trainer.validate import parse_resolution
+
+    cfg = data.cfg
+    subsets = []
+    for c in scan.concepts:
+        def opt(name, c=c):
+            return option(c, cfg, name)
+
+        subsets.append({"img_count": len(c.images), "num_repeats": c.repeats, "color_aug": bool(opt("color_aug")),
+                        "flip_aug": bool(opt("flip_aug")), "random_crop": bool(opt("random_crop")),
+                        "shuffle_caption": bool(opt("shuffle_caption")), "keep_tokens": opt("keep_tokens"),
+                        "keep_tokens_separator": opt("keep_tokens_separator"), "image_dir": c.folder_name,
+                        "class_tokens": (c.options or {}).get("class_tokens"), "is_reg": c.is_reg})
+    return {"is_dreambooth": True, "batch_size_per_device": cfg.train_batch_size,
+            "num_train_images": counts["num_train_images"], "num_reg_images": counts["num_reg_images"],
+            "resolution": list(parse_resolution(cfg.resolution)), "enable_bucket": bool(cfg.enable_bucket),
+            "min_bucket_reso": cfg.min_bucket_reso, "max_bucket_reso": cfg.max_bucket_reso,
+            "tag_frequency": counts["tag_frequency"], "subsets": subsets}

@@ -1,0 +1,150 @@
+"""Per-concept options (sd-scripts' [[datasets.subsets]] keys): a dialog to edit one concept's repeats, keep
+tokens, shuffle, caption extension, flip, caption dropout and is-regularization, the short summary the concept
+list shows, and the Dataset page's "Save dataset config…" button that writes them
+(trainer.dataset.config_file) and points the Training page at the file.
+
+An option left "as the run" is not stored: the concept then follows the Training page's setting."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+)
+
+from app.i18n import tr
+
+INHERIT = Qt.CheckState.PartiallyChecked
+
+
+def options_summary(concept) -> str:
+    """``"keep 1 · shuffle · flip · drop 10% · .caption · reg"``: what differs from the run, for the list."""
+    o = getattr(concept, "options", None) or {}
+    parts = []
+    if o.get("keep_tokens") is not None:
+        parts.append(tr("keep {n}").format(n=o["keep_tokens"]))
+    for key, on, off in (("shuffle_caption", tr("shuffle"), tr("no shuffle")), ("flip_aug", tr("flip"), tr("no flip"))):
+        if o.get(key) is not None:
+            parts.append(on if o[key] else off)
+    if o.get("caption_dropout_rate") is not None:
+        parts.append(tr("drop {p}%").format(p=round(100 * float(o["caption_dropout_rate"]))))
+    if o.get("caption_extension"):
+        parts.append(o["caption_extension"])
+    if getattr(concept, "is_reg", False):
+        parts.append(tr("reg"))
+    return " · ".join(parts)
+
+
+def _tristate(value) -> QCheckBox:
+    box = QCheckBox()
+    box.setTristate(True)
+    box.setCheckState(INHERIT if value is None else (Qt.CheckState.Checked if value else Qt.CheckState.Unchecked))
+    box.setToolTip(tr("Grey: as set on the Training page"))
+    return box
+
+
+class ConceptOptionsDialog(QDialog):
+    def __init__(self, concept, parent=None):
+        super().__init__(parent)
+        self.concept = concept
+        o = dict(concept.options or {})
+        self.setWindowTitle(tr("Options of {name}").format(name=concept.folder_name))
+        form = QFormLayout(self)
+        self.repeats = QSpinBox()
+        self.repeats.setRange(1, 10000)
+        self.repeats.setValue(int(concept.repeats))
+        self.keep = QSpinBox()
+        self.keep.setRange(-1, 75)
+        self.keep.setSpecialValueText(tr("as the run"))
+        self.keep.setValue(-1 if o.get("keep_tokens") is None else int(o["keep_tokens"]))
+        self.shuffle = _tristate(o.get("shuffle_caption"))
+        self.ext = QLineEdit(o.get("caption_extension") or "")
+        self.ext.setPlaceholderText(tr("as the run"))
+        self.flip = _tristate(o.get("flip_aug"))
+        self.dropout = QDoubleSpinBox()
+        self.dropout.setRange(-0.01, 1.0)
+        self.dropout.setSingleStep(0.05)
+        self.dropout.setSpecialValueText(tr("as the run"))
+        self.dropout.setValue(-0.01 if o.get("caption_dropout_rate") is None else float(o["caption_dropout_rate"]))
+        self.reg = QCheckBox()
+        self.reg.setChecked(bool(concept.is_reg))
+        form.addRow(tr("Repeats"), self.repeats)
+        form.addRow(tr("Keep tokens"), self.keep)
+        form.addRow(tr("Shuffle tags"), self.shuffle)
+        form.addRow(tr("Caption extension"), self.ext)
+        form.addRow(tr("Mirror (flip)"), self.flip)
+        form.addRow(tr("Caption dropout"), self.dropout)
+        form.addRow(tr("Regularization images"), self.reg)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self) -> tuple[int, dict, bool]:
+        """(repeats, options that differ from the run, is_reg) as the dialog shows them."""
+        def tri(box):
+            return None if box.checkState() == INHERIT else box.isChecked()
+
+        ext = self.ext.text().strip()
+        opts = {"keep_tokens": None if self.keep.value() < 0 else self.keep.value(),
+                "shuffle_caption": tri(self.shuffle), "flip_aug": tri(self.flip),
+                "caption_dropout_rate": None if self.dropout.value() < 0 else round(self.dropout.value(), 4),
+                "caption_extension": (ext if ext.startswith(".") else "." + ext) if ext else None}
+        keep = {k: v for k, v in (self.concept.options or {}).items() if k not in opts}  # e.g. class_tokens
+        keep.update({k: v for k, v in opts.items() if v is not None})
+        return self.repeats.value(), keep, self.reg.isChecked()
+
+    def apply(self) -> None:
+        self.concept.repeats, self.concept.options, self.concept.is_reg = self.values()
+
+
+def edit_concept_options(concept, parent) -> bool:
+    """Open the dialog; True when the user changed the concept."""
+    dlg = ConceptOptionsDialog(concept, parent)
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return False
+    dlg.apply()
+    return True
+
+
+def dataset_config_button(page) -> QPushButton:
+    """The Dataset page's "Save dataset config…": the concepts with their options as an sd-scripts dataset
+    config, which the Training page then trains from."""
+    btn = QPushButton(tr("Save dataset config…"))
+    btn.setToolTip(tr("Write the concepts with their own options (double-click a concept) to a dataset config "
+                      "TOML that sd-scripts reads too; training then uses it"))
+    btn.clicked.connect(lambda: save_dataset_config_from(page))
+    page.concepts.optionsChanged.connect(lambda _c: page._update_totals())  # repeats change the totals
+    return btn
+
+
+def save_dataset_config_from(page, path: str | None = None) -> str | None:
+    from types import SimpleNamespace
+
+    from trainer.dataset.config_file import concepts_to_dataset_config, save_dataset_config
+
+    if page.scan is None:
+        page.status.emit(tr("Open a training folder first."))
+        return None
+    if path is None:
+        start = str(page.root.parent / (page.root.name + ".dataset.toml"))
+        path, _ = QFileDialog.getSaveFileName(page, tr("Save dataset config"), start, tr("TOML (*.toml)"))
+        if not path:
+            return None
+    cfg = SimpleNamespace(**page.values)
+    try:
+        save_dataset_config(concepts_to_dataset_config(page.scan.concepts, cfg), path)
+    except OSError as e:
+        QMessageBox.warning(page, tr("Cannot save the dataset config"), str(e))
+        return None
+    page.settingsEdited.emit({"dataset_config": path})
+    page.status.emit(tr("Saved {path}").format(path=path))
+    return path
