@@ -19,7 +19,6 @@ _TRACKER = "only TensorBoard logging (logging_dir) is built in; other trackers a
 _DEEPSPEED = ("DeepSpeed is not used by LoRA Desk's trainer; for several GPUs start it with "
               "`accelerate launch main.py train ...` (plain data-parallel).")
 _CONSOLE = "LoRA Desk shows its own log in the window and on the console."
-_NOT_YET = "is planned in LoRA Desk but not implemented yet; training goes on without it."
 
 # name -> the reason it changes nothing (logged as "<name> is ignored: <reason>")
 ACCEPTED_ONLY: dict[str, str] = {
@@ -50,15 +49,10 @@ ACCEPTED_ONLY: dict[str, str] = {
     "output_config": "it only works on the command line, where it writes the options given there to "
                      "--config_file (a new file) instead of training.",
     "config_file": "a config file cannot load another config file; give it on the command line.",
-    # asked for in other open issues
-    **{n: f"{n} {_NOT_YET}" for n in (
-        "dataset_config", "reg_data_dir", "prior_loss_weight", "masked_loss",
-        "alpha_mask", "conditioning_data_dir")},
 }
 
 # values that ask for nothing: a kohya GUI writes every key, mostly as false / "" / 0 / its default
-_DEFAULTS = {"log_with": ("tensorboard",), "prior_loss_weight": (1.0,), "dataset_repeats": (1,),
-             "zero_stage": (2,)}
+_DEFAULTS = {"log_with": ("tensorboard",), "dataset_repeats": (1,), "zero_stage": (2,)}
 
 
 def is_inert(name: str, value: Any) -> bool:

@@ -40,7 +40,7 @@ class Watch:
         from .sampling.renderer import SampleRenderer
 
         self.cfg, self.rt, self.emit, self.stop = trainer.cfg, trainer.rt, trainer.emit, trainer.stop
-        self.tb, self.opt, self.group_names, self.network = tb, opt, trainer.group_names, network
+        self.tb, self.opt, self.group_names, self.network = tb, opt, trainer.optim.group_names, network
         self._last_validation: tuple[int, float] | None = None
         self.samples = SampleRenderer(self.cfg, base, network, self.rt, self.emit, self.stop)
         self.validator = trainer.validator.bind(model, network, self.rt) if trainer.validator else None
