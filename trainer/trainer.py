@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +25,7 @@ from . import events as ev
 from . import setup as S
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
+from .step_stats import StepLosses, rate_and_eta
 from .validate import errors as config_errors, parse_resolution, validate
 
 OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
@@ -232,7 +232,7 @@ class Trainer:
         params = network.parameters()
         scaler = rt.make_scaler(cfg.full_fp16)
         accum = cfg.gradient_accumulation_steps
-        losses: deque[float] = deque(maxlen=max(1, plan.steps_per_epoch))
+        losses = StepLosses(rt.device, plan.steps_per_epoch)  # read without waiting for the GPU
         step, epoch = progress.step, progress.epoch
         start_time, start_step = time.perf_counter(), step
         reported_bad: set[str] = set()
@@ -242,7 +242,7 @@ class Trainer:
             while step < plan.total_steps and not stopped:
                 sampler.epoch, sampler.start = epoch, progress.batch_in_epoch if epoch == progress.epoch else 0
                 batch_in_epoch = sampler.start
-                acc_loss, acc_n = 0.0, 0
+                acc_n = 0
                 for batch in loader:
                     if step == start_step:  # no optimizer step yet in this run: stopping leaves no file
                         self._check_stop()
@@ -251,10 +251,8 @@ class Trainer:
                             reported_bad.add(path)
                             self.emit(ev.Log(f"Skipped unreadable image {path}", "warning"))
                     loss = model.loss(batch)
-                    if not torch.isfinite(loss):
-                        return self._fail_nan(network, base, step, epoch)
                     (scaler.scale(loss / accum) if scaler else loss / accum).backward()
-                    acc_loss += loss.item()
+                    losses.add(loss)
                     acc_n += 1
                     batch_in_epoch += 1
                     last_of_epoch = batch_in_epoch >= data.local_batches_per_epoch
@@ -262,15 +260,14 @@ class Trainer:
                         continue
                     if step == start_step:
                         self._check_stop()
+                    self._nan_check(losses.step(step + 1, params), network, base, epoch)
                     self._optimizer_step(network, params, opt, sched, scaler)
                     step += 1
-                    step_loss = acc_loss / acc_n
-                    acc_loss, acc_n = 0.0, 0
-                    losses.append(step_loss)
-                    extra = self._max_norm(network)
-                    self._report_step(step, plan, epoch, step_loss, losses, sched, start_time, start_step,
-                                      extra, tb)
+                    acc_n = 0
+                    extra = network.max_norm_report(cfg.scale_weight_norms, rt.device) if cfg.scale_weight_norms else {}
+                    self._report_steps(losses, plan, epoch, sched, start_time, start_step, extra, tb)
                     if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
+                        self._nan_check(losses.drain(), network, base, epoch)
                         from .saving import step_file
 
                         self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
@@ -285,11 +282,15 @@ class Trainer:
                 if stopped:
                     break
                 epoch += 1
+                self._nan_check(losses.drain(), network, base, epoch - 1)
+                self._report_steps(losses, plan, epoch - 1, sched, start_time, start_step, {}, tb)
                 progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
             from .saving import final_file
 
             final_path = final_file(cfg.output_dir, cfg.output_name)
+            self._nan_check(losses.drain(), network, base, epoch)
+            self._report_steps(losses, plan, epoch, sched, start_time, start_step, {}, tb)
             self._save(network, base, final_path, epoch if stopped else min(epoch, plan.epochs), step, opt, sched,
                        progress, final=True)
         finally:
@@ -313,21 +314,18 @@ class Trainer:
         sched.step()
         opt.zero_grad(set_to_none=True)
 
-    def _max_norm(self, network) -> dict:
-        if not self.cfg.scale_weight_norms:
-            return {}
-        scaled, mean_norm, max_norm = network.apply_max_norm(self.cfg.scale_weight_norms, self.rt.device)
-        return {"keys_scaled": int(scaled), "average_key_norm": float(mean_norm), "max_key_norm": float(max_norm)}
+    def _nan_check(self, bad_step: int | None, network, base, epoch) -> None:
+        if bad_step is not None:  # StepLosses has put back the weights from before that step
+            self._fail_nan(network, base, bad_step - 1, epoch)
 
-    def _report_step(self, step, plan, epoch, step_loss, losses, sched, start_time, start_step, extra, tb):
-        elapsed = time.perf_counter() - start_time
-        rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
-        eta = (plan.total_steps - step) / rate if rate > 0 else float("inf")
+    def _report_steps(self, losses, plan, epoch, sched, start_time, start_step, extra, tb):
+        """A Step event for each step whose loss has been read (on a GPU usually one step late)."""
         lrs = {name: float(lr) for name, lr in zip(self.group_names, sched.get_last_lr())}
-        avg = sum(losses) / len(losses)
-        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra))
-        if tb:
-            tb.step(step, step_loss, avg, lrs, extra)
+        for step, step_loss, avg in losses.reports():
+            rate, eta = rate_and_eta(step, start_step, plan.total_steps, start_time)
+            self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra))
+            if tb:
+                tb.step(step, step_loss, avg, lrs, extra)
 
     def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
         from .saving import epoch_file
