@@ -23,6 +23,7 @@ import torch
 
 from . import events as ev
 from . import setup as S
+from .compile import compile_step_model
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
 from .step_stats import StepLosses, rate_and_eta
@@ -131,6 +132,7 @@ class Trainer:
         self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
         self.optimizer_description, self.group_names = optim.description, optim.group_names
+        compile_step_model(model, cfg, plan, self.emit)  # torch_compile
         self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
