@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, ModelError
 from .activations import te_activation_bytes, unet_activation_bytes, vae_encode_bytes
-from .calibration import ALLOCATOR_FRAGMENTATION, CUDA_CONTEXT_BYTES, FP32_NORM, TOKENS_PER_CHUNK
+from .calibration import (ALLOCATOR_FRAGMENTATION, CUDA_CONTEXT_BYTES, FP32_NORM, LIBRARY_WORKSPACE_BYTES,
+                          TOKENS_PER_CHUNK)
 from .model import ModelInfo, _numel, analyze_model, read_header_shapes
 from .network import network_tensors
 from .optimizer import optimizer_key, optimizer_state_bytes
@@ -133,6 +134,8 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
             vae_part.note = "smaller than the training activations"
             not_added = [vae_part]
     parts += act_parts
+    parts.append(Part("workspaces", "cuBLAS/cuDNN workspaces", LIBRARY_WORKSPACE_BYTES, "overhead",
+                      "allocated through PyTorch, so counted in max_memory_allocated"))
 
     allocated = sum(x.bytes for x in parts)
     parts.append(Part("allocator", "allocator reserve", int(allocated * ALLOCATOR_FRAGMENTATION), "overhead",
