@@ -99,6 +99,8 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
                       opt_b, "training", opt_note))
     if opt_note:
         notes.append(opt_note)
+    parts.append(Part("nan_guard", "copy of the LoRA weights (NaN guard)", n_params * p, "training",
+                      "kept while a step's loss is read without waiting (trainer/step_stats.py)"))
     if mp != "no" and p == 4:
         parts.append(Part("autocast_copies", "autocast half copies of LoRA weights", n_params * 2, "training"))
 
