@@ -24,6 +24,7 @@ import torch
 from . import events as ev
 from . import setup as S
 from .compile import compile_step_model
+from .network.lora_file import hashes_in_background
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
 from .step_stats import StepLosses, rate_and_eta
@@ -95,6 +96,7 @@ class Trainer:
         if problems:
             raise ConfigError(" ".join(p.message for p in problems))
         self._check_stop()
+        self._model_hashes = hashes_in_background(cfg.pretrained_model_name_or_path)  # beside loading, caching
         self.rt = rt = make_runtime(cfg)
         for issue in validate(cfg):
             self.emit(ev.Log(issue.message, "warning"))
@@ -262,14 +264,14 @@ class Trainer:
                         continue
                     if step == start_step:
                         self._check_stop()
-                    self._nan_check(losses.step(step + 1, params), network, base, epoch)
+                    self._fail_nan(network, base, losses.step(step + 1, params), epoch)
                     self._optimizer_step(network, params, opt, sched, scaler)
                     step += 1
                     acc_n = 0
                     extra = network.max_norm_report(cfg.scale_weight_norms, rt.device) if cfg.scale_weight_norms else {}
                     self._report_steps(losses, plan, epoch, sched, start_time, start_step, extra, tb)
                     if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
-                        self._nan_check(losses.drain(), network, base, epoch)
+                        self._fail_nan(network, base, losses.drain(), epoch)
                         from .saving import step_file
 
                         self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
@@ -284,14 +286,14 @@ class Trainer:
                 if stopped:
                     break
                 epoch += 1
-                self._nan_check(losses.drain(), network, base, epoch - 1)
+                self._fail_nan(network, base, losses.drain(), epoch - 1)
                 self._report_steps(losses, plan, epoch - 1, sched, start_time, start_step, {}, tb)
                 progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
             from .saving import final_file
 
             final_path = final_file(cfg.output_dir, cfg.output_name)
-            self._nan_check(losses.drain(), network, base, epoch)
+            self._fail_nan(network, base, losses.drain(), epoch)
             self._report_steps(losses, plan, epoch, sched, start_time, start_step, {}, tb)
             self._save(network, base, final_path, epoch if stopped else min(epoch, plan.epochs), step, opt, sched,
                        progress, final=True)
@@ -315,10 +317,6 @@ class Trainer:
             opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-
-    def _nan_check(self, bad_step: int | None, network, base, epoch) -> None:
-        if bad_step is not None:  # StepLosses has put back the weights from before that step
-            self._fail_nan(network, base, bad_step - 1, epoch)
 
     def _report_steps(self, losses, plan, epoch, sched, start_time, start_step, extra, tb):
         """A Step event for each step whose loss has been read (on a GPU usually one step late)."""
@@ -362,8 +360,11 @@ class Trainer:
             self.emit(ev.Saved(str(path), epoch, step, final, size))
         rt.barrier()
 
-    def _fail_nan(self, network, base, step, epoch) -> None:
-        """The loss is NaN/inf: the weights are still those of the last good step; keep them in a file."""
+    def _fail_nan(self, network, base, bad_step: int | None, epoch) -> None:
+        """bad_step's loss is NaN/inf (None: all is well): keep the weights from before it in a file, stop."""
+        if bad_step is None:
+            return
+        step = bad_step - 1
         from .metadata import with_progress
         from .saving import final_file, save_network
 
@@ -384,8 +385,7 @@ class Trainer:
         from .network.lora_file import file_hashes
 
         cfg = self.cfg
-        model_path = Path(cfg.pretrained_model_name_or_path)
-        hashes = file_hashes(model_path) if model_path.is_file() else None
+        hashes = self._model_hashes()
         vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
         buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
         run = RunInfo(
