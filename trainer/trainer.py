@@ -24,9 +24,9 @@ import torch
 from . import events as ev
 from . import setup as S
 from .compile import compile_step_model
-from .network.lora_file import hashes_in_background
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
+from .network.lora_file import hashes_in_background
 from .step_stats import StepLosses, rate_and_eta
 from .validate import errors as config_errors, parse_resolution, validate
 
