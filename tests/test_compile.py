@@ -27,12 +27,15 @@ def _train(tiny_ckpt, dataset, out, **kw):
     return load_file(path), events, graphs
 
 
-def _compare(a, b, atol):
+def _compare(a, b, rtol):
+    """The trained up weights (zero at the start, so they are the training's whole change) agree to rtol of
+    their size; every other tensor too."""
     assert a.keys() == b.keys()
+    ups = [k for k in a if k.endswith("lora_up.weight")]
+    size = max(a[k].float().abs().max().item() for k in ups)
+    assert size > 0  # training changed the zero-initialised up weights: the comparison means something
     worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
-    assert worst <= atol, worst
-    moved = [k for k in a if k.endswith("lora_up.weight") and a[k].abs().sum() > 0]
-    assert moved  # training changed the zero-initialised up weights: the comparison means something
+    assert worst <= rtol * size, (worst, size)
 
 
 def test_dynamo_traced_unet_and_text_encoder_train_like_eager(tiny_ckpt, dataset, tmp_path):
@@ -41,15 +44,16 @@ def test_dynamo_traced_unet_and_text_encoder_train_like_eager(tiny_ckpt, dataset
                                       dynamo_backend="eager")
     assert graphs >= 2  # the UNet and the trained text encoder went through dynamo
     assert any(isinstance(e, ev.Log) and "torch.compile (eager)" in e.message for e in events)
-    _compare(eager, compiled, 1e-5)
+    _compare(eager, compiled, 1e-4)
 
 
-@pytest.mark.slow
-def test_inductor_compiled_unet_trains_like_eager(tiny_ckpt, dataset, tmp_path):
-    eager, _, _ = _train(tiny_ckpt, dataset, tmp_path / "eager", network_train_unet_only=True,
-                         cache_latents=True, cache_text_encoder_outputs=True)
-    compiled, _, graphs = _train(tiny_ckpt, dataset, tmp_path / "compiled", network_train_unet_only=True,
-                                 cache_latents=True, cache_text_encoder_outputs=True, torch_compile=True,
-                                 dynamo_backend="inductor")
+def test_inductor_on_cpu_falls_back_to_aot_eager_and_trains_like_eager(tiny_ckpt, dataset, tmp_path):
+    """inductor's CPU code (torch 2.13) trained 12 of 48 LoRA layers not at all (zero gradients) in this very
+    run; the trainer uses aot_eager on a CPU instead, which matches eager."""
+    same = dict(network_train_unet_only=True, cache_latents=True, cache_text_encoder_outputs=True)
+    eager, _, _ = _train(tiny_ckpt, dataset, tmp_path / "eager", **same)
+    compiled, events, graphs = _train(tiny_ckpt, dataset, tmp_path / "compiled", torch_compile=True,
+                                      dynamo_backend="inductor", **same)
     assert graphs >= 1
-    _compare(eager, compiled, 1e-3)
+    assert any(isinstance(e, ev.Log) and "torch.compile (aot_eager)" in e.message for e in events)
+    _compare(eager, compiled, 1e-4)

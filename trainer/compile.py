@@ -30,11 +30,18 @@ def compile_step_model(model, cfg, plan, emit) -> None:
     dynamic = shapes > STATIC_SHAPES_UP_TO
     if not dynamic:
         dynamo.config.recompile_limit = max(dynamo.config.recompile_limit, shapes + 1)
-    kw = {"backend": cfg.dynamo_backend, "dynamic": dynamic}
+    backend = cfg.dynamo_backend
+    if backend == "inductor" and next(model.unet.parameters()).device.type == "cpu":
+        # inductor's CPU code (torch 2.13) leaves some LoRA layers without gradients (docs/traps.md);
+        # aot_eager traces the same graphs and trains like eager
+        backend = "aot_eager"
+        emit(ev.Log("torch.compile: inductor gives wrong LoRA gradients on the CPU with this torch; using "
+                    "aot_eager there.", "warning"))
+    kw = {"backend": backend, "dynamic": dynamic}
     model.unet = torch.compile(model.unet, **kw)
     if model.train_te:
         model.tes = [torch.compile(te, **kw) for te in model.tes]
     parts = "UNet and text encoder" + ("s" if len(model.tes) > 1 else "") if model.train_te else "UNet"
     how = "one graph with dynamic sizes" if dynamic else f"one graph per shape ({shapes})"
-    emit(ev.Log(f"torch.compile ({cfg.dynamo_backend}) of the {parts}: {how}; the first step of each shape "
+    emit(ev.Log(f"torch.compile ({backend}) of the {parts}: {how}; the first step of each shape "
                 "compiles and takes longer."))

@@ -210,7 +210,8 @@ class TrainConfig:
                               advanced=True)
     dynamo_backend: str = opt("inductor", "memory", "torch.compile backend: inductor (fused kernels, fastest), "
                               "cudagraphs (replays recorded CUDA graphs; only for fixed shapes: one bucket, "
-                              "cached latents), aot_eager and eager (for finding compile problems).",
+                              "cached latents), aot_eager and eager (for finding compile problems). On a CPU inductor "
+                              "is replaced by aot_eager.",
                               choices=DYNAMO_BACKENDS, advanced=True)
 
     # --- length, saving, logging
