@@ -15,7 +15,7 @@ from trainer.config_io import from_dict, load_toml
 from trainer.errors import ConfigError
 
 DATA = Path(__file__).parent / "data"
-PENDING = {"torch_compile", "dynamo_backend"}  # real fields on another branch (issue of torch.compile)
+PENDING: set[str] = set()  # every sd-scripts name is a setting, an alias or accepted-only
 
 
 def _names(file: str) -> list[str]:

@@ -45,6 +45,7 @@ SCHEDULER_CHOICES = (
 NETWORK_MODULES = ("networks.lora", "networks.dylora", "lycoris.kohya")
 SAMPLE_SAMPLERS = ("ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver",
                    "dpmsolver++", "dpmsingle", "k_lms", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a")
+DYNAMO_BACKENDS = ("inductor", "cudagraphs", "aot_eager", "eager")  # those of sd-scripts' list torch still has
 SAVE_PRECISIONS = ("fp16", "bf16", "float")  # sd-scripts' names; "float" is fp32
 SAVE_PRECISION_ALIASES = {"fp32": "float"}  # stored as sd-scripts' name: a saved config stays valid there
 RESIZE_CHOICES = (None, "lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area")
@@ -294,6 +295,16 @@ class TrainConfig:
                                          "(0 = in the training thread).", min=0, max=64)
     persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between "
                                                "epochs.")
+    torch_compile: bool = opt(False, "memory", "Compile the UNet (and the text encoders when trained) with "
+                              "torch.compile: fewer, fused GPU kernels per step. The first step of each image "
+                              "shape compiles (a minute or more): one graph per bucket shape, or one with "
+                              "dynamic sizes when there are more than 8 shapes. Worth it for long runs.",
+                              advanced=True)
+    dynamo_backend: str = opt("inductor", "memory", "torch.compile backend: inductor (fused kernels, fastest), "
+                              "cudagraphs (replays recorded CUDA graphs; only for fixed shapes: one bucket, "
+                              "cached latents), aot_eager and eager (for finding compile problems). On a CPU inductor "
+                              "is replaced by aot_eager.",
+                              choices=DYNAMO_BACKENDS, advanced=True)
 
     # --- length, saving, logging
     seed: int | None = opt(None, "saving", "Random seed: the same seed and settings give the same file.",

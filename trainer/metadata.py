@@ -163,15 +163,16 @@ def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str
 
 
 def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: int, seed: int, optimizer: str,
-                 num_processes: int) -> dict[str, str]:
-    """The metadata of a training run's files, from its plan, model, dataset scan and bucket report."""
+                 num_processes: int, model_hashes=None) -> dict[str, str]:
+    """The metadata of a training run's files, from its plan, model, dataset scan and bucket report.
+    model_hashes: the base model's (legacy, sha256) when already computed (in the background)."""
     from pathlib import Path
 
     from .dataset.run_info import dataset_metadata
     from .network.lora_file import file_hashes
 
     model_path = Path(cfg.pretrained_model_name_or_path)
-    hashes = file_hashes(model_path) if model_path.is_file() else None
+    hashes = model_hashes or (file_hashes(model_path) if model_path.is_file() else None)
     vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
     buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
     run = RunInfo(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +24,11 @@ import torch
 from . import events as ev
 from . import save_policy as SP
 from . import setup as S
+from .compile import compile_step_model
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
+from .network.lora_file import hashes_in_background
+from .step_stats import StepLosses, rate_and_eta
 from .validate import errors as config_errors, parse_resolution, validate
 
 OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
@@ -97,6 +99,7 @@ class Trainer:
         if problems:
             raise ConfigError(" ".join(p.message for p in problems))
         self._check_stop()
+        self._model_hashes = hashes_in_background(cfg.pretrained_model_name_or_path)  # beside loading, caching
         self.rt = rt = make_runtime(cfg)
         from .output_plan import prepare_outputs
 
@@ -140,6 +143,7 @@ class Trainer:
         self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
         self.optim = optim  # optimizer, scheduler, ss_optimizer text, group names
+        compile_step_model(model, cfg, plan, self.emit)  # torch_compile
         self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
@@ -239,7 +243,7 @@ class Trainer:
             self.emit(ev.Log(note))
         self._check_stop()
         self.metadata = run_metadata(cfg, plan, base, scan, report, data, progress.session_id, seed,
-                                     self.optim.description, rt.num_processes)
+                                     self.optim.description, rt.num_processes, self._model_hashes())
         from .tb import TensorBoard
 
         tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
@@ -254,7 +258,7 @@ class Trainer:
         loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
         params = network.parameters()
         accum = cfg.gradient_accumulation_steps
-        losses: deque[float] = deque(maxlen=max(1, plan.steps_per_epoch))
+        losses = StepLosses(rt.device, plan.steps_per_epoch)  # read without waiting for the GPU
         step, epoch = progress.step, progress.epoch
         start_time, start_step = time.perf_counter(), step
         reported_bad: set[str] = set()
@@ -264,7 +268,7 @@ class Trainer:
             while step < plan.total_steps and not stopped:
                 sampler.epoch, sampler.start = epoch, progress.batch_in_epoch if epoch == progress.epoch else 0
                 batch_in_epoch = sampler.start
-                acc_loss, acc_n = 0.0, 0
+                acc_n = 0
                 for batch in loader:
                     if step == start_step:  # no optimizer step yet in this run: stopping leaves no file
                         self._check_stop()
@@ -273,10 +277,8 @@ class Trainer:
                             reported_bad.add(path)
                             self.emit(ev.Log(f"Skipped: {path}", "warning"))  # path: file and reason
                     loss = model.loss(batch)
-                    if not torch.isfinite(loss):
-                        return self._fail_nan(network, base, step, epoch)
                     (scaler.scale(loss / accum) if scaler else loss / accum).backward()
-                    acc_loss += loss.item()
+                    losses.add(loss)
                     acc_n += 1
                     batch_in_epoch += 1
                     last_of_epoch = batch_in_epoch >= data.local_batches_per_epoch
@@ -284,16 +286,15 @@ class Trainer:
                         continue
                     if step == start_step:
                         self._check_stop()
+                    self._fail_nan(network, base, losses.step(step + 1, params), epoch)
                     self._optimizer_step(network, params, opt, sched, scaler)
                     step += 1
-                    step_loss = acc_loss / acc_n
-                    acc_loss, acc_n = 0.0, 0
-                    losses.append(step_loss)
-                    extra = self._max_norm(network)
-                    self._report_step(step, plan, epoch, step_loss, losses, sched, start_time, start_step,
-                                      extra, tb)
-                    watch.after_step(step, epoch, sum(losses) / len(losses))
+                    acc_n = 0
+                    extra = network.max_norm_report(cfg.scale_weight_norms, rt.device) if cfg.scale_weight_norms else {}
+                    self._report_steps(losses, plan, epoch, sched, start_time, start_step, extra, tb)
+                    watch.after_step(step, epoch, losses.average())
                     if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
+                        self._fail_nan(network, base, losses.drain(), epoch)
                         from .saving import step_file
 
                         self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
@@ -309,12 +310,16 @@ class Trainer:
                 if stopped:
                     break
                 epoch += 1
+                self._fail_nan(network, base, losses.drain(), epoch - 1)
+                self._report_steps(losses, plan, epoch - 1, sched, start_time, start_step, {}, tb)
                 progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
                 watch.after_epoch(epoch, step, sum(losses) / len(losses) if losses else None)
                 stopped = self.stop.is_set() and step < plan.total_steps  # stopped while sampling/saving
             from .saving import final_file
 
+            self._fail_nan(network, base, losses.drain(), epoch)
+            self._report_steps(losses, plan, epoch, sched, start_time, start_step, {}, tb)
             final_path = self._save(network, base, final_file(cfg.output_dir, cfg.output_name),
                                     epoch if stopped else min(epoch, plan.epochs), step, opt, sched, progress,
                                     final=True)
@@ -340,24 +345,18 @@ class Trainer:
         sched.step()
         opt.zero_grad(set_to_none=True)
 
-    def _max_norm(self, network) -> dict:
-        if not self.cfg.scale_weight_norms:
-            return {}
-        scaled, mean_norm, max_norm = network.apply_max_norm(self.cfg.scale_weight_norms, self.rt.device)
-        return {"keys_scaled": int(scaled), "average_key_norm": float(mean_norm), "max_key_norm": float(max_norm)}
-
-    def _report_step(self, step, plan, epoch, step_loss, losses, sched, start_time, start_step, extra, tb):
-        elapsed = time.perf_counter() - start_time
-        rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
-        eta = (plan.total_steps - step) / rate if rate > 0 else float("inf")
-        lrs = {name: float(lr) for name, lr in zip(self.optim.group_names, sched.get_last_lr())}
-        avg = sum(losses) / len(losses)
+    def _report_steps(self, losses, plan, epoch, sched, start_time, start_step, extra, tb):
+        """A Step event for each step whose loss has been read (on a GPU usually one step late)."""
         from .watch import d_times_lr
 
-        dlrs = d_times_lr(getattr(sched, "optimizer", None), self.optim.group_names, self.cfg.optimizer_type)
-        self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra, dlrs))
-        if tb:
-            tb.step(step, step_loss, avg, lrs, extra, dlrs)
+        names = self.optim.group_names
+        lrs = {name: float(lr) for name, lr in zip(names, sched.get_last_lr())}
+        dlrs = d_times_lr(getattr(sched, "optimizer", None), names, self.cfg.optimizer_type)
+        for step, step_loss, avg in losses.reports():
+            rate, eta = rate_and_eta(step, start_step, plan.total_steps, start_time)
+            self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra, dlrs))
+            if tb:
+                tb.step(step, step_loss, avg, lrs, extra, dlrs)
 
     def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
         from .saving import epoch_file
@@ -397,8 +396,11 @@ class Trainer:
         rt.barrier()
         return path
 
-    def _fail_nan(self, network, base, step, epoch) -> None:
-        """The loss is NaN/inf: the weights are still those of the last good step; keep them in a file."""
+    def _fail_nan(self, network, base, bad_step: int | None, epoch) -> None:
+        """bad_step's loss is NaN/inf (None: all is well): keep the weights from before it in a file, stop."""
+        if bad_step is None:
+            return
+        step = bad_step - 1
         from .save_guard import save_network_guarded
         from .saving import final_file
 

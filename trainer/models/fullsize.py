@@ -88,6 +88,13 @@ def write_full_size_checkpoint(path, family: str, *, weights: bool = False, seed
             f.truncate(8 + len(raw) + offset)
             return path
         for k, v in sd.items():
-            t = _random_tensor(k, tuple(v.shape), v.dtype, gen)
-            f.write(t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            f.write(tensor_bytes(_random_tensor(k, tuple(v.shape), v.dtype, gen)))
     return path
+
+
+def tensor_bytes(t) -> bytes:
+    """The raw little-endian bytes of a tensor as safetensors stores them. Flattened first: a 0-dimensional
+    tensor (SDXL's second text encoder has ``logit_scale``) cannot be viewed as bytes."""
+    import torch
+
+    return t.detach().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""

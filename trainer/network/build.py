@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..netargs import as_bool, use_tucker
+from .lean import use_lean_forward
 from .presets import PRESETS, TE_ALL, UNET_CONV_BLOCKS, UNET_TRANSFORMER, lycoris_preset
 from .spec import NetworkSpec, bypass_mode, fp8_problem, network_spec, unsupported
 
@@ -117,6 +118,11 @@ class LoraNetwork:
         """sd-scripts' scale_weight_norms: (keys scaled, average key norm, max key norm)."""
         return self.net.apply_max_norm_regularization(max_norm, device)
 
+    def max_norm_report(self, max_norm: float, device) -> dict:
+        """apply_max_norm, as the Step event's extra values."""
+        scaled, mean_norm, top = self.apply_max_norm(max_norm, device)
+        return {"keys_scaled": int(scaled), "average_key_norm": float(mean_norm), "max_key_norm": float(top)}
+
     def set_multiplier(self, multiplier: float) -> None:
         self.net.multiplier = multiplier
         for m in self.net.loras:
@@ -147,6 +153,7 @@ def build_network(cfg, unet: nn.Module, text_encoders: list[nn.Module]) -> LoraN
     te_arg = (named if len(named) > 1 else named[0]) if named else None
     net = lk.LycorisNetworkKohya(te_arg, unet, **_lycoris_kwargs(spec, cfg))
     net.apply_to(te_arg, unet, apply_text_encoder=bool(named), apply_unet=train_unet)
+    use_lean_forward(net)
     if not net.loras:
         raise ConfigError(f"The network settings ({spec.module}, preset {spec.preset}) match no layer of "
                           "this model.")

@@ -5,7 +5,9 @@ import hashlib
 import io
 import json
 import os
+import threading
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -39,6 +41,33 @@ def file_hashes(path: str | os.PathLike) -> tuple[str, str]:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             sha.update(chunk)
     return legacy, sha.hexdigest()
+
+
+def hashes_in_background(path) -> Callable[[], tuple[str, str] | None]:
+    """Start file_hashes(path) in a thread -> a function that waits for its result (None: not a file).
+    hashlib releases the GIL while hashing, so a multi-GB checkpoint is hashed beside model loading and
+    caching instead of before the first step."""
+    p = Path(path) if path else None
+    if p is None or not p.is_file():
+        return lambda: None
+    box: dict = {}
+
+    def work():
+        try:
+            box["hashes"] = file_hashes(p)
+        except OSError as e:
+            box["error"] = e
+
+    thread = threading.Thread(target=work, name="model-hashes", daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["hashes"]
+
+    return result
 
 
 def lora_bytes(state_dict: dict[str, torch.Tensor], metadata: dict[str, str],

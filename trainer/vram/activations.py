@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 
-from .calibration import BACKWARD_WORKSPACE, RESNET_NORM_ACTS, TE_HALF_ACTS, TE_NORM_ACTS, TRANSFORMER_HALF_ACTS, TRANSFORMER_NORM_ACTS, TRANSFORMER_WRAPPER_ACTS, VAE_ENCODE_LIVE_TENSORS
+from .calibration import (BACKWARD_WORKSPACE, RESNET_NORM_ACTS, TE_HALF_ACTS, TE_NORM_ACTS, TRANSFORMER_HALF_ACTS,
+                          TRANSFORMER_NORM_ACTS, TRANSFORMER_WRAPPER_ACTS, UNET_ACTIVATION_SCALE,
+                          VAE_ENCODE_LIVE_TENSORS)
 
 # ------------------------------------------------------------------------------------------------ activations
 
@@ -82,7 +84,7 @@ def unet_activation_bytes(spec, width: int, height: int, batch: int, *, e: int, 
         total = sum(i if ck else a for a, i, ck in blocks) + largest * (1 + BACKWARD_WORKSPACE)
     else:
         total = sum(a for a, _, _ in blocks) + largest * BACKWARD_WORKSPACE
-    return int(total * batch)
+    return int(total * batch * UNET_ACTIVATION_SCALE)
 
 
 def te_activation_bytes(te_specs, tokens: int, batch: int, *, e: int, f: int, checkpointing: bool) -> int:

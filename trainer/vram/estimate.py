@@ -7,7 +7,8 @@ from pathlib import Path
 from ..errors import ConfigError, ModelError
 from ..plan import resolve
 from .activations import te_activation_bytes, unet_activation_bytes, vae_encode_bytes
-from .calibration import ALLOCATOR_FRAGMENTATION, CUDA_CONTEXT_BYTES, FP32_NORM, TOKENS_PER_CHUNK
+from .calibration import (ALLOCATOR_FRAGMENTATION, CUDA_CONTEXT_BYTES, FP32_NORM, LIBRARY_WORKSPACE_BYTES,
+                          TOKENS_PER_CHUNK)
 from .model import ModelInfo, _numel, analyze_model, read_header_shapes
 from .network import network_tensors
 from .optimizer import optimizer_key, optimizer_state_bytes
@@ -102,6 +103,8 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
     if str(getattr(cfg, "ema", "off")).lower() == "gpu":  # trainer.ema: an fp32 copy of the trained weights
         parts.append(Part("ema_weights", "EMA of the LoRA weights (fp32)", n_params * 4, "training",
                           "ema = cpu keeps it off the GPU"))
+    parts.append(Part("nan_guard", "copy of the LoRA weights (NaN guard)", n_params * p, "training",
+                      "kept while a step's loss is read without waiting (trainer/step_stats.py)"))
     if mp != "no" and p == 4:
         parts.append(Part("autocast_copies", "autocast half copies of LoRA weights", n_params * 2, "training"))
 
@@ -137,6 +140,8 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
             vae_part.note = "smaller than the training activations"
             not_added = [vae_part]
     parts += act_parts
+    parts.append(Part("workspaces", "cuBLAS/cuDNN workspaces", LIBRARY_WORKSPACE_BYTES, "overhead",
+                      "allocated through PyTorch, so counted in max_memory_allocated"))
 
     allocated = sum(x.bytes for x in parts)
     parts.append(Part("allocator", "allocator reserve", int(allocated * ALLOCATOR_FRAGMENTATION), "overhead",
