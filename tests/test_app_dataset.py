@@ -89,10 +89,29 @@ def test_hygiene_finds_problems_in_a_worker_and_links_to_images(qtbot, page):
     assert (root / ".lora_desk_backup" / "2_redcircle" / "lonely.txt").exists()
 
 
-def test_hygiene_cancel(qtbot, page):
+def test_hygiene_cancel(qtbot, page, monkeypatch):
+    import threading
+
+    from trainer.dataset import hygiene
+
+    started, release = threading.Event(), threading.Event()
+    real = hygiene.read_image_facts
+
+    def gated(*a, **kw):  # the first images wait until Cancel was pressed: the check cannot finish first
+        started.set()
+        release.wait(10)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(hygiene, "read_image_facts", gated)
     page.hygiene.run_check()
+    assert started.wait(10)
     page.hygiene.cancel()
+    release.set()
     qtbot.waitUntil(lambda: not page.hygiene.is_running(), timeout=10000)
+    report = page.hygiene.report
+    assert report is not None and report.cancelled
+    assert page.hygiene.progress.format().startswith("cancelled at")
+    assert page.hygiene.run_btn.isEnabled() and not page.hygiene.cancel_btn.isEnabled()
 
 
 def test_bucket_preview_agrees_with_trainer(qtbot, page):

@@ -110,12 +110,15 @@ def test_settings_remember_dataset_geometry_and_undo_menu(qtbot, app_env):
 
 
 def test_training_and_tools_pages_are_real(qtbot, app_env):
-    from widgets.placeholder_page import PlaceholderPage
+    from widgets.tools_page import ToolsPage
+    from widgets.training_page import TrainingPage
 
     w = _window(qtbot)
-    for page in (w.training_page, w.tools_page):
-        assert not isinstance(page, PlaceholderPage)
-    assert w.training_page.start_btn.text() == "Start training"
+    assert isinstance(w.training_page, TrainingPage) and isinstance(w.tools_page, ToolsPage)
+    assert w.training_page.start_btn.text() == "Start training" and w.training_page.form.rows
+    panels = w.tools_page.panels
+    assert panels.count() == 4 and {type(panels.widget(i)).__name__ for i in range(4)} == {
+        "CheckPanel", "ResizePanel", "MergePanel", "SamplePanel"}
 
 
 def test_training_settings_start_from_a_preset_and_carry_over_to_the_next_session(qtbot, app_env):

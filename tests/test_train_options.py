@@ -1,6 +1,7 @@
 """Options of the training loop: epoch files and save_last_n_epochs, TensorBoard logs, the latent disk cache,
 scale_weight_norms reporting, long captions and clip_skip, out-of-memory advice, and a smoke run of the
 noise/loss/memory options on the real loop."""
+import math
 import os
 
 import pytest
@@ -106,10 +107,21 @@ def test_options_train_on_the_real_loop(tiny_ckpt, dataset, tmp_path, options):
 
 
 def test_zero_terminal_snr_v_prediction(tiny_ckpt, dataset, tmp_path):
-    _, events = run_training(quick_config(tiny_ckpt("sd2"), dataset, tmp_path, v_parameterization=True,
-                                          zero_terminal_snr=True, scale_v_pred_loss_like_noise_pred=True,
-                                          v_pred_like_loss=0.1, max_train_steps=2))
-    assert [e.step for e in events if isinstance(e, ev.Step)] == [1, 2]
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    plain, _ = run_training(quick_config(tiny_ckpt("sd2"), dataset, tmp_path / "a", v_parameterization=True,
+                                         max_train_steps=2))
+    path, events = run_training(quick_config(tiny_ckpt("sd2"), dataset, tmp_path / "b", v_parameterization=True,
+                                             zero_terminal_snr=True, scale_v_pred_loss_like_noise_pred=True,
+                                             v_pred_like_loss=0.1, max_train_steps=2))
+    steps = [e for e in events if isinstance(e, ev.Step)]
+    assert [e.step for e in steps] == [1, 2] and all(math.isfinite(e.loss) for e in steps)
+    a, b = load_file(plain), load_file(path)
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)  # the options changed training
+    with safe_open(path, "pt") as f:
+        md = f.metadata()
+    assert md["ss_zero_terminal_snr"] == "True" and md["ss_v_parameterization"] == "True"
 
 
 def test_loader_worker_processes_give_the_same_file_as_the_training_thread(tiny_ckpt, dataset, tmp_path):

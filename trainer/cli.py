@@ -230,3 +230,11 @@ def main_train(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def main_demo(argv: list[str]) -> int:
+    """`python main.py demo`: train the tiny demo model (made on first use) on examples/demo_dataset."""
+    from .demo import DEMO_CONFIG
+
+    print("LoRA Desk demo: training a tiny random-weight model on examples/demo_dataset.", file=sys.stderr)
+    return main_train(["--config_file", str(DEMO_CONFIG), *argv])

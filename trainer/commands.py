@@ -5,7 +5,7 @@ from __future__ import annotations
 # command -> (module, function, one-line summary); each function takes the remaining arguments, returns an exit code
 COMMANDS = {
     "train": ("trainer.cli", "main_train", "train a LoRA from a kohya-style TOML config (options override it)"),
-    "demo": ("trainer.demo", "main_demo", "train the bundled tiny demo (no download) to see a run end to end"),
+    "demo": ("trainer.cli", "main_demo", "train the bundled tiny demo (no download) to see a run end to end"),
     "estimate": ("trainer.vram_cli", "main_estimate", "peak GPU memory of a config and what takes most of it"),
     "check": ("trainer.tools.cli", "main_check", "health of a LoRA file: zeroed tensors, NaN, names, metadata"),
     "resize": ("trainer.tools.cli", "main_resize", "reduce a LoRA's rank by SVD (fixed or dynamic)"),

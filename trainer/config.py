@@ -423,10 +423,6 @@ class TrainConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-def field_meta(name: str) -> dict:
-    return dict(FIELDS[name].metadata)
-
-
 def to_dict(cfg: TrainConfig, *, only_changed: bool = False) -> dict:
     default = TrainConfig()
     out = {}

@@ -9,7 +9,6 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,7 +63,6 @@ class TrainData(torch.utils.data.Dataset):
         self.seed = seed
         self.latents: list[torch.Tensor] | None = None
         self.latents_flipped: list[torch.Tensor | None] | None = None  # mirrored latents (flip_aug)
-        self.te_cache: list | None = None
         self.num_processes = num_processes
         self.process_index = process_index
         self.buckets: dict[tuple[int, int], list[int]] = {}
@@ -260,7 +258,3 @@ def full_captions(items: list[TrainItem]) -> dict[int, str]:
             lines = read_caption(path).text.split("\n")
             out[i] = "\n".join(line.strip() for line in lines if line.strip())  # empty lines dropped
     return out
-
-
-def latent_cache_path(item: TrainItem) -> Path:
-    return item.entry.path.with_suffix(".npz")

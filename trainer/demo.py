@@ -1,8 +1,8 @@
 """The demo a newcomer can run without downloading anything: a tiny random-weight SD 1.x-shaped model,
-made on first use, trained on the small generated dataset in examples/ (about a minute on a CPU)."""
+made on first use, trained on the small generated dataset in examples/. `main.py demo` is
+trainer.cli.main_demo; this module imports nothing of the command line (no import cycle)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,10 +21,3 @@ def ensure_demo_model(path: str | Path) -> bool:
         p.parent.mkdir(parents=True, exist_ok=True)
         make_tiny_checkpoint(p, family="sd1", seed=0)
     return True
-
-
-def main_demo(argv: list[str]) -> int:
-    from .cli import main_train
-
-    print("LoRA Desk demo: training a tiny random-weight model on examples/demo_dataset.", file=sys.stderr)
-    return main_train(["--config_file", str(DEMO_CONFIG), *argv])

@@ -125,10 +125,6 @@ class TextEncoderSpec:
     projection_dim: int | None = None  # set -> CLIPTextModelWithProjection (SDXL's second encoder)
     text_model_prefix: bool = True  # CLIP layout: keys carry "text_model." after the prefix (old SD1 files don't)
 
-    @property
-    def model_class_name(self) -> str:
-        return "CLIPTextModelWithProjection" if self.projection_dim else "CLIPTextModel"
-
     def transformers_config(self):
         from transformers import CLIPTextConfig
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import threading
 from pathlib import Path
@@ -131,7 +130,3 @@ def load_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
     """Load a LoRA file and normalise text-encoder names to sd-scripts' spelling."""
     sd, metadata = read_lora(path)
     return rename_modules(sd, te_name_to_kohya), metadata
-
-
-def json_str(value) -> str:
-    return json.dumps(value, ensure_ascii=False)

@@ -63,11 +63,6 @@ class LoraModule:
         """A LoRA/LoCon module without Tucker core or DoRA: the weight change is ``scale * up @ down``."""
         return self.kind == "lora" and "lora_mid.weight" not in self.tensors and "dora_scale" not in self.tensors
 
-    @property
-    def is_conv(self) -> bool:
-        first = self.tensors.get("lora_down.weight")
-        return first is not None and first.ndim == 4
-
     def keys(self) -> list[str]:
         return [f"{self.name}.{s}" for s in self.tensors]
 
