@@ -314,7 +314,7 @@ class Trainer:
                 self._report_steps(losses, plan, epoch - 1, sched, start_time, start_step, {}, tb)
                 progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
                 self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
-                watch.after_epoch(epoch, step, sum(losses) / len(losses) if losses else None)
+                watch.after_epoch(epoch, step, losses.average())
                 stopped = self.stop.is_set() and step < plan.total_steps  # stopped while sampling/saving
             from .saving import final_file
 

@@ -78,6 +78,7 @@ class SampleRenderer:
         from PIL.PngImagePlugin import PngInfo
 
         from ..tools.sample import SampleSettings, a1111_parameters, encode_prompts
+        from ..tools.sample_axes import PromptLine
 
         cfg, base = self.cfg, self.base
         width, height = p.size()
@@ -102,8 +103,9 @@ class SampleRenderer:
         image = self._decode(latents)
         settings = SampleSettings(prompt=p.prompt, negative=p.negative, steps=p.steps, cfg=p.scale, width=width,
                                   height=height)
-        text = a1111_parameters(settings, a1111_name, seed, self.model_name, cfg.output_name, 1.0, "",
-                                cfg.clip_skip)
+        # the LoRA being trained, at weight 1 (no hash: the file is not written yet)
+        text = a1111_parameters(settings, PromptLine(p.prompt, p.negative), a1111_name, seed, self.model_name,
+                                [(cfg.output_name, 1.0, "")], cfg.clip_skip)
         info = PngInfo()
         info.add_text("parameters", text)
         buf = io.BytesIO()
