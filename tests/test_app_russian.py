@@ -172,9 +172,9 @@ def test_core_sentences_are_translated_on_the_training_page(qtbot, ru_window):
     assert "ГиБ" in memory and re.search(r"\d,\d\d", memory) and "GiB" not in memory, memory
     assert "контекст CUDA" in t.vram.legend.text()
     t.set_value("cache_latents", True)
-    t.set_value("flip_aug", True)  # a validation error from trainer/validate.py, shown by the field
+    t.set_value("random_crop", True)  # a validation error from trainer/validate.py, shown by the field
     message = t.form.rows["cache_latents"].message.text()
-    assert message.startswith("cache_latents нельзя сочетать с flip_aug"), message
+    assert message.startswith("cache_latents нельзя сочетать с random_crop"), message
     assert "нельзя сочетать" in t.blockers.text()
 
 

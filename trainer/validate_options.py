@@ -65,9 +65,7 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
         if cfg.cache_latents or cfg.cache_latents_to_disk:
             err("cache_latents", "cache_latents cannot be used with face_crop_aug_range: a cached latent has one "
                                  "fixed crop. Turn one of them off.")
-    if (cfg.cache_latents or cfg.cache_latents_to_disk) and cfg.color_aug:
-        err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent never changes "
-                             "colour. Turn one of them off.")
+    # color_aug with cached latents: trainer/validate.py says it, beside random_crop
     per_step = cfg.enable_wildcard or cfg.token_warmup_step > 0 or cfg.caption_dropout_every_n_epochs > 0
     if per_step and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
         err("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with wildcards, token "
