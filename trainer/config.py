@@ -78,7 +78,7 @@ class TrainConfig:
                           recommended="512 (SD 1.x), 1024 (SDXL)")
     enable_bucket: bool = opt(False, "dataset", "Group images by aspect ratio into buckets instead of "
                               "cropping everything square.", recommended=True)
-    min_bucket_reso: int = opt(256, "dataset", "Smallest bucket side.", min=64, max=4096, unit="px")
+    min_bucket_reso: int = opt(256, "dataset", "Smallest bucket side.", min=8, max=4096, unit="px")
     max_bucket_reso: int = opt(1024, "dataset", "Largest bucket side.", min=64, max=8192, unit="px")
     bucket_reso_steps: int = opt(64, "dataset", "Bucket sides are multiples of this.", min=8, max=256,
                                  unit="px", advanced=True)
