@@ -59,6 +59,6 @@ def test_metadata_records_the_validation_settings_as_sd_scripts_does():
     plan = NS(buckets={(64, 64): 3}, samples_per_epoch=3, epochs=1, total_steps=3)
     scan = NS(concepts=[], images=[])
     md = run_metadata(cfg, plan, NS(model_version="sd_v1"), scan, NS(mean_ar_error=0.0),
-                      NS(batches_per_epoch=3), 1, 1, "AdamW", 1)
+                      NS(batches_per_epoch=3, items=[], repeats=[], cfg=cfg), 1, 1, "AdamW", 1)
     assert (md["ss_validation_split"], md["ss_validate_every_n_steps"], md["ss_validation_seed"]) == \
         ("0.1", "50", "None")
