@@ -28,14 +28,12 @@ from .compile import compile_step_model
 from .config import TrainConfig
 from .errors import ConfigError, TrainingStopped, UserError
 from .network.lora_file import hashes_in_background
-from .step_stats import StepLosses, rate_and_eta
+from .step_stats import StepLosses
 from .validate import errors as config_errors, parse_resolution, validate
 
 OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
               "use an 8-bit optimizer (AdamW8bit) or Adafactor; for SDXL also cache_text_encoder_outputs "
               "with network_train_unet_only, and fp8_base on 8 GB cards.")
-NAN_ADVICE = ("Lower the learning rate, use mixed_precision bf16 instead of fp16 (fp16 overflows), raise "
-              "network_alpha towards network_dim, or turn on min_snr_gamma.")
 
 
 class _StoppedBeforeTraining(Exception):
@@ -228,9 +226,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def _loop(self, data, plan, model, network, opt, sched, base, scan, report, seed) -> str | None:
-        from .data import make_loader
+        """Resume, record the run's metadata, announce it, then hand one RunState to the loop (trainer.loop)."""
+        from .loop import TrainingLoop
         from .metadata import run_metadata
+        from .run_state import RunState
         from .saving import Progress, load_state
+        from .tb import TensorBoard
+        from .watch import Watch
 
         cfg, rt = self.cfg, self.rt
         progress = Progress(0, 0, 0, random.randint(0, 2**31 - 1), plan.total_steps)
@@ -244,172 +246,14 @@ class Trainer:
         self._check_stop()
         self.metadata = run_metadata(cfg, plan, base, scan, report, data, progress.session_id, seed,
                                      self.optim.description, rt.num_processes, self._model_hashes())
-        from .tb import TensorBoard
-
         tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
         self.emit(ev.Started(plan.total_steps, plan.epochs, plan.steps_per_epoch, plan.samples_per_epoch,
                              cfg.train_batch_size, scan.describe() + "\n" + plan.describe(), progress.step))
-
-        from .watch import Watch
-
         self.watch = watch = Watch(self, base, model, network, opt, tb)  # samples, validation loss, d*lr
         watch.at_start(step=progress.step, epoch=progress.epoch)
-        workers = 0 if data.latents is not None else cfg.max_data_loader_n_workers
-        loader, sampler = make_loader(data, workers, cfg.persistent_data_loader_workers)
-        params = network.parameters()
-        accum = cfg.gradient_accumulation_steps
-        losses = StepLosses(rt.device, plan.steps_per_epoch)  # read without waiting for the GPU
-        step, epoch = progress.step, progress.epoch
-        start_time, start_step = time.perf_counter(), step
-        reported_bad: set[str] = set()
-        stopped = False
-        final_path = None
-        try:
-            while step < plan.total_steps and not stopped:
-                sampler.epoch, sampler.start = epoch, progress.batch_in_epoch if epoch == progress.epoch else 0
-                batch_in_epoch = sampler.start
-                acc_n = 0
-                for batch in loader:
-                    if step == start_step:  # no optimizer step yet in this run: stopping leaves no file
-                        self._check_stop()
-                    for path in batch["skipped"]:
-                        if path not in reported_bad:
-                            reported_bad.add(path)
-                            self.emit(ev.Log(f"Skipped: {path}", "warning"))  # path: file and reason
-                    loss = model.loss(batch)
-                    (scaler.scale(loss / accum) if scaler else loss / accum).backward()
-                    losses.add(loss)
-                    acc_n += 1
-                    batch_in_epoch += 1
-                    last_of_epoch = batch_in_epoch >= data.local_batches_per_epoch
-                    if acc_n < accum and not last_of_epoch:
-                        continue
-                    if step == start_step:
-                        self._check_stop()
-                    self._fail_nan(network, base, losses.step(step + 1, params), epoch)
-                    self._optimizer_step(network, params, opt, sched, scaler)
-                    step += 1
-                    acc_n = 0
-                    extra = network.max_norm_report(cfg.scale_weight_norms, rt.device) if cfg.scale_weight_norms else {}
-                    self._report_steps(losses, plan, epoch, sched, start_time, start_step, extra, tb)
-                    watch.after_step(step, epoch, losses.average())
-                    if cfg.save_every_n_steps and step % cfg.save_every_n_steps == 0 and step < plan.total_steps:
-                        self._fail_nan(network, base, losses.drain(), epoch)
-                        from .saving import step_file
-
-                        self._save(network, base, step_file(cfg.output_dir, cfg.output_name, step), epoch + 1,
-                                   step, opt, sched, Progress(step, epoch, batch_in_epoch, progress.session_id,
-                                                              plan.total_steps))
-                        SP.remove(SP.step_removals(cfg, step))
-                    if self.stop.is_set():
-                        stopped = True
-                        progress = Progress(step, epoch, batch_in_epoch, progress.session_id, plan.total_steps)
-                        break
-                    if step >= plan.total_steps:
-                        break
-                if stopped:
-                    break
-                epoch += 1
-                self._fail_nan(network, base, losses.drain(), epoch - 1)
-                self._report_steps(losses, plan, epoch - 1, sched, start_time, start_step, {}, tb)
-                progress = Progress(step, epoch, 0, progress.session_id, plan.total_steps)
-                self._epoch_end(network, base, epoch, step, plan, opt, sched, progress)
-                watch.after_epoch(epoch, step, losses.average())
-                stopped = self.stop.is_set() and step < plan.total_steps  # stopped while sampling/saving
-            from .saving import final_file
-
-            self._fail_nan(network, base, losses.drain(), epoch)
-            self._report_steps(losses, plan, epoch, sched, start_time, start_step, {}, tb)
-            final_path = self._save(network, base, final_file(cfg.output_dir, cfg.output_name),
-                                    epoch if stopped else min(epoch, plan.epochs), step, opt, sched, progress,
-                                    final=True)
-            watch.finish()
-        finally:
-            if tb:
-                tb.close()
-        self.emit(ev.Finished(str(final_path), step, stopped))
-        return str(final_path)
-
-    def _optimizer_step(self, network, params, opt, sched, scaler) -> None:
-        cfg, rt = self.cfg, self.rt
-        rt.all_reduce_grads(params)
-        if scaler:
-            scaler.unscale_(opt)
-        if cfg.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        if scaler:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-
-    def _report_steps(self, losses, plan, epoch, sched, start_time, start_step, extra, tb):
-        """A Step event for each step whose loss has been read (on a GPU usually one step late)."""
-        from .watch import d_times_lr
-
-        names = self.optim.group_names
-        lrs = {name: float(lr) for name, lr in zip(names, sched.get_last_lr())}
-        dlrs = d_times_lr(getattr(sched, "optimizer", None), names, self.cfg.optimizer_type)
-        for step, step_loss, avg in losses.reports():
-            rate, eta = rate_and_eta(step, start_step, plan.total_steps, start_time)
-            self.emit(ev.Step(step, plan.total_steps, epoch + 1, step_loss, avg, lrs, rate, eta, extra, dlrs))
-            if tb:
-                tb.step(step, step_loss, avg, lrs, extra, dlrs)
-
-    def _epoch_end(self, network, base, epoch, step, plan, opt, sched, progress) -> None:
-        from .saving import epoch_file
-
-        cfg = self.cfg
-        if not SP.saves_at_epoch(cfg, epoch, plan.epochs):
-            return
-        self._save(network, base, epoch_file(cfg.output_dir, cfg.output_name, epoch), epoch, step, opt, sched,
-                   progress)
-        SP.remove(SP.epoch_removals(cfg, epoch, plan.epochs))
-
-    def _save(self, network, base, path: Path, epoch: int, step: int, opt, sched, progress, final=False) -> Path:
-        """Returns the path written: a final file the disk refused goes to the rescue folder (save_guard)."""
-        from .metadata import with_progress
-        from .save_guard import save_network_guarded
-        from .saving import save_state, state_dir
-
-        rt = self.rt
-        if rt.is_main:
-            with self.watch.main_weights():
-                written = save_network_guarded(network, base, path, self.metadata, epoch, step, self.cfg, final,
-                                               self.emit)
-            if written is not None:
-                if written[0] == path:
-                    self.watch.save_twin(network, base, path, with_progress(self.metadata, epoch=epoch, step=step),
-                                         self.cfg.save_precision)
-                if SP.wants_state(self.cfg, final) and written[0] == path:
-                    progress.seed = self.seed
-                    problem = save_state(state_dir(path), network, opt, sched, progress, self.scaler)
-                    if problem:
-                        self.emit(ev.Log(problem, "warning"))
-                    else:
-                        self.watch.save_state(state_dir(path))
-                path, size = written
-                self.last_good = str(path)
-                self.emit(ev.Saved(str(path), epoch, step, final, size))
-        rt.barrier()
-        return path
-
-    def _fail_nan(self, network, base, bad_step: int | None, epoch) -> None:
-        """bad_step's loss is NaN/inf (None: all is well): keep the weights from before it in a file, stop."""
-        if bad_step is None:
-            return
-        step = bad_step - 1
-        from .save_guard import save_network_guarded
-        from .saving import final_file
-
-        cfg = self.cfg
-        finite = all(torch.isfinite(p).all() for p in network.parameters())
-        if finite and self.rt.is_main and step > 0:
-            written = save_network_guarded(network, base, final_file(cfg.output_dir, cfg.output_name),
-                                           self.metadata, epoch, step, cfg, True, self.emit)
-            self.last_good = str(written[0])
-        msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
-        self.emit(ev.Failed(msg, NAN_ADVICE, "nan", self.last_good))
-        raise TrainingStopped(msg + " " + NAN_ADVICE)
+        state = RunState(base, model, network, opt, sched, plan, data, resumed=progress, scaler=scaler, tb=tb,
+                         watch=watch, losses=StepLosses(rt.device, plan.steps_per_epoch),
+                         params=network.parameters(), step=progress.step, epoch=progress.epoch,
+                         batch_in_epoch=progress.batch_in_epoch, start_step=progress.step,
+                         start_time=time.perf_counter())
+        return TrainingLoop(self, state).run()
