@@ -24,7 +24,7 @@ from .caption_editor import CaptionEditor
 from .caption_store import CaptionStore
 from .concept_list import ConceptList, dataset_config_button
 from .dataset_opening import DatasetOpening
-from .dataset_settings import DATASET_FIELDS, DatasetSettings
+from .dataset_settings import DATASET_FIELDS, DatasetSettings, follow, shared_model
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
@@ -52,9 +52,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self.scan = None
         self.root: Path | None = None
         self.error: str | None = None
-        self.values = self._defaults()
-        if config is not None:
-            self.set_config(config, update_widgets=False)
+        self.config_model = shared_model(config)  # the window's (shared with the Training page), or its own
         self._scan_task = None  # DatasetOpening's state: the running scan, widgets still being filled
         self._filling = False
         self._by_image: dict[str, object] = {}
@@ -146,8 +144,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self.hygiene = HygienePanel()
         self.hygiene.imageActivated.connect(self.select_path)
         self.hygiene.datasetChanged.connect(self.reload)
-        self.buckets = BucketPreview()
-        self.buckets.set_settings(self.values)
+        self.buckets = BucketPreview(self.config_model.get())
         self.buckets.settingsChanged.connect(self._bucket_settings_changed)
         self.buckets.reportReady.connect(self._bucket_report)
         self.buckets.imageActivated.connect(self.select_path)
@@ -173,7 +170,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         outer.addWidget(self.split, 1)
 
         # totals
-        self.totals_bar = TotalsBar(self.values["train_batch_size"], self.values["gradient_accumulation_steps"])
+        self.totals_bar = TotalsBar(self.config_model.get())
         self.totals_bar.valueChanged.connect(self._set_value)
         self.totals, self.batch, self.accum = self.totals_bar.totals, self.totals_bar.batch, self.totals_bar.accum
         outer.addWidget(self.totals_bar)
@@ -188,6 +185,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self._rescan_timer.setSingleShot(True)
         self._rescan_timer.setInterval(600)  # the extension is typed a key at a time
         self._rescan_timer.timeout.connect(self.reload)
+        self._unfollow = follow(self, self.config_model, self._config_changed)  # edits made on any page
 
     # ------------------------------------------------------------------ grid and selection
     def _concept_chosen(self, concept) -> None:
@@ -341,5 +339,6 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         return self.editor.is_dirty()
 
     def shutdown(self) -> None:
+        self._unfollow()  # a page being replaced (language switch) no longer follows the config
         self.hygiene.cancel()
         self.model.shutdown()

@@ -1,47 +1,78 @@
 """The Dataset page's training settings (TrainConfig fields with kohya names): batch size, accumulation,
 resolution, buckets, keep_tokens, caption extension; shown in the totals bar, the bucket preview, the image
-preview and the hygiene check. A mixin of :class:`widgets.dataset_page.DatasetPage`."""
+preview and the hygiene check. A mixin of :class:`widgets.dataset_page.DatasetPage`.
+
+The page keeps no copy and no defaults of its own: it reads the shared :class:`trainer.config_model.ConfigModel`
+(the window's, which the Training page edits too) and writes its edits there; every change, wherever it was
+made, comes back through :meth:`_config_changed`.
+"""
 from __future__ import annotations
 
 import dataclasses
 
+from PySide6.QtCore import QObject
+
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
                   "caption_extension", "alpha_mask", "conditioning_data_dir")
+BUCKET_FIELDS = {"resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+                 "bucket_no_upscale"}
+
+
+def shared_model(config):
+    """The ConfigModel a page works on: the one given, or (a page on its own) one holding ``config`` or
+    TrainConfig's defaults."""
+    from trainer.config_model import ConfigModel
+
+    return config if isinstance(config, ConfigModel) else ConfigModel(config)
+
+
+def follow(widget: QObject, model, listener):
+    """Subscribe ``listener`` for as long as ``widget`` lives; returns the unsubscribe function."""
+    unsubscribe = model.subscribe(listener)
+    widget.destroyed.connect(lambda *_: unsubscribe())
+    return unsubscribe
 
 
 class DatasetSettings:
-    @staticmethod
-    def _defaults() -> dict:
-        return {"resolution": "512,512", "enable_bucket": True, "min_bucket_reso": 256, "max_bucket_reso": 1024,
-                "bucket_reso_steps": 64, "bucket_no_upscale": False, "train_batch_size": 1,
-                "gradient_accumulation_steps": 1, "keep_tokens": 0, "caption_extension": ".txt"}
+    @property
+    def values(self) -> dict:
+        """The dataset fields of the shared config (read-only: edits go through :meth:`edit_settings`)."""
+        cfg = self.config_model.get()
+        return {k: getattr(cfg, k) for k in DATASET_FIELDS}
 
-    def set_config(self, cfg, update_widgets: bool = True) -> None:
-        """Take the dataset-related fields of a TrainConfig (a dataclass with kohya names)."""
-        d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-        changed = {k: d[k] for k in DATASET_FIELDS if d.get(k) is not None and d[k] != self.values.get(k)}
-        if not changed:  # the Training page sends its config on every edit
-            return
-        self.values.update(changed)
-        if update_widgets:
-            self.buckets.set_settings(self.values)
-            self.batch.setValue(int(self.values["train_batch_size"]))
-            self.accum.setValue(int(self.values["gradient_accumulation_steps"]))
-            self.editor.keep_tokens = int(self.values["keep_tokens"])
+    def edit_settings(self, **changes) -> None:
+        """The user changed these fields here: into the shared config (the other pages follow)."""
+        self.config_model.update(source=self, **changes)
+
+    def set_config(self, cfg) -> None:
+        """Take the dataset fields of a TrainConfig, or the fields of a dict, into the shared config."""
+        changes = {k: getattr(cfg, k) for k in DATASET_FIELDS} if dataclasses.is_dataclass(cfg) else dict(cfg)
+        self.config_model.update(**changes)
+
+    def _config_changed(self, cfg, changed, source) -> None:
+        names = changed & set(DATASET_FIELDS)
+        if names:
+            self._show_settings(cfg, names)
+        if source is self:  # what the user changed on this page (tests and the window may listen)
+            self.settingsEdited.emit({k: getattr(cfg, k) for k in changed})
+
+    def _show_settings(self, cfg, names) -> None:
+        # the widgets show the config (those the user is editing already do; they are left alone)
+        self.buckets.set_settings(cfg)
+        self.totals_bar.show_settings(cfg)
+        self.editor.keep_tokens = int(cfg.keep_tokens)
+        if names & BUCKET_FIELDS:
             self._update_bucketer()
-            if "caption_extension" in changed and self.root is not None:
-                self._rescan_timer.start()  # captions are other files now: read the folder again
+        self._update_totals()
+        if "caption_extension" in names and self.root is not None:
+            self._rescan_timer.start()  # captions are other files now: read the folder again
 
     def _set_value(self, key, value) -> None:
-        self.values[key] = value
-        self._update_totals()
-        self.settingsEdited.emit({key: value})
+        self.edit_settings(**{key: value})
 
     def _bucket_settings_changed(self, values: dict) -> None:
-        self.values.update(values)
-        self._update_bucketer()
-        self.settingsEdited.emit(dict(values))
+        self.edit_settings(**values)
 
     def bucketer(self):
         try:
@@ -64,5 +95,7 @@ class DatasetSettings:
 
         try:
             return parse_resolution(self.values["resolution"])
-        except ValueError:
-            return (512, 512)
+        except ValueError:  # text being typed: TrainConfig's resolution meanwhile
+            from trainer.config import TrainConfig
+
+            return parse_resolution(TrainConfig().resolution)
