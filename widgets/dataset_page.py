@@ -23,8 +23,9 @@ from .bulk_dialog import BulkDialog
 from .caption_editor import CaptionEditor
 from .caption_store import CaptionStore
 from .concept_list import ConceptList, dataset_config_button
+from .config_binding import follow, shared_model
 from .dataset_opening import DatasetOpening
-from .dataset_settings import DATASET_FIELDS, DatasetSettings, follow, shared_model
+from .dataset_settings import DATASET_FIELDS, DatasetSettings
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats

@@ -10,28 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QObject
-
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
                   "caption_extension", "alpha_mask", "conditioning_data_dir")
 BUCKET_FIELDS = {"resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                  "bucket_no_upscale"}
-
-
-def shared_model(config):
-    """The ConfigModel a page works on: the one given, or (a page on its own) one holding ``config`` or
-    TrainConfig's defaults."""
-    from trainer.config_model import ConfigModel
-
-    return config if isinstance(config, ConfigModel) else ConfigModel(config)
-
-
-def follow(widget: QObject, model, listener):
-    """Subscribe ``listener`` for as long as ``widget`` lives; returns the unsubscribe function."""
-    unsubscribe = model.subscribe(listener)
-    widget.destroyed.connect(lambda *_: unsubscribe())
-    return unsubscribe
 
 
 class DatasetSettings:

@@ -52,7 +52,7 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         """``config``: the window's ConfigModel (shared with the Dataset page), or a TrainConfig to start from
         (a page on its own; None: TrainConfig's defaults)."""
         super().__init__(parent)
-        from .dataset_settings import follow, shared_model
+        from .config_binding import follow, shared_model
 
         if sys.getswitchinterval() > 0.001:  # short GIL turns: the window stays responsive while training
             sys.setswitchinterval(0.001)
