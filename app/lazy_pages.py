@@ -2,8 +2,9 @@
 window is usable sooner, and the Training page's forms and plots cost nothing until the user goes there.
 
 Until a page exists its tab holds an empty placeholder; :func:`swap_in` puts the real page in its place. The
-window keeps what the unbuilt pages would have been told meanwhile: the config follows the Dataset page's
-batch and bucket edits (``MainWindow.config``), saved LoRA files wait in ``MainWindow._saved_loras``.
+window keeps what the unbuilt pages would have been told meanwhile: the settings are in the window's one
+ConfigModel (``MainWindow.config_model``, which the Dataset page edits too), saved LoRA files wait in
+``MainWindow._saved_loras``.
 """
 from __future__ import annotations
 
@@ -36,21 +37,16 @@ def tab_parent(tabs):
 
 
 def make_training_page(win):
-    """The Training page of ``win``, connected to the Dataset page and the window; told the dataset folder
-    that is already open."""
+    """The Training page of ``win``, on the window's shared config (which already names the open dataset
+    folder), connected to the window."""
     from widgets.training_page import TrainingPage
 
-    page = TrainingPage(win.config, win.settings, parent=tab_parent(win.tabs))
+    page = TrainingPage(win.config_model, win.settings, parent=tab_parent(win.tabs))
     page.status.connect(lambda m: win._page_status(page, m))
     page.send_to_tools.connect(win.send_to_tools)
     page.sample_saved.connect(win.sample_saved)
     page.lora_saved.connect(win._lora_saved)
-    # batch size, accumulation, resolution and buckets are set on either page and shown on both
-    page.configChanged.connect(win.dataset_page.set_config)
     swap_in(win.tabs, 1, page, tr("Training"))
-    root = win.dataset_page.root
-    if root is not None:
-        page.dataset_opened(str(root))
     return page
 
 

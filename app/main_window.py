@@ -37,7 +37,8 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.persist = persist
         self._started_from = None
-        self.config = config
+        self._start_config = config  # until the pages are built; then the one ConfigModel the pages share
+        self.config_model = None
         self.store = None
         self.dataset_page = None
         self._training_page = self._tools_page = None
@@ -68,10 +69,14 @@ class MainWindow(QMainWindow):
             return
         from widgets.caption_store import CaptionStore
 
-        if self.config is None:  # the last session's settings; the first time (or not persisting) a starter preset
+        from trainer.config_model import ConfigModel
+
+        config = self._start_config
+        if config is None:  # the last session's settings; the first time (or not persisting) a starter preset
             from .session_config import load_session_config, starter_config
 
-            self.config, self._started_from = load_session_config() if self.persist else (starter_config(), None)
+            config, self._started_from = load_session_config() if self.persist else (starter_config(), None)
+        self.config_model = ConfigModel(config)  # the Dataset and Training pages read and edit this one config
         self.store = CaptionStore(self)
         self.store.failed.connect(self._store_failed)
         self.store.undo_stack.cleanChanged.connect(self._update_title)  # a bound slot: dropped with the window
@@ -105,11 +110,10 @@ class MainWindow(QMainWindow):
         # the tab widget is in the window before the pages are made in it: their widgets are styled once
         self.setCentralWidget(self.tabs)
         self._training_page = self._tools_page = None
-        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config, parent=tab_parent(self.tabs))
+        self.dataset_page = DatasetPage(self.store, cache_dir(), self.config_model, parent=tab_parent(self.tabs))
         self.dataset_page.status.connect(lambda m: self._page_status(self.dataset_page, m))
         self.dataset_page.datasetOpened.connect(self._dataset_opened)
         self.dataset_page.dirtyChanged.connect(self._update_title)
-        self.dataset_page.settingsEdited.connect(self._dataset_settings)
         self.tabs.addTab(self.dataset_page, tr("Dataset"))
         self.tabs.addTab(QWidget(), tr("Training"))
         self.tabs.addTab(QWidget(), tr("Tools"))
@@ -192,13 +196,10 @@ class MainWindow(QMainWindow):
         elif index == PAGES.index("tools"):
             self.tools_page  # noqa: B018 - built now
 
-    def _dataset_settings(self, values: dict) -> None:
-        """Batch size, resolution or bucket settings edited on the Dataset page: the Training page follows
-        (before it exists, the config it will start from)."""
-        if self._training_page is not None:
-            self._training_page.apply_dataset_settings(values)
-        else:
-            self.config = self.config.replace(**values)
+    @property
+    def config(self):
+        """The settings the pages show (the shared ConfigModel's), or those the window will start from."""
+        return self.config_model.get() if self.config_model is not None else self._start_config
 
     def _lora_saved(self, path: str) -> None:
         self._saved_loras.append(str(path))
@@ -237,13 +238,11 @@ class MainWindow(QMainWindow):
         self.dataset_page.open_dataset(folder)
 
     def _dataset_opened(self, folder: str) -> None:
-        """The Dataset page opened a training folder: the Training page trains on it (before that page exists,
-        the config it will start from)."""
-        if self._training_page is not None:
-            self._training_page.dataset_opened(folder)
-        elif folder and self.config.train_data_dir != folder and not (
-                self.config.train_data_dir and Path(self.config.train_data_dir).resolve() == Path(folder).resolve()):
-            self.config = self.config.replace(train_data_dir=folder)
+        """The Dataset page opened a training folder: the run trains on it (not while one is running)."""
+        if self._training_page is None or not self._training_page.is_training():
+            from widgets.training_page import use_dataset_folder
+
+            use_dataset_folder(self.config_model, folder)
         if self.persist:
             self.settings.setValue("dataset/last", folder)
         scan = self.dataset_page.scan
@@ -293,8 +292,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(tr("Switch the language after training ends."), 8000)
             self.language_actions[i18n.language()].setChecked(True)
             return False
-        if training is not None:
-            self.config = training.config()
         if page.has_unsaved() and not page.save_current():
             self.language_actions[i18n.language()].setChecked(True)
             return False
@@ -303,12 +300,12 @@ class MainWindow(QMainWindow):
             self.settings.setValue("ui/language", lang)
         current = self.tabs.currentIndex()
         root = page.root
-        values = dict(page.values)
         selected = page.editor.entry.path if page.editor.entry is not None else None
         page.shutdown()
+        if training is not None:
+            training.shutdown()  # no run (checked above): it only stops following the config
         old = self.tabs
-        self._build(page=current)
-        self.dataset_page.set_config(values)
+        self._build(page=current)  # the new pages read the same ConfigModel
         old.deleteLater()
         if root is not None:
             self.dataset_page._reselect = selected
@@ -340,7 +337,7 @@ class MainWindow(QMainWindow):
                 from .session_config import save_session_config
 
                 try:
-                    save_session_config(training.config() if training is not None else self.config)
+                    save_session_config(self.config)
                 except OSError:  # a read-only config folder must not keep the window open
                     pass
         page.shutdown()

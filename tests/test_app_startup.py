@@ -37,7 +37,7 @@ def test_dataset_edits_and_saved_files_reach_pages_built_later(qtbot, app_env, t
 
     w = MainWindow(make_settings(), None, persist=False)
     qtbot.addWidget(w)
-    w._dataset_settings({"train_batch_size": 3})
+    w.dataset_page.totals_bar.batch.setValue(3)  # as the user types it, before the Training page exists
     lora = tmp_path / "run.safetensors"
     lora.write_bytes(b"x")
     w._lora_saved(str(lora))

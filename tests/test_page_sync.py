@@ -62,3 +62,38 @@ def test_caption_extension_from_the_training_page_rescans_the_dataset(qtbot, app
     qtbot.waitUntil(lambda: data.scan is not None and data.scan.caption_extension == ".caption"
                     and not data.is_loading(), timeout=10000)
     assert any(e.caption and "from caption files" in e.caption for e in data.scan.images)
+
+
+def test_both_pages_read_and_write_the_windows_one_config(qtbot, app_env):
+    from trainer.config import TrainConfig
+
+    w = _window(qtbot, app_env)
+    data, model = w.dataset_page, w.config_model
+    assert data.config_model is model and data.buckets.enable_bucket.isChecked() == model.get().enable_bucket
+    data.buckets.enable_bucket.setChecked(not model.get().enable_bucket)  # the user's click, before the page exists
+    flipped = model.get().enable_bucket
+    train = w.training_page  # built now: it reads the model, not a copy of its own
+    assert train.config_model is model and train.config() is model.get()
+    assert train.form.rows["enable_bucket"].value() == flipped
+    train.set_value("enable_bucket", not flipped)  # back from the form: the model and the Dataset page follow
+    assert model.get().enable_bucket is not flipped and data.buckets.enable_bucket.isChecked() is not flipped
+    # a whole config (what a preset or a file does) is shown by both pages: no page keeps a default of its own
+    model.set(TrainConfig(train_data_dir=str(data.root), enable_bucket=False, train_batch_size=5,
+                          resolution="640,640"))
+    assert not data.buckets.enable_bucket.isChecked() and data.totals_bar.batch.value() == 5
+    assert data.buckets.resolution.text() == "640,640" and data.values["enable_bucket"] is False
+    assert train.form.rows["enable_bucket"].value() is False and train.form.rows["train_batch_size"].value() == 5
+    assert "2 steps per epoch" in data.totals.text()  # ceil(8 / 5)
+
+
+def test_a_page_on_its_own_starts_from_train_configs_defaults(qtbot, tmp_path):
+    from trainer.config import TrainConfig
+    from widgets.caption_store import CaptionStore
+    from widgets.dataset_page import DatasetPage
+
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    d = TrainConfig()
+    assert page.buckets.enable_bucket.isChecked() is d.enable_bucket is False
+    assert page.buckets.settings() == {k: getattr(d, k) for k in page.buckets.settings()}
+    assert page.totals_bar.batch.value() == d.train_batch_size

@@ -27,12 +27,16 @@ class _BarDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+BUCKET_FIELDS = ("resolution", "enable_bucket", "bucket_no_upscale", "min_bucket_reso", "max_bucket_reso",
+                 "bucket_reso_steps")
+
+
 class BucketPreview(QWidget):
     settingsChanged = Signal(dict)  # the bucket fields of TrainConfig (kohya names)
     reportReady = Signal(object)  # BucketReport
     imageActivated = Signal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, values=None, parent=None):
         super().__init__(parent)
         self.scan = None
         self.report = None
@@ -42,19 +46,15 @@ class BucketPreview(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         grid = QGridLayout()
-        self.resolution = QLineEdit("512,512")
+        self.resolution = QLineEdit()
         self.resolution.setToolTip(tr("Training resolution: one number or width,height"))
         self.enable_bucket = QCheckBox("enable_bucket")
-        self.enable_bucket.setChecked(True)
         self.min_reso = QSpinBox()
         self.max_reso = QSpinBox()
         self.steps = QSpinBox()
         for sb, lo, hi in ((self.min_reso, 64, 4096), (self.max_reso, 64, 8192), (self.steps, 8, 256)):
             sb.setRange(lo, hi)
             sb.setSingleStep(8 if sb is self.steps else 64)
-        self.min_reso.setValue(256)
-        self.max_reso.setValue(1024)
-        self.steps.setValue(64)
         self.no_upscale = QCheckBox("bucket_no_upscale")
         grid.addWidget(QLabel("resolution"), 0, 0)
         grid.addWidget(self.resolution, 0, 1)
@@ -102,18 +102,28 @@ class BucketPreview(QWidget):
             w.toggled.connect(self._changed)
         for w in (self.min_reso, self.max_reso, self.steps):
             w.valueChanged.connect(self._changed)
+        if values is not None:
+            self.set_settings(values)
 
     # ------------------------------------------------------------------ settings <-> TrainConfig fields
-    def set_settings(self, values: dict) -> None:
+    def set_settings(self, values) -> None:
+        """Show the bucket fields of ``values`` (a TrainConfig or a dict of some of its fields); no defaults of
+        its own: the page passes the shared config's values. No ``settingsChanged`` for this."""
+        if not isinstance(values, dict):
+            values = {k: getattr(values, k) for k in BUCKET_FIELDS}
         widgets = [self.resolution, self.enable_bucket, self.no_upscale, self.min_reso, self.max_reso, self.steps]
         for w in widgets:
             w.blockSignals(True)
-        self.resolution.setText(str(values.get("resolution", "512,512")))
-        self.enable_bucket.setChecked(bool(values.get("enable_bucket", True)))
-        self.no_upscale.setChecked(bool(values.get("bucket_no_upscale", False)))
-        self.min_reso.setValue(int(values.get("min_bucket_reso", 256)))
-        self.max_reso.setValue(int(values.get("max_bucket_reso", 1024)))
-        self.steps.setValue(int(values.get("bucket_reso_steps", 64)))
+        # the text the user is typing ("768, ") is left alone when it already says the same
+        if "resolution" in values and self.resolution.text().strip() != str(values["resolution"]):
+            self.resolution.setText(str(values["resolution"]))
+        for key, box in (("enable_bucket", self.enable_bucket), ("bucket_no_upscale", self.no_upscale)):
+            if key in values:
+                box.setChecked(bool(values[key]))
+        for key, spin in (("min_bucket_reso", self.min_reso), ("max_bucket_reso", self.max_reso),
+                          ("bucket_reso_steps", self.steps)):
+            if key in values:
+                spin.setValue(int(values[key]))
         for w in widgets:
             w.blockSignals(False)
         if self.scan is not None:  # the images are sorted again for the new settings

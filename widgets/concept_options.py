@@ -145,6 +145,6 @@ def save_dataset_config_from(page, path: str | None = None) -> str | None:
     except OSError as e:
         QMessageBox.warning(page, tr("Cannot save the dataset config"), str(e))
         return None
-    page.settingsEdited.emit({"dataset_config": path})
+    page.edit_settings(dataset_config=path)  # the run reads this file (the Training page shows it)
     page.status.emit(tr("Saved {path}").format(path=path))
     return path

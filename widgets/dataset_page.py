@@ -8,7 +8,6 @@ freeze the window (see :mod:`widgets.dataset_opening`).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -24,7 +23,9 @@ from .bulk_dialog import BulkDialog
 from .caption_editor import CaptionEditor
 from .caption_store import CaptionStore
 from .concept_list import ConceptList, dataset_config_button
+from .config_binding import follow, shared_model
 from .dataset_opening import DatasetOpening
+from .dataset_settings import DATASET_FIELDS, DatasetSettings
 from .hygiene_panel import HygienePanel
 from .image_preview import ImagePreview
 from .tag_stats import TagStats
@@ -33,12 +34,10 @@ from .thumbnail_delegate import ThumbnailDelegate
 from .thumbnails import SORT_FOLDER, SORT_NAME, SORT_TAGS, ENTRY_ROLE, ThumbnailCache, ThumbnailModel
 from .totals_bar import TotalsBar
 
-DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
-                  "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
-                  "caption_extension", "alpha_mask", "conditioning_data_dir")
+__all__ = ["DATASET_FIELDS", "DatasetPage"]
 
 
-class DatasetPage(DatasetOpening, QWidget):
+class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
     status = Signal(str)  # a sentence for the status bar
     datasetOpened = Signal(str)
     dirtyChanged = Signal(bool)
@@ -54,9 +53,7 @@ class DatasetPage(DatasetOpening, QWidget):
         self.scan = None
         self.root: Path | None = None
         self.error: str | None = None
-        self.values = self._defaults()
-        if config is not None:
-            self.set_config(config, update_widgets=False)
+        self.config_model = shared_model(config)  # the window's (shared with the Training page), or its own
         self._scan_task = None  # DatasetOpening's state: the running scan, widgets still being filled
         self._filling = False
         self._by_image: dict[str, object] = {}
@@ -148,8 +145,7 @@ class DatasetPage(DatasetOpening, QWidget):
         self.hygiene = HygienePanel()
         self.hygiene.imageActivated.connect(self.select_path)
         self.hygiene.datasetChanged.connect(self.reload)
-        self.buckets = BucketPreview()
-        self.buckets.set_settings(self.values)
+        self.buckets = BucketPreview(self.config_model.get())
         self.buckets.settingsChanged.connect(self._bucket_settings_changed)
         self.buckets.reportReady.connect(self._bucket_report)
         self.buckets.imageActivated.connect(self.select_path)
@@ -175,7 +171,7 @@ class DatasetPage(DatasetOpening, QWidget):
         outer.addWidget(self.split, 1)
 
         # totals
-        self.totals_bar = TotalsBar(self.values["train_batch_size"], self.values["gradient_accumulation_steps"])
+        self.totals_bar = TotalsBar(self.config_model.get())
         self.totals_bar.valueChanged.connect(self._set_value)
         self.totals, self.batch, self.accum = self.totals_bar.totals, self.totals_bar.batch, self.totals_bar.accum
         outer.addWidget(self.totals_bar)
@@ -190,63 +186,7 @@ class DatasetPage(DatasetOpening, QWidget):
         self._rescan_timer.setSingleShot(True)
         self._rescan_timer.setInterval(600)  # the extension is typed a key at a time
         self._rescan_timer.timeout.connect(self.reload)
-
-    # ------------------------------------------------------------------ settings (TrainConfig fields)
-    @staticmethod
-    def _defaults() -> dict:
-        return {"resolution": "512,512", "enable_bucket": True, "min_bucket_reso": 256, "max_bucket_reso": 1024,
-                "bucket_reso_steps": 64, "bucket_no_upscale": False, "train_batch_size": 1,
-                "gradient_accumulation_steps": 1, "keep_tokens": 0, "caption_extension": ".txt"}
-
-    def set_config(self, cfg, update_widgets: bool = True) -> None:
-        """Take the dataset-related fields of a TrainConfig (a dataclass with kohya names)."""
-        d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
-        changed = {k: d[k] for k in DATASET_FIELDS if d.get(k) is not None and d[k] != self.values.get(k)}
-        if not changed:  # the Training page sends its config on every edit
-            return
-        self.values.update(changed)
-        if update_widgets:
-            self.buckets.set_settings(self.values)
-            self.batch.setValue(int(self.values["train_batch_size"]))
-            self.accum.setValue(int(self.values["gradient_accumulation_steps"]))
-            self.editor.keep_tokens = int(self.values["keep_tokens"])
-            self._update_bucketer()
-            if "caption_extension" in changed and self.root is not None:
-                self._rescan_timer.start()  # captions are other files now: read the folder again
-
-    def _set_value(self, key, value) -> None:
-        self.values[key] = value
-        self._update_totals()
-        self.settingsEdited.emit({key: value})
-
-    def _bucket_settings_changed(self, values: dict) -> None:
-        self.values.update(values)
-        self._update_bucketer()
-        self.settingsEdited.emit(dict(values))
-
-    def bucketer(self):
-        try:
-            return self.buckets.bucketer()
-        except Exception:
-            return None
-
-    def _update_bucketer(self) -> None:
-        self.preview.set_bucketer(self.bucketer())
-        try:
-            from trainer.validate import parse_resolution
-
-            res = parse_resolution(self.values["resolution"])
-        except Exception:
-            return
-        self.hygiene.set_training_size(res, int(self.values["min_bucket_reso"]))
-
-    def _resolution(self):
-        from trainer.validate import parse_resolution
-
-        try:
-            return parse_resolution(self.values["resolution"])
-        except ValueError:
-            return (512, 512)
+        self._unfollow = follow(self, self.config_model, self._config_changed)  # edits made on any page
 
     # ------------------------------------------------------------------ grid and selection
     def _concept_chosen(self, concept) -> None:
@@ -400,5 +340,6 @@ class DatasetPage(DatasetOpening, QWidget):
         return self.editor.is_dirty()
 
     def shutdown(self) -> None:
+        self._unfollow()  # a page being replaced (language switch) no longer follows the config
         self.hygiene.cancel()
         self.model.shutdown()

@@ -11,7 +11,7 @@ from app.i18n import tr
 class TotalsBar(QFrame):
     valueChanged = Signal(str, int)  # kohya field name, new value
 
-    def __init__(self, batch: int, accum: int, parent=None):
+    def __init__(self, config, parent=None):
         super().__init__(parent)
         self.setObjectName("totalsBar")
         rows = QVBoxLayout(self)
@@ -23,8 +23,8 @@ class TotalsBar(QFrame):
         self.totals.setObjectName("totals")
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         tl.addWidget(self.totals, 1)
-        self.batch = self._spin(tl, "train_batch_size", 256, batch)
-        self.accum = self._spin(tl, "gradient_accumulation_steps", 1024, accum)
+        self.batch = self._spin(tl, "train_batch_size", 256, config.train_batch_size)
+        self.accum = self._spin(tl, "gradient_accumulation_steps", 1024, config.gradient_accumulation_steps)
         rows.addLayout(self._guidance_row())
 
     def _guidance_row(self) -> QHBoxLayout:
@@ -54,6 +54,13 @@ class TotalsBar(QFrame):
         box.valueChanged.connect(lambda v: self.valueChanged.emit(key, v))
         layout.addWidget(box)
         return box
+
+    def show_settings(self, config) -> None:
+        """Show the config's batch size and accumulation (no ``valueChanged``: the change came from there)."""
+        for box, value in ((self.batch, config.train_batch_size), (self.accum, config.gradient_accumulation_steps)):
+            box.blockSignals(True)
+            box.setValue(int(value))
+            box.blockSignals(False)
 
     def show_totals(self, scan, bucket_report, batch: int, accum: int) -> None:
         from trainer.dataset.plan import plan_steps

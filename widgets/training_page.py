@@ -27,6 +27,13 @@ from .vram_bar import VramBar
 ESTIMATE_DEBOUNCE_MS = 10  # the VRAM bar follows an edit within 50 ms
 
 
+def use_dataset_folder(model, folder: str) -> None:
+    """The run trains on the folder the Dataset page opened (the same folder written differently is left)."""
+    current = model.get().train_data_dir
+    if folder and current != folder and not (current and Path(current).resolve() == Path(folder).resolve()):
+        model.update(train_data_dir=folder)
+
+
 def lr_groups(cfg) -> dict:
     """The parameter groups the trainer will report (name -> initial lr): the run plan's."""
     from trainer.plan import resolve
@@ -40,11 +47,12 @@ class TrainingPage(ConfigFilesMixin, QWidget):
     sample_saved = Signal(list, str)  # the run's saved files and its base model: a sample grid on the Tools page
     status = Signal(str)
     trainingChanged = Signal(bool)
-    configChanged = Signal(object)  # the TrainConfig after any edit (the Dataset page follows its fields)
 
     def __init__(self, config=None, settings=None, parent=None):
+        """``config``: the window's ConfigModel (shared with the Dataset page), or a TrainConfig to start from
+        (a page on its own; None: TrainConfig's defaults)."""
         super().__init__(parent)
-        from trainer.config import TrainConfig
+        from .config_binding import follow, shared_model
 
         if sys.getswitchinterval() > 0.001:  # short GIL turns: the window stays responsive while training
             sys.setswitchinterval(0.001)
@@ -109,7 +117,8 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         self.tabs.addTab(settings_tab, tr("Settings"))
         self.tabs.addTab(QWidget(), tr("Progress"))
         self._view = None  # the progress view (its plots load pyqtgraph) is made when first needed
-        self.form = ParamForm(config if config is not None else TrainConfig(), parent=settings_tab)
+        self.config_model = shared_model(config)
+        self.form = ParamForm(self.config_model.get(), parent=settings_tab)
         self.form.changed.connect(self._changed)
         side = QWidget(settings_tab)
         sl = QVBoxLayout(side)
@@ -136,6 +145,7 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         self._fill_recent()
         self._revalidate()
         self._update_estimate()
+        self._unfollow = follow(self, self.config_model, self._config_changed)  # edits made on any page
 
     def _tab_changed(self, index: int) -> None:
         if index == 1:
@@ -160,33 +170,27 @@ class TrainingPage(ConfigFilesMixin, QWidget):
 
     # ------------------------------------------------------------------ config
     def config(self):
-        return self.form.config()
+        return self.config_model.get()
 
     def set_config(self, cfg) -> None:
-        self.form.set_config(cfg)
-        self._changed("")
+        """Show and use ``cfg`` (a preset, an opened file): into the shared config."""
+        if not self.config_model.set(cfg):
+            self._refresh()  # the same settings: the checks (files may exist now) run again all the same
 
     def set_value(self, name: str, value) -> None:
         self.form.set_value(name, value)
 
-    def apply_dataset_settings(self, values: dict) -> None:
-        """Batch size, resolution or bucket settings changed on the Dataset page: the form follows (not during
-        a run, whose settings are fixed)."""
-        if self.is_training():
-            return
-        cfg = self.config()
-        for name, value in values.items():
-            if name in self.form.rows and getattr(cfg, name) != value:
-                self.form.set_value(name, value)
-
-    def dataset_opened(self, folder: str) -> None:
-        """The Dataset page opened a training folder: train on it."""
-        if not self.is_training() and folder and self.config().train_data_dir != folder:
-            if not (self.config().train_data_dir and Path(self.config().train_data_dir).resolve() == Path(folder).resolve()):
-                self.form.set_value("train_data_dir", folder)
-
     def _changed(self, _name: str) -> None:
-        self.configChanged.emit(self.config())
+        """An edit in the form: into the shared config (the other pages and this one's checks follow)."""
+        if not self.config_model.set(self.form.config(), source=self):
+            self._refresh()  # e.g. text that does not parse: no new value, but a sentence to show
+
+    def _config_changed(self, cfg, _changed, source) -> None:
+        if source is not self:  # an edit on the Dataset page, a preset, a file: the form shows it
+            self.form.set_config(cfg)
+        self._refresh()
+
+    def _refresh(self) -> None:
         self._revalidate()
         self._estimate_timer.start()
         if self.isVisible():
@@ -338,7 +342,8 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         return False
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Stop a run and wait for its thread (the window is going away)."""
+        """Stop a run and wait for its thread (the window is going away, or the page is rebuilt)."""
+        self._unfollow()
         if self.run is not None and self.run.is_running():
             self.run.stop()
             self.run.wait(timeout_ms)
