@@ -71,10 +71,11 @@ class PhaseTimer:
 
     def __enter__(self):
         from trainer import setup
+        from trainer.loop import TrainingLoop
         from trainer.models import loader
         from trainer.trainer import Trainer
 
-        run, optimizer_step, optimization = Trainer.run, Trainer._optimizer_step, setup.optimization
+        run, optimizer_step, optimization = Trainer.run, TrainingLoop.optimizer_step, setup.optimization
 
         def run_timed(trainer, *a, **k):
             self.started, self.age_at_run = time.perf_counter(), process_age()
@@ -88,8 +89,8 @@ class PhaseTimer:
             self._add("network and optimizer", self._setup_done - t, self._setup_cpu - c)
             return out
 
-        def step_timed(trainer, *a, **k):
-            out = optimizer_step(trainer, *a, **k)
+        def step_timed(loop, *a, **k):
+            out = optimizer_step(loop, *a, **k)
             if not self._first_step_done and self._setup_done is not None:
                 _sync()
                 self._first_step_done = True
@@ -97,10 +98,10 @@ class PhaseTimer:
                 self._add("other", (time.perf_counter() - self.started) - sum(self.phases.values()),
                           (time.process_time() - self._cpu0) - sum(self.cpu.values()))
                 if self.stop_after_first_step:
-                    trainer.stop.set()
+                    loop.t.stop.set()
             return out
 
-        for owner, attr, new in ((Trainer, "run", run_timed), (Trainer, "_optimizer_step", step_timed),
+        for owner, attr, new in ((Trainer, "run", run_timed), (TrainingLoop, "optimizer_step", step_timed),
                                  (setup, "optimization", optimization_timed)):
             self._undo.append((owner, attr, getattr(owner, attr)))
             setattr(owner, attr, new)
