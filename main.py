@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from trainer.commands import COMMANDS as TOOLS  # name -> (module, function, one-line summary)
+from trainer.cli.commands import COMMANDS as TOOLS  # name -> (module, function, one-line summary)
 
 
 def main(argv: list[str]) -> int:
@@ -15,7 +15,7 @@ def main(argv: list[str]) -> int:
         return 0
     if argv and not argv[0].startswith("-"):
         if argv[0] not in TOOLS:
-            from trainer.argparsing import did_you_mean
+            from trainer.cli.argparsing import did_you_mean
 
             print(f"error: Unknown command '{argv[0]}'.{did_you_mean(argv[0], TOOLS)} Commands: {', '.join(TOOLS)} "
                   "(python main.py --help says what each does).", file=sys.stderr)

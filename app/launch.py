@@ -17,7 +17,7 @@ SCREENSHOT_SIZE = (1280, 800)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    from trainer.commands import commands_help
+    from trainer.cli.commands import commands_help
 
     p = argparse.ArgumentParser(prog="main.py", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 usage="python main.py [window options]  |  python main.py <command> ...",
@@ -88,7 +88,7 @@ def run_app(argv: list[str]) -> int:
     config, config_error = None, None
     if args.config_file:
         try:
-            from trainer.config_io import load_toml
+            from trainer.config.files import load_toml
 
             config = load_toml(args.config_file)
         except Exception as e:  # ConfigError sentence

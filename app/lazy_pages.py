@@ -39,7 +39,7 @@ def tab_parent(tabs):
 def make_training_page(win):
     """The Training page of ``win``, on the window's shared config (which already names the open dataset
     folder), connected to the window."""
-    from widgets.training_page import TrainingPage
+    from widgets.training.training_page import TrainingPage
 
     page = TrainingPage(win.config_model, win.settings, parent=tab_parent(win.tabs))
     page.status.connect(lambda m: win._page_status(page, m))
@@ -52,7 +52,7 @@ def make_training_page(win):
 
 def make_tools_page(win):
     """The Tools page of ``win``, offered the LoRA files saved before it existed."""
-    from widgets.tools_page import ToolsPage
+    from widgets.tools.tools_page import ToolsPage
 
     page = ToolsPage(win.settings if win.persist else None, parent=tab_parent(win.tabs))
     page.status.connect(lambda m: win._page_status(page, m, 0))

@@ -67,9 +67,9 @@ class MainWindow(QMainWindow):
         """Build the pages and menus (once); a dataset or page asked for meanwhile is opened now."""
         if self.built:
             return
-        from widgets.caption_store import CaptionStore
+        from widgets.dataset.caption_store import CaptionStore
 
-        from trainer.config_model import ConfigModel
+        from trainer.config.model import ConfigModel
 
         config = self._start_config
         if config is None:  # the last session's settings; the first time (or not persisting) a starter preset
@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
         # torch loads in the background once the user pauses (screenshots and other one-off windows: only when
         # asked, see app/launch.py)
         self.warmup = install_warmup(self, auto=self.persist)
-        from widgets.gpu_banner import install_gpu_banner  # no NVIDIA GPU: "training will be very slow on CPU"
+        from widgets.common.gpu_banner import install_gpu_banner  # no NVIDIA GPU: "training will be very slow on CPU"
 
         self.gpu_banner = install_gpu_banner(self, self.settings, self.persist)
         if self._pending_dataset is not None:
@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ building (again on language change)
     def _build(self, page: int) -> None:
         """The Dataset page now; the Training and Tools pages when first shown (app/lazy_pages.py)."""
-        from widgets.dataset_page import DatasetPage
+        from widgets.dataset.dataset_page import DatasetPage
 
         self.setWindowTitle(APP_NAME)
         from .lazy_pages import tab_parent
@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         if self._tools_page is not None:
             self._tools_page.add_file(path)
         elif self.persist:
-            from widgets.tools_page import LAST_LORA
+            from widgets.tools.tools_page import LAST_LORA
 
             self.settings.setValue(LAST_LORA, str(path))
 
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
     def _dataset_opened(self, folder: str) -> None:
         """The Dataset page opened a training folder: the run trains on it (not while one is running)."""
         if self._training_page is None or not self._training_page.is_training():
-            from widgets.training_page import use_dataset_folder
+            from widgets.training.training_page import use_dataset_folder
 
             use_dataset_folder(self.config_model, folder)
         if self.persist:

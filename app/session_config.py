@@ -19,15 +19,15 @@ def session_path() -> Path:
 
 
 def starter_config():
-    from trainer.config import TrainConfig
-    from trainer.presets import apply_preset
+    from trainer.config.fields import TrainConfig
+    from trainer.config.presets import apply_preset
 
     return apply_preset(TrainConfig(), STARTER_PRESET)
 
 
 def load_session_config():
     """(TrainConfig, "last" | "starter"): the last session's settings, or the starter preset."""
-    from trainer.config_io import load_toml
+    from trainer.config.files import load_toml
     from trainer.errors import UserError
 
     path = session_path()
@@ -40,7 +40,7 @@ def load_session_config():
 
 
 def save_session_config(cfg) -> Path:
-    from trainer.config_io import dumps_toml
+    from trainer.config.files import dumps_toml
     from trainer.fileio import write_atomic
 
     path = session_path()

@@ -119,7 +119,7 @@ class TrainWorker(QObject):
             ml_imports()  # the page's warm-up may still be importing in a pool thread
             from trainer import events as ev
             from trainer.errors import UserError
-            from trainer.trainer import Trainer
+            from trainer.run.trainer import Trainer
 
             trainer = Trainer(self.cfg, self._on_event, self.stop)
             try:

@@ -51,7 +51,7 @@ class Warmup(QObject):
         self.started = True
         if self._watching:
             QApplication.instance().removeEventFilter(self)
-        from widgets.worker import run_task
+        from widgets.common.worker import run_task
 
         from .train_worker import warm_up_training_core
 

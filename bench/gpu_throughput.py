@@ -76,8 +76,8 @@ def _rate(times: list[float], skip: int) -> float:
 
 def ours(model: Path, data: Path, out: Path, res: int, batch: int, steps: int, compile_: bool, smoke: bool):
     from trainer import events as ev
-    from trainer.config import TrainConfig
-    from trainer.trainer import Trainer
+    from trainer.config.fields import TrainConfig
+    from trainer.run.trainer import Trainer
 
     cfg = TrainConfig(pretrained_model_name_or_path=str(model), train_data_dir=str(data), output_dir=str(out),
                       output_name="bench", resolution=f"{res},{res}", train_batch_size=batch,

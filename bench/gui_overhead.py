@@ -46,7 +46,7 @@ def loop_rate(steps) -> float:
 
 
 def bare(cfg) -> tuple[float, float]:
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     steps = []
     t = threading.Thread(target=lambda: Trainer(cfg, lambda e: steps.append(e) if type(e).__name__ == "Step"
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     model = make_tiny_checkpoint(tmp / "tiny.safetensors", family="sd1", seed=0)
     data = make_dataset(tmp / "data")
     app = QApplication.instance() or QApplication([])
-    from widgets.training_page import TrainingPage
+    from widgets.training.training_page import TrainingPage
 
     page = TrainingPage()
     page.resize(1400, 900)

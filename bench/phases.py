@@ -70,10 +70,10 @@ class PhaseTimer:
         self._undo.append((owner, attr, orig))
 
     def __enter__(self):
-        from trainer import setup
-        from trainer.loop import TrainingLoop
+        from trainer.run import setup
+        from trainer.run.loop import TrainingLoop
         from trainer.models import loader
-        from trainer.trainer import Trainer
+        from trainer.run.trainer import Trainer
 
         run, optimizer_step, optimization = Trainer.run, TrainingLoop.optimizer_step, setup.optimization
 

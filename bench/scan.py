@@ -44,8 +44,8 @@ def main() -> int:
 
     app = QApplication([])
     import trainer.dataset  # noqa: F401  (import time is part of bench/startup.py)
-    from widgets.caption_store import CaptionStore
-    from widgets.dataset_page import DatasetPage
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"

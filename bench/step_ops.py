@@ -10,7 +10,7 @@ Syncs: `.item()`, `bool(t)`, `float(t)`, `int(t)`, `.tolist()`, `.cpu()`, `.nump
 lives on the training device in a GPU run. Not counted, because they never block on a GPU: torch.optim's
 reads of its own step counters (kept on the host unless capturable/fused), the DataLoader's base seed
 drawn once per epoch on the host, and reads of tensors our code keeps in host memory
-(trainer.step_stats.host_tensor). On a CUDA machine the same run also counts the
+(trainer.run.step_stats.host_tensor). On a CUDA machine the same run also counts the
 syncs torch itself reports (torch.cuda.set_sync_debug_mode).
 `--show` reads every Step event's loss as a GUI does; without it nothing is shown.
 Ends with `ops ratio: <ours/bare>` (goal <= 1.05; syncs: at most 1 per step, none when nothing is shown).
@@ -63,7 +63,7 @@ class SyncCounter:
         return sum(self.where.values())
 
     def _skip(self, t) -> bool:
-        from trainer.step_stats import is_host_tensor
+        from trainer.run.step_stats import is_host_tensor
 
         if is_host_tensor(t):
             return True
@@ -137,7 +137,7 @@ def ours(model, data, out, warmup, steps, show) -> dict:
     from conftest import quick_config
 
     from trainer import events as ev
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     w = Window(warmup, steps)
     shown = []

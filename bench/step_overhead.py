@@ -25,7 +25,7 @@ def ours(model, data, out, steps) -> float:
     from conftest import quick_config
 
     from trainer import events as ev
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     times = []
     cfg = quick_config(model, data, out, max_train_steps=steps, train_batch_size=2, network_dim=4,

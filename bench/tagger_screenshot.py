@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     from app.settings import make_settings
     from app.style import STYLE
     from tagging_fixtures import make_tagger
-    from widgets.tagger_dialog import open_tagger_dialog
+    from widgets.dataset.tagger_dialog import open_tagger_dialog
 
     app = QApplication.instance() or QApplication([])
     app.setStyleSheet(STYLE)

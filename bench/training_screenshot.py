@@ -40,8 +40,8 @@ def main(argv=None) -> int:
     from app.main_window import MainWindow
     from app.settings import make_settings
     from app.style import STYLE
-    from trainer.config_io import load_toml
-    from trainer.demo import DEMO_CONFIG, ensure_demo_model
+    from trainer.config.files import load_toml
+    from trainer.cli.demo import DEMO_CONFIG, ensure_demo_model
 
     app = QApplication.instance() or QApplication([])
     app.setStyleSheet(STYLE)

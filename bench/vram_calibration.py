@@ -48,7 +48,7 @@ ADAFACTOR_ARGS = ["scale_parameter=False", "relative_step=False", "warmup_init=F
 
 
 def config_for(row, model: Path, data: Path, out: Path, steps: int, smoke: bool):
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     family, res, batch, ckpt, fp8, opt, extra = row
     kw = dict(COMMON, pretrained_model_name_or_path=str(model), train_data_dir=str(data), output_dir=str(out),
@@ -100,9 +100,9 @@ def child(rows_json: str) -> int:
     import torch
 
     from trainer import events as ev
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
     from trainer.models import loader
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     rows = json.loads(rows_json)
     cuda = torch.cuda.is_available()

@@ -26,8 +26,8 @@ def wait_loaded(qtbot, page, timeout=10000):
 @pytest.fixture
 def page(qtbot, app_env, tmp_path):
     """A DatasetPage showing a small generated dataset (2_redcircle: 3 images, 1_bluesquare: 2 images)."""
-    from widgets.caption_store import CaptionStore
-    from widgets.dataset_page import DatasetPage
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
 
     data = make_dataset(tmp_path / "data set ünïcode")  # spaces and non-ASCII in the path
     store = CaptionStore()

@@ -54,7 +54,7 @@ def dataset(tmp_path):
 
 
 def quick_config(model: Path, data: Path, out: Path, **kw):
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     base = dict(pretrained_model_name_or_path=str(model), train_data_dir=str(data), output_dir=str(out),
                 output_name="lora", resolution="64,64", train_batch_size=2, max_train_steps=3, seed=1,
@@ -66,7 +66,7 @@ def quick_config(model: Path, data: Path, out: Path, **kw):
 
 def run_training(cfg, stop=None):
     """Train and return (final path, events)."""
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     events = []
     path = Trainer(cfg, events.append, stop).run()

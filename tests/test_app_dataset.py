@@ -171,8 +171,8 @@ def _make_big_dataset(root: Path, n: int) -> Path:
 def test_10000_images_fill_without_blocking_the_event_loop(qtbot, app_env, tmp_path):
     from PySide6.QtCore import QTimer
 
-    from widgets.caption_store import CaptionStore
-    from widgets.dataset_page import DatasetPage
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
 
     import trainer.dataset  # noqa: F401  (imported once per process, numpy holds the GIL while it loads:
     # a start-up cost measured by bench/startup.py, not part of filling the model)

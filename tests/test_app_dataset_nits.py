@@ -34,7 +34,7 @@ def test_thumbnails_show_their_concept(qtbot, page):  # noqa: F811
 def test_sort_arrow_points_down_when_sorted_high_to_low(monkeypatch):
     from PySide6.QtWidgets import QProxyStyle, QStyle, QStyleOptionHeader
 
-    from widgets.sort_arrow import SortArrowStyle
+    from widgets.dataset.sort_arrow import SortArrowStyle
 
     seen = []
     monkeypatch.setattr(QProxyStyle, "drawPrimitive", lambda self, el, opt, p, w=None: seen.append(opt.sortIndicator))
@@ -48,10 +48,10 @@ def test_sort_arrow_points_down_when_sorted_high_to_low(monkeypatch):
 
 
 def test_tag_table_uses_the_arrow_style_and_filter_placeholder_fits(qtbot, page):  # noqa: F811
-    from widgets.sort_arrow import SortArrowStyle
+    from widgets.dataset.sort_arrow import SortArrowStyle
 
     header = page.tag_stats.table.horizontalHeader()
-    assert header.findChild(SortArrowStyle) is not None  # the header's own style (widgets/sort_arrow.py)
+    assert header.findChild(SortArrowStyle) is not None  # the header's own style (widgets/dataset/sort_arrow.py)
     f = page.filter
     assert f.fontMetrics().horizontalAdvance(f.placeholderText()) + 12 <= f.minimumWidth()
     assert "tag:" in f.toolTip()

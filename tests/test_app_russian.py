@@ -91,7 +91,7 @@ def ru_window(qtbot, app_env, tiny_ckpt, monkeypatch):  # noqa: F811
     from app.main_window import MainWindow
     from app.settings import make_settings
     from trainer import gpu_info
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     monkeypatch.setattr(gpu_info, "query_gpus", lambda: None)  # the CPU banner is shown
     i18n.set_language("ru")
@@ -172,7 +172,7 @@ def test_core_sentences_are_translated_on_the_training_page(qtbot, ru_window):
     assert "ГиБ" in memory and re.search(r"\d,\d\d", memory) and "GiB" not in memory, memory
     assert "контекст CUDA" in t.vram.legend.text()
     t.set_value("cache_latents", True)
-    t.set_value("random_crop", True)  # a validation error from trainer/validate.py, shown by the field
+    t.set_value("random_crop", True)  # a validation error from trainer/config/validate.py, shown by the field
     message = t.form.rows["cache_latents"].message.text()
     assert message.startswith("cache_latents нельзя сочетать с random_crop"), message
     assert "нельзя сочетать" in t.blockers.text()

@@ -110,8 +110,8 @@ def test_settings_remember_dataset_geometry_and_undo_menu(qtbot, app_env):
 
 
 def test_training_and_tools_pages_are_real(qtbot, app_env):
-    from widgets.tools_page import ToolsPage
-    from widgets.training_page import TrainingPage
+    from widgets.tools.tools_page import ToolsPage
+    from widgets.training.training_page import TrainingPage
 
     w = _window(qtbot)
     assert isinstance(w.training_page, TrainingPage) and isinstance(w.tools_page, ToolsPage)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from tools_fixtures import make_lora, one_torch_thread  # noqa: F401
 
-from trainer.base_weights import merge_base_weights, module_targets
+from trainer.run.base_weights import merge_base_weights, module_targets
 from trainer.errors import ConfigError
 from trainer.models.loader import load_base_model
 from trainer.network.lora_file import load_lora

@@ -28,7 +28,7 @@ def test_sync_counter_sees_item_and_bool_but_not_host_buffers():
     spec = importlib.util.spec_from_file_location("step_ops", ROOT / "bench" / "step_ops.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    from trainer.step_stats import host_tensor
+    from trainer.run.step_stats import host_tensor
 
     with bench.SyncCounter() as c:
         c.on = True

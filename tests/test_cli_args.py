@@ -1,5 +1,5 @@
 """The command line's first impression: `main.py --help` names the commands, mistyped options get the
-sentence a mistyped TOML key gets (trainer/argparsing.py), `estimate` checks the training folder, and the
+sentence a mistyped TOML key gets (trainer/cli/argparsing.py), `estimate` checks the training folder, and the
 bitsandbytes kernel warning stays out of a normal run (trainer/quiet.py)."""
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 import main as entry
 from tools_fixtures import one_torch_thread, tools_files  # noqa: F401
 
-from trainer.argparsing import did_you_mean
-from trainer.commands import COMMANDS
-from trainer.config_io import ConfigError, from_dict
+from trainer.cli.argparsing import did_you_mean
+from trainer.cli.commands import COMMANDS
+from trainer.config.files import ConfigError, from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def _error_lines(capsys, fn, argv) -> list[str]:
 
 
 def test_train_option_typo_is_the_toml_sentence_in_two_lines(capsys):
-    from trainer.cli import main_train
+    from trainer.cli.train import main_train
 
     lines = _error_lines(capsys, main_train, ["--learnin_rate", "1e-4"])
     assert lines[0] == "error: Unknown option '--learnin_rate'. Did you mean '--learning_rate'?"
@@ -59,7 +59,7 @@ def test_train_option_typo_is_the_toml_sentence_in_two_lines(capsys):
 
 def test_estimate_and_tool_typos(capsys):
     from trainer.tools.cli import main_check, main_merge, main_resize, main_sample
-    from trainer.vram_cli import main_estimate
+    from trainer.cli.estimate import main_estimate
 
     assert _error_lines(capsys, main_estimate, ["--network_dm", "8"])[0].endswith("Did you mean '--network_dim'?")
     for fn, argv, want in ((main_resize, ["--model", "a", "--save_to", "b", "--new_rnak", "4"], "--new_rank"),
@@ -87,7 +87,7 @@ def estimate_toml(tiny_ckpt, tmp_path):
 
 
 def test_estimate_checks_the_training_folder(estimate_toml, tmp_path, capsys):
-    from trainer.vram_cli import main_estimate
+    from trainer.cli.estimate import main_estimate
 
     toml, data = estimate_toml
     assert main_estimate(["--config_file", str(toml)]) == 0
@@ -105,8 +105,8 @@ def test_estimate_checks_the_training_folder(estimate_toml, tmp_path, capsys):
 
 
 def test_estimate_applies_a_preset(estimate_toml, capsys):
-    from trainer.presets import list_presets
-    from trainer.vram_cli import main_estimate
+    from trainer.config.presets import list_presets
+    from trainer.cli.estimate import main_estimate
 
     name = sorted(list_presets())[0]
     assert main_estimate(["--config_file", str(estimate_toml[0]), "--preset", name]) == 0
@@ -141,8 +141,8 @@ def test_the_torchvision_fallback_warning_is_dropped(caplog):
 
 
 def test_estimate_makes_the_demo_model_like_train(tmp_path, monkeypatch, capsys):
-    from trainer import demo
-    from trainer.vram_cli import main_estimate
+    from trainer.cli import demo
+    from trainer.cli.estimate import main_estimate
 
     model = tmp_path / "demo_model" / "tiny-sd1.safetensors"
     monkeypatch.setattr(demo, "DEMO_MODEL", model)

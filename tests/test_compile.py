@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from conftest import quick_config, run_training
 from trainer import events as ev
-from trainer.compile import step_shapes
+from trainer.run.compile import step_shapes
 
 
 def test_step_shapes_counts_full_and_smaller_batches_per_bucket():

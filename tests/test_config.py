@@ -1,10 +1,10 @@
 """TrainConfig: kohya names and defaults, TOML round trip (flat and sectioned), typed errors, validation."""
 import pytest
 
-from trainer.config import FIELDS, GROUPS, TrainConfig
-from trainer.config_io import apply_overrides, dumps_toml, from_dict, load_toml, save_toml
+from trainer.config.fields import FIELDS, GROUPS, TrainConfig
+from trainer.config.files import apply_overrides, dumps_toml, from_dict, load_toml, save_toml
 from trainer.errors import ConfigError
-from trainer.validate import validate
+from trainer.config.validate import validate
 
 
 def test_every_field_has_group_and_help():

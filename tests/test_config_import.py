@@ -1,9 +1,9 @@
-"""Importing LoRA_Easy_Training_Scripts and bmaltais/kohya_ss configs (trainer/config_import.py, no torch)."""
+"""Importing LoRA_Easy_Training_Scripts and bmaltais/kohya_ss configs (trainer/config/kohya_ss.py, no torch)."""
 import json
 
 import pytest
 
-from trainer.config_import import detect_format, import_config
+from trainer.config.kohya_ss import detect_format, import_config
 from trainer.errors import ConfigError
 
 EASY = """
@@ -174,7 +174,7 @@ def test_subsets_not_named_with_repeats_are_listed(tmp_path):
 
 
 def test_import_keeps_base_settings_not_named():
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     res = import_config({"LoRA_type": "Standard", "network_dim": 8}, base=TrainConfig(output_dir="/keep"))
     assert res.config.output_dir == "/keep" and res.config.network_dim == 8
@@ -183,7 +183,7 @@ def test_import_keeps_base_settings_not_named():
 
 def test_per_folder_options_are_saved_beside_the_imported_file_and_train(tmp_path):
     from conftest import make_dataset
-    from trainer.config_import import save_dataset_config
+    from trainer.config.kohya_ss import save_dataset_config
     from trainer.dataset.sources import scan_sources
 
     make_dataset(tmp_path, {"6_maid": 1, "2_bg": 1})

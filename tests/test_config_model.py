@@ -1,9 +1,9 @@
-"""The one config the pages share (trainer/config_model.py): changes checked like a file's, told to every
+"""The one config the pages share (trainer/config/model.py): changes checked like a file's, told to every
 listener with the names that changed and who changed them, nothing told when nothing changed."""
 import pytest
 
-from trainer.config import TrainConfig
-from trainer.config_model import ConfigModel
+from trainer.config.fields import TrainConfig
+from trainer.config.model import ConfigModel
 from trainer.errors import ConfigError
 
 

@@ -56,7 +56,7 @@ def folders(tmp_path):
 
 
 def _data(cfg):
-    from trainer.data import TrainData, build_items
+    from trainer.run.data import TrainData, build_items
     from trainer.dataset.buckets import Bucketer
     from trainer.dataset.plan import assign_buckets
 
@@ -81,7 +81,7 @@ def test_per_subset_options_reach_the_captions_of_that_subset_only(folders, tmp_
 
 
 def test_dataset_keys_set_the_run_and_steps_count_reg_images(folders, tmp_path):
-    from trainer.plan import dataset_bucket_counts, resolve
+    from trainer.config.plan import dataset_bucket_counts, resolve
 
     cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(folders),
                        resolution="512", train_batch_size=1, max_train_epochs=1)
@@ -139,7 +139,7 @@ def test_a_run_trains_from_a_dataset_config_and_records_reg_dirs(folders, tiny_c
 
 
 def test_the_dataset_page_edits_a_concepts_options_and_saves_them(qtbot, page, tmp_path, monkeypatch):
-    from widgets.concept_options import ConceptOptionsDialog, save_dataset_config_from
+    from widgets.dataset.concept_options import ConceptOptionsDialog, save_dataset_config_from
 
     def user_edits(dlg):  # what the user types into the dialog before pressing OK
         dlg.repeats.setValue(4)
@@ -167,7 +167,7 @@ def test_the_dataset_page_edits_a_concepts_options_and_saves_them(qtbot, page, t
 
 
 def test_the_learning_rate_preview_plans_a_dataset_config_without_a_training_folder(folders, tmp_path):
-    from widgets.lr_preview import schedule_preview
+    from widgets.training.lr_preview import schedule_preview
 
     cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(folders),
                        max_train_epochs=2)

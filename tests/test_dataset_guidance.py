@@ -49,8 +49,8 @@ def test_an_unknown_goal_is_a_sentence():
 def test_the_totals_bar_and_the_training_page_show_the_hints_for_the_chosen_goal(qtbot, page, tmp_path):
     from conftest import make_dataset, quick_config
 
-    from widgets.guidance_hints import goal, hints_html
-    from widgets.lr_preview import schedule_preview
+    from widgets.common.guidance_hints import goal, hints_html
+    from widgets.training.lr_preview import schedule_preview
 
     goal().set("character")
     text = page.totals_bar.hints.text()

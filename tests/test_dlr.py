@@ -4,7 +4,7 @@ import pytest
 from conftest import quick_config
 
 from trainer import events as ev
-from trainer.trainer import Trainer
+from trainer.run.trainer import Trainer
 
 
 def test_prodigy_d_times_lr_is_the_optimizer_state(tiny_ckpt, dataset, tmp_path):
@@ -36,7 +36,7 @@ def test_prodigy_d_times_lr_is_the_optimizer_state(tiny_ckpt, dataset, tmp_path)
 
 
 def test_other_optimizers_report_no_d():
-    from trainer.watch import d_times_lr
+    from trainer.run.watch import d_times_lr
 
     class Opt:
         param_groups = [{"lr": 1e-4}]

@@ -6,8 +6,8 @@ from conftest import quick_config, run_training
 from safetensors.torch import load_file
 
 from trainer import events as ev
-from trainer.ema import WeightEMA, ema_path
-from trainer.trainer import Trainer
+from trainer.run.ema import WeightEMA, ema_path
+from trainer.run.trainer import Trainer
 
 
 def test_update_rule_with_warm_up_decay_and_interval():

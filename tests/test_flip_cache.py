@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import make_dataset, quick_config, run_training
 
-from trainer.config import TrainConfig
-from trainer.validate import errors
+from trainer.config.fields import TrainConfig
+from trainer.config.validate import errors
 
 
 def _data(tiny_ckpt, root, **kw):
-    from trainer.data import TrainData, build_items
+    from trainer.run.data import TrainData, build_items
     from trainer.dataset.buckets import Bucketer
     from trainer.dataset.plan import assign_buckets
     from trainer.dataset.scan import scan_dataset
@@ -37,7 +37,7 @@ def exact_vae(monkeypatch):
 def test_flipped_cached_latents_are_the_encoding_of_the_mirrored_image(tiny_ckpt, tmp_path, exact_vae):
     from PIL import Image
 
-    from trainer.caching import cache_latents
+    from trainer.run.caching import cache_latents
     from trainer.dataset.images import open_image_rgb
     from trainer.models.spec import VAE_SCALING
 

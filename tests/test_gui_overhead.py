@@ -95,7 +95,7 @@ def test_view_draws_nothing_while_minimised_or_hidden_and_catches_up(qtbot, app_
 
     from app.train_worker import Progress
     from trainer import events as ev
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     tabs = QTabWidget()
     qtbot.addWidget(tabs)
@@ -135,7 +135,7 @@ def test_view_redraws_a_burst_once(qtbot, app_env):
     """Many batches within one period: one plot redraw for all of them."""
     from app.train_worker import Progress
     from trainer import events as ev
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     view = TrainView()
     qtbot.addWidget(view)
@@ -158,7 +158,7 @@ def test_long_curves_are_drawn_decimated_with_their_peaks(qtbot, app_env):
 
     from app.train_worker import Progress
     from trainer import events as ev
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     view = TrainView()
     qtbot.addWidget(view)

@@ -1,4 +1,4 @@
-"""trainer/loss.py against values computed by hand from the published formulas (DDPM scaled-linear schedule,
+"""trainer/run/loss.py against values computed by hand from the published formulas (DDPM scaled-linear schedule,
 Lin et al. 2023 zero terminal SNR, Hang et al. 2023 min-SNR weighting, sd-scripts' v-prediction scalings)."""
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import loss as L
+from trainer.run import loss as L
 
 
 def _alphas_cumprod_by_hand(n=1000, start=0.00085, end=0.012):

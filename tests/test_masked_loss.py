@@ -17,7 +17,7 @@ def _half_transparent(folder, name="img0.png", size=(64, 64)):
 
 
 def _data(cfg):
-    from trainer.data import TrainData, build_items
+    from trainer.run.data import TrainData, build_items
     from trainer.dataset.buckets import Bucketer
     from trainer.dataset.plan import assign_buckets
     from trainer.dataset.sources import scan_sources
@@ -59,7 +59,7 @@ def test_mask_images_come_from_conditioning_data_dir_and_a_missing_one_is_one_se
 
 
 def test_the_masked_out_area_adds_nothing_to_the_loss_or_its_gradient():
-    from trainer.masks import apply_masked_loss
+    from trainer.run.masks import apply_masked_loss
 
     torch.manual_seed(0)
     pred = torch.randn(2, 4, 8, 8, requires_grad=True)
@@ -92,8 +92,8 @@ def test_a_run_trains_with_alpha_masks_cached_and_flipped_latents(tiny_ckpt, tmp
 def test_the_dataset_page_shows_an_images_mask_over_it(qtbot, app_env, tmp_path):
     from app_fixtures import wait_loaded
 
-    from widgets.caption_store import CaptionStore
-    from widgets.dataset_page import DatasetPage
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
 
     data_dir = make_dataset(tmp_path / "d", {"1_a": 2})
     _half_transparent(data_dir / "1_a")

@@ -65,7 +65,7 @@ def test_caption_extension_from_the_training_page_rescans_the_dataset(qtbot, app
 
 
 def test_both_pages_read_and_write_the_windows_one_config(qtbot, app_env):
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     w = _window(qtbot, app_env)
     data, model = w.dataset_page, w.config_model
@@ -87,9 +87,9 @@ def test_both_pages_read_and_write_the_windows_one_config(qtbot, app_env):
 
 
 def test_a_page_on_its_own_starts_from_train_configs_defaults(qtbot, tmp_path):
-    from trainer.config import TrainConfig
-    from widgets.caption_store import CaptionStore
-    from widgets.dataset_page import DatasetPage
+    from trainer.config.fields import TrainConfig
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
 
     page = DatasetPage(CaptionStore(), tmp_path / "cache")
     qtbot.addWidget(page)

@@ -2,11 +2,11 @@
 changes the keys it names; user presets are saved without paths, never replace one without being asked and never take a built-in name."""
 import pytest
 
-from trainer.cli import config_from_args
-from trainer.config import TrainConfig
+from trainer.cli.train import config_from_args
+from trainer.config.fields import TrainConfig
 from trainer.errors import ConfigError
-from trainer.presets import apply_preset, list_presets, preset_values, save_user_preset
-from trainer.validate import errors
+from trainer.config.presets import apply_preset, list_presets, preset_values, save_user_preset
+from trainer.config.validate import errors
 
 NAMES = ["sd15_8gb", "sd15_12gb", "sd15_24gb"] + [f"sdxl_pony_{k}_{g}gb" for k in ("character", "style")
                                                    for g in (8, 12, 16, 24)]

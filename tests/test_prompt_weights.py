@@ -37,7 +37,7 @@ def test_has_emphasis():
 @pytest.mark.parametrize("max_tokens", [None, 150])
 def test_unweighted_layout_equals_the_training_tokenization(family, max_tokens):
     from trainer.models.tokenizers import load_tokenizers
-    from trainer.text import tokenize
+    from trainer.run.text import tokenize
 
     text = ", ".join(f"tag{i} word{i}" for i in range(60))  # longer than one chunk
     for tok in load_tokenizers(family):  # SDXL: CLIP-L padding and OpenCLIP padding

@@ -23,7 +23,7 @@ def test_reg_images_double_the_epoch_and_are_recorded(tiny_ckpt, tmp_path):
     from safetensors import safe_open
 
     from trainer import events as ev
-    from trainer.plan import dataset_bucket_counts
+    from trainer.config.plan import dataset_bucket_counts
 
     data = make_dataset(tmp_path / "train", {"2_redcircle": 3})   # 6 training samples
     reg = make_dataset(tmp_path / "reg", {"1_circle": 2})          # 2 reg images -> 3 repeats each
@@ -52,13 +52,13 @@ def test_a_missing_reg_folder_is_one_sentence(tiny_ckpt, tmp_path):
 
 @torch.no_grad()
 def test_a_reg_images_loss_is_scaled_by_prior_loss_weight(tiny_ckpt, tmp_path):
-    from trainer.data import TrainData, build_items
+    from trainer.run.data import TrainData, build_items
     from trainer.dataset.buckets import Bucketer
     from trainer.dataset.plan import assign_buckets
     from trainer.dataset.sources import scan_sources
     from trainer.models.loader import load_base_model
-    from trainer.runtime import make_runtime
-    from trainer.setup import prepare_models
+    from trainer.run.runtime import make_runtime
+    from trainer.run.setup import prepare_models
 
     data_dir = make_dataset(tmp_path / "train", {"1_redcircle": 1})
     reg = make_dataset(tmp_path / "reg", {"1_circle": 1})

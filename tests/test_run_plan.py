@@ -1,13 +1,13 @@
-"""trainer.plan: the one answer to what a run does. The plan the window previews is the plan the trainer runs."""
+"""trainer.config.plan: the one answer to what a run does. The plan the window previews is the plan the trainer runs."""
 import threading
 
 import pytest
 
 from conftest import quick_config
 from trainer import events as ev
-from trainer.config import TrainConfig
-from trainer.plan import LrGroup, adaptive_group_lrs, dataset_bucket_counts, is_adaptive, resolve
-from trainer.presets import apply_preset, list_presets
+from trainer.config.fields import TrainConfig
+from trainer.config.plan import LrGroup, adaptive_group_lrs, dataset_bucket_counts, is_adaptive, resolve
+from trainer.config.presets import apply_preset, list_presets
 
 
 def _cfg(**kw):
@@ -72,7 +72,7 @@ def test_step_marks():
 
 def _trainer_plan(cfg):
     """Run the trainer until its optimizer exists, then stop it before the first step (nothing written)."""
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     stop = threading.Event()
 

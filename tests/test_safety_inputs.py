@@ -14,10 +14,10 @@ import torch
 from conftest import make_dataset
 from PIL import Image
 
-from trainer.config import FIELDS, TrainConfig
-from trainer.config_ranges import range_problem
+from trainer.config.fields import FIELDS, TrainConfig
+from trainer.config.ranges import range_problem
 from trainer.errors import DatasetError, ModelError
-from trainer.validate import errors
+from trainer.config.validate import errors
 
 # --- ranges ---------------------------------------------------------------------------------------------
 

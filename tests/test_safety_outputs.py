@@ -12,11 +12,11 @@ from conftest import quick_config
 from safetensors.torch import save, save_file
 
 from trainer.errors import ConfigError, UserError
-from trainer.output_plan import cleanup_leftovers, output_name_problem, prepare_outputs
-from trainer.saving import Progress, load_state, save_state
-from trainer.state_folders import recover_state_folders
-from trainer.trainer import Trainer
-from trainer.validate import errors
+from trainer.run.output_plan import cleanup_leftovers, output_name_problem, prepare_outputs
+from trainer.run.saving import Progress, load_state, save_state
+from trainer.run.state_folders import recover_state_folders
+from trainer.run.trainer import Trainer
+from trainer.config.validate import errors
 
 LORA = save({"lora_unet_x.lora_down.weight": torch.zeros(1)}, {"ss_network_dim": "4"})
 NOT_LORA = save({"model.diffusion_model.x": torch.zeros(1)}, {"format": "pt"})

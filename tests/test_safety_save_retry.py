@@ -22,7 +22,7 @@ def failed(tmp_path):
 
 
 def test_the_training_view_offers_another_folder_and_retries(qtbot, app_env, tmp_path, failed):  # noqa: F811
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     view = TrainView()
     qtbot.addWidget(view)
@@ -48,7 +48,7 @@ def test_the_training_view_offers_another_folder_and_retries(qtbot, app_env, tmp
 
 def test_the_dialog_speaks_russian(qtbot, app_env, failed):  # noqa: F811
     from app import i18n
-    from widgets.save_retry import SaveRetryDialog
+    from widgets.training.save_retry import SaveRetryDialog
 
     i18n.set_language("ru")
     dialog = SaveRetryDialog(failed)
@@ -58,7 +58,7 @@ def test_the_dialog_speaks_russian(qtbot, app_env, failed):  # noqa: F811
 
 
 def test_without_a_rescue_copy_the_dialog_says_the_weights_are_only_in_memory(qtbot, app_env, failed):  # noqa: F811
-    from widgets.save_retry import SaveRetryDialog
+    from widgets.training.save_retry import SaveRetryDialog
 
     failed.fallback = ""
     dialog = SaveRetryDialog(failed)

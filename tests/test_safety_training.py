@@ -9,8 +9,8 @@ from conftest import quick_config, run_training
 from safetensors.torch import load_file
 
 from trainer import events as ev
-from trainer.cli import main_train
-from trainer.trainer import Trainer
+from trainer.cli.train import main_train
+from trainer.run.trainer import Trainer
 
 
 def test_a_final_save_the_disk_refuses_goes_to_the_rescue_folder(tiny_ckpt, dataset, tmp_path, monkeypatch):

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from trainer.config import TrainConfig
+from trainer.config.fields import TrainConfig
 from trainer.errors import ConfigError
 from trainer.sampling.prompts import line_to_prompt_dict, load_prompts
 from trainer.sampling.schedule import sample_due, sample_file_name
-from trainer.validate import validate
+from trainer.config.validate import validate
 
 
 def test_txt_lines_with_every_option_comments_and_blank_lines(tmp_path):

@@ -63,7 +63,7 @@ def test_sampling_leaves_training_unchanged_and_stops_with_the_run(tiny_ckpt, tm
         if isinstance(e, ev.Sample) and e.epoch == 1:  # stop during the first epoch-end round
             stop.set()
 
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     cfg = _config(tiny_ckpt, tmp_path / "c")
     final = Trainer(cfg, on_event, stop).run()

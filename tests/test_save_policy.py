@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from trainer import save_policy as SP
-from trainer.config import TrainConfig
-from trainer.saving import Progress
+from trainer.run import save_policy as SP
+from trainer.config.fields import TrainConfig
+from trainer.run.saving import Progress
 
 
 def _cfg(**kw):

@@ -9,9 +9,9 @@ import pytest
 import toml
 import torch
 
-from trainer.config import FIELDS, TrainConfig
-from trainer.config_compat import ACCEPTED_ONLY, ALIASES
-from trainer.config_io import from_dict, load_toml
+from trainer.config.fields import FIELDS, TrainConfig
+from trainer.config.compat import ACCEPTED_ONLY, ALIASES
+from trainer.config.files import from_dict, load_toml
 from trainer.errors import ConfigError
 
 DATA = Path(__file__).parent / "data"
@@ -32,7 +32,7 @@ def test_every_sd_scripts_option_name_is_known():
 
 
 def test_a_toml_with_every_accepted_only_option_loads_and_each_set_one_is_named(tmp_path):
-    from trainer.validate import validate
+    from trainer.config.validate import validate
 
     values = {n: True for n in ACCEPTED_ONLY}
     values.update(log_with="wandb", huggingface_repo_id="me/lora", zero_stage=3, tokenizer_cache_dir="cache")
@@ -48,7 +48,7 @@ def test_a_toml_with_every_accepted_only_option_loads_and_each_set_one_is_named(
 
 
 def test_inert_values_of_accepted_only_options_say_nothing():
-    from trainer.validate import validate
+    from trainer.config.validate import validate
 
     cfg = from_dict({"huggingface_repo_id": "", "deepspeed": False, "log_with": "tensorboard", "zero_stage": 2})
     fields = {i.field for i in validate(cfg, need_paths=False)}
@@ -65,7 +65,7 @@ def test_legacy_aliases_map_like_sd_scripts():
 
 
 def test_accepted_only_options_survive_replace_and_save(tmp_path):
-    from trainer.config_io import save_toml
+    from trainer.config.files import save_toml
 
     cfg = from_dict({"wandb_run_name": "x"}).replace(seed=3)
     assert cfg.accepted_only == {"wandb_run_name": "x"}
@@ -74,7 +74,7 @@ def test_accepted_only_options_survive_replace_and_save(tmp_path):
 
 
 def test_train_help_lists_every_name_with_the_accepted_only_ones_apart():
-    from trainer.cli import build_parser, config_from_args
+    from trainer.cli.train import build_parser, config_from_args
 
     text = build_parser().format_help()
     for name in _names("sd_scripts_train_network_options.txt"):
@@ -90,13 +90,13 @@ def test_train_help_lists_every_name_with_the_accepted_only_ones_apart():
 # --- formulas (sd-scripts library/train_util.py, library/custom_train_functions.py)
 
 def _sched():
-    from trainer.loss import make_noise_scheduler
+    from trainer.run.loss import make_noise_scheduler
 
     return make_noise_scheduler()
 
 
 def test_huber_thresholds_follow_sd_scripts():
-    from trainer.loss import huber_threshold
+    from trainer.run.loss import huber_threshold
 
     sched, t = _sched(), torch.tensor([0, 250, 999])
     snr = huber_threshold("huber", "snr", 0.1, 1.0, t, sched)
@@ -111,7 +111,7 @@ def test_huber_thresholds_follow_sd_scripts():
 
 
 def test_loss_types_follow_sd_scripts():
-    from trainer.loss import elementwise_loss
+    from trainer.run.loss import elementwise_loss
 
     pred, target = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
     c = torch.tensor([0.1, 0.5])
@@ -124,7 +124,7 @@ def test_loss_types_follow_sd_scripts():
 
 
 def test_debiased_estimation_follows_sd_scripts():
-    from trainer.loss import weight_loss
+    from trainer.run.loss import weight_loss
 
     sched, t = _sched(), torch.tensor([0, 500, 999])
     loss = torch.ones(3)
@@ -139,7 +139,7 @@ def test_debiased_estimation_follows_sd_scripts():
 
 
 def test_timestep_range_and_input_perturbation():
-    from trainer.loss import input_perturbation, make_noise, sample_timesteps
+    from trainer.run.loss import input_perturbation, make_noise, sample_timesteps
 
     g = torch.Generator().manual_seed(0)
     t = sample_timesteps(4000, 200, 300, 1000, "cpu", g)
@@ -188,7 +188,7 @@ def test_token_warmup_prefix_suffix_and_dropout_every_n_epochs():
 # --- metadata: sd-scripts' keys, plus ours
 
 def _run_info(**kw):
-    from trainer.metadata import RunInfo
+    from trainer.network.metadata import RunInfo
 
     base = dict(model_version="sd_v1", session_id=1, started_at=1.7e9, num_train_images=5, batches_per_epoch=3,
                 epochs=2, total_steps=6, optimizer="torch.optim.AdamW", model_hashes=("a", "b"))
@@ -197,7 +197,7 @@ def _run_info(**kw):
 
 
 def test_metadata_has_every_key_sd_scripts_writes():
-    from trainer.metadata import build_metadata, with_progress
+    from trainer.network.metadata import build_metadata, with_progress
 
     cfg = TrainConfig(pretrained_model_name_or_path="/m/base.safetensors", output_name="mine", network_dim=8,
                       network_alpha=4.0, network_args=["conv_dim=4"])
@@ -213,7 +213,7 @@ def test_metadata_has_every_key_sd_scripts_writes():
 
 
 def test_modelspec_for_sdxl_v_pred_and_metadata_options():
-    from trainer.metadata import build_metadata
+    from trainer.network.metadata import build_metadata
 
     cfg = TrainConfig(output_name="x", resolution="1024", metadata_title="Title", metadata_author="Me",
                       metadata_tags="a,b", metadata_trigger_phrase="trig", min_timestep=100, clip_skip=2)
@@ -229,7 +229,7 @@ def test_modelspec_for_sdxl_v_pred_and_metadata_options():
 
 
 def test_no_metadata_keeps_the_minimum_and_modelspec():
-    from trainer.metadata import MINIMUM_KEYS, build_metadata, with_progress
+    from trainer.network.metadata import MINIMUM_KEYS, build_metadata, with_progress
 
     md = with_progress(build_metadata(TrainConfig(no_metadata=True), _run_info()), epoch=1, step=1)
     assert {k for k in md if k.startswith("ss_")} <= set(MINIMUM_KEYS)
@@ -260,7 +260,7 @@ def test_toml_with_every_implemented_option_trains(tiny_ckpt, dataset, tmp_path)
     from safetensors import safe_open
     from tools_fixtures import make_lora
 
-    from trainer.config_io import save_toml
+    from trainer.config.files import save_toml
 
     style = make_lora(tmp_path / "style.safetensors", "sd1", seed=2, dim=2, alpha=1.0)
     options = dict(NEW_OPTIONS, base_weights=[str(style)], base_weights_multiplier=["0.5"])
@@ -292,7 +292,7 @@ def test_toml_with_every_implemented_option_trains(tiny_ckpt, dataset, tmp_path)
 def test_text_encoder_outputs_are_cached_in_batches_of_text_encoder_batch_size():
     from types import SimpleNamespace
 
-    from trainer.caching import cache_text_outputs
+    from trainer.run.caching import cache_text_outputs
 
     items = [SimpleNamespace(entry=SimpleNamespace(caption=c, path=Path(f"/nowhere/{i}.png")))
              for i, c in enumerate(["a", "b", "a", "c", "d"])]
@@ -310,7 +310,7 @@ def test_text_encoder_outputs_are_cached_in_batches_of_text_encoder_batch_size()
 
 
 def test_output_config_writes_a_new_file_and_never_replaces_one(tmp_path, capsys):
-    from trainer.cli import main_train
+    from trainer.cli.train import main_train
 
     target = tmp_path / "made.toml"
     assert main_train(["--config_file", str(target), "--output_config", "--loss_type", "huber",
@@ -325,7 +325,7 @@ def test_output_config_writes_a_new_file_and_never_replaces_one(tmp_path, capsys
 @pytest.mark.parametrize("mtl", [None, 150])
 def test_weighted_captions_scale_each_token_like_sd_scripts(mtl):
     from trainer.models.tokenizers import load_tokenizers
-    from trainer.text import scale_tokens, tokenize, tokenize_weighted
+    from trainer.run.text import scale_tokens, tokenize, tokenize_weighted
 
     tok = load_tokenizers("sd1")[0]
     ids, w = tokenize_weighted(tok, ["a photo of (red:1.5) [hat]", "plain"], mtl)
@@ -343,9 +343,9 @@ def test_weighted_captions_scale_each_token_like_sd_scripts(mtl):
 def test_weighted_captions_in_the_step_model(tiny_ckpt, family):
     from types import SimpleNamespace
 
-    from trainer.loss import make_noise_scheduler
+    from trainer.run.loss import make_noise_scheduler
     from trainer.models.loader import load_base_model
-    from trainer.step import StepModel
+    from trainer.run.step import StepModel
 
     base = load_base_model(tiny_ckpt(family))
     rt = SimpleNamespace(device=torch.device("cpu"))
@@ -394,7 +394,7 @@ def test_min_lr_wsd_and_inverse_sqrt_schedulers_equal_transformers_as_sd_scripts
 
 
 def test_scheduler_options_are_checked_before_the_model_loads():
-    from trainer.validate import errors
+    from trainer.config.validate import errors
 
     fields = {i.field for i in errors(TrainConfig(lr_scheduler="cosine_with_min_lr"), need_paths=False)}
     assert "lr_scheduler_min_lr_ratio" in fields
@@ -407,7 +407,7 @@ def test_scheduler_options_are_checked_before_the_model_loads():
 def test_face_crop_follows_sd_scripts_crop_target():
     from PIL import Image, ImageDraw
 
-    from trainer.augment import face_crop, face_info
+    from trainer.run.augment import face_crop, face_info
 
     assert face_info("/d/img_150_50_40_40.png") == (150, 50, 40, 40) and face_info("/d/plain.png") is None
     img = Image.new("RGB", (200, 100), (0, 0, 255))

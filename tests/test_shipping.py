@@ -192,7 +192,7 @@ def test_window_icon_is_set(qtbot, app_env):
 
 # ---------------------------------------------------------------------------------------------- version
 def test_version_in_one_place():
-    from trainer import metadata
+    from trainer.network import metadata
     from trainer.version import APP_VERSION
 
     r = subprocess.run([sys.executable, "main.py", "--version"], cwd=ROOT, capture_output=True, text=True,
@@ -336,7 +336,7 @@ def test_spec_parses_and_names_what_the_bundle_needs():
     for sub in ("tokenizers", "presets", "i18n", "icons"):
         assert (ROOT / "resources" / sub).is_dir()
     hidden = set(a["hiddenimports"])
-    for mod in ("trainer.cli", "trainer.demo", "app.crash", "widgets.gpu_banner", "lycoris.kohya",
+    for mod in ("trainer.cli.train", "trainer.cli.demo", "app.crash", "widgets.common.gpu_banner", "lycoris.kohya",
                 "bitsandbytes", "prodigyopt", "dadaptation", "transformers.models.clip.modeling_clip",
                 "diffusers.models.unets.unet_2d_condition", "torch.utils.tensorboard"):
         assert mod in hidden, mod

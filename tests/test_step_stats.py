@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from trainer.step_stats import StepLosses, is_host_tensor
+from trainer.run.step_stats import StepLosses, is_host_tensor
 
 
 class _LateEvent:

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from trainer import events as ev
-from trainer.trainer import Trainer
+from trainer.run.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 # a good LoRA from an earlier run (a file without ss_* metadata under the run's name is refused up front)
@@ -90,7 +90,7 @@ def test_caching_loops_raise_interrupted_error_when_stopped():
 
     import torch
 
-    from trainer.caching import cache_text_outputs
+    from trainer.run.caching import cache_text_outputs
 
     stop = threading.Event()
     items = [SimpleNamespace(entry=SimpleNamespace(caption=f"c{i}", path=Path(f"/nowhere/{i}.png")))
@@ -120,7 +120,7 @@ def test_ss_seed_is_the_seed_used(tiny_ckpt, dataset, tmp_path):
 
 # ---------------------------------------------------------------------- the command line's Ctrl+C
 def test_stop_handler_first_sets_stop_then_quits(capsys):
-    from trainer.cli import STOP_MESSAGE, stop_handler
+    from trainer.cli.train import STOP_MESSAGE, stop_handler
 
     stop = threading.Event()
     handler = stop_handler(stop)
@@ -131,7 +131,7 @@ def test_stop_handler_first_sets_stop_then_quits(capsys):
 
 
 def test_stop_on_ctrl_c_restores_the_previous_handler():
-    from trainer.cli import stop_on_ctrl_c
+    from trainer.cli.train import stop_on_ctrl_c
 
     before = signal.getsignal(signal.SIGINT)
     stop = threading.Event()
@@ -143,7 +143,7 @@ def test_stop_on_ctrl_c_restores_the_previous_handler():
 
 
 def test_stop_on_ctrl_c_does_nothing_outside_the_main_thread():
-    from trainer.cli import stop_on_ctrl_c
+    from trainer.cli.train import stop_on_ctrl_c
 
     before = signal.getsignal(signal.SIGINT)
     seen = []
@@ -171,7 +171,7 @@ def _cli_config(tmp_path, model, data, **extra):
 def test_cli_ctrl_c_before_the_first_step_writes_nothing(tiny_ckpt, dataset, tmp_path, monkeypatch, capfd):
     """Ctrl+C while the model loads: exit 130, the earlier file untouched, the SIGINT handler restored."""
     import trainer.models.loader as loader
-    from trainer.cli import main_train
+    from trainer.cli.train import main_train
 
     real = loader.load_base_model
 
@@ -195,7 +195,7 @@ def test_cli_ctrl_c_before_the_first_step_writes_nothing(tiny_ckpt, dataset, tmp
 
 
 def test_cli_second_ctrl_c_quits_at_once(tiny_ckpt, dataset, tmp_path, monkeypatch, capfd):
-    import trainer.cli as cli
+    import trainer.cli.train as cli
 
     class PressTwice(cli.ConsoleReporter):
         def __call__(self, e):
@@ -213,7 +213,7 @@ def test_cli_second_ctrl_c_quits_at_once(tiny_ckpt, dataset, tmp_path, monkeypat
 
 
 def test_cli_ctrl_c_at_step_1_saves_and_exits_0(tiny_ckpt, dataset, tmp_path, monkeypatch, capfd):
-    import trainer.cli as cli
+    import trainer.cli.train as cli
 
     class PressOnce(cli.ConsoleReporter):
         def __call__(self, e):

@@ -13,7 +13,7 @@ def tagger_files(tmp_path):
 
 
 def _dialog(page, model, tags):
-    from widgets.tagger_dialog import open_tagger_dialog
+    from widgets.dataset.tagger_dialog import open_tagger_dialog
 
     dlg = open_tagger_dialog(page, show=False)
     dlg.model.set_path(model)
@@ -132,7 +132,7 @@ def test_files_and_options_are_remembered(qtbot, page, tagger_files):
     dlg.exclude.setText("watermark")
     dlg.start()
     qtbot.waitUntil(lambda: not dlg.is_running(), timeout=20000)
-    from widgets.tagger_dialog import open_tagger_dialog
+    from widgets.dataset.tagger_dialog import open_tagger_dialog
 
     again = open_tagger_dialog(page, show=False)
     qtbot.addWidget(again)
@@ -146,9 +146,9 @@ def test_files_and_options_are_remembered(qtbot, page, tagger_files):
 
 
 def test_the_dataset_page_button_opens_the_dialog_or_says_why_not(qtbot, page, app_env):
-    from widgets.caption_store import CaptionStore
-    from widgets.dataset_page import DatasetPage
-    from widgets.tagger_dialog import TaggerDialog
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
+    from widgets.dataset.tagger_dialog import TaggerDialog
 
     qtbot.mouseClick(page.tag_btn, Qt.MouseButton.LeftButton)
     dlg = page.findChild(TaggerDialog)

@@ -100,7 +100,7 @@ def test_untrained_layers_by_family(family, skip, want):
 
 
 def test_check_panel_shows_every_finding(qtbot, tools_files, tmp_path):
-    from widgets.tools_panels import CheckPanel
+    from widgets.tools.tools_panels import CheckPanel
 
     path = tmp_path / "panel.safetensors"
     _variant(tools_files, path, clip_skip=2, unet_modules=2)

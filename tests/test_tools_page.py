@@ -1,5 +1,5 @@
 """The Tools page hosts the tool panels and takes files sent from a training run."""
-from widgets.tools_page import ToolsPage
+from widgets.tools.tools_page import ToolsPage
 
 
 def test_files_sent_from_training_fill_the_panels(qtbot, tmp_path):

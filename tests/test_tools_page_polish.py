@@ -8,7 +8,7 @@ from tools_fixtures import one_torch_thread, tools_files  # noqa: F401 - fixture
 
 
 def test_panels_are_titled_and_show_placeholders(qtbot, app_env):  # noqa: F811
-    from widgets.tools_panels import ToolsPanels
+    from widgets.tools.tools_panels import ToolsPanels
 
     w = ToolsPanels()
     qtbot.addWidget(w)
@@ -26,7 +26,7 @@ def test_panels_are_titled_and_show_placeholders(qtbot, app_env):  # noqa: F811
 
 def test_last_trained_lora_is_filled_in_from_the_settings(qtbot, app_env, tmp_path):  # noqa: F811
     from app.settings import make_settings
-    from widgets.tools_page import LAST_LORA, ToolsPage
+    from widgets.tools.tools_page import LAST_LORA, ToolsPage
 
     lora = tmp_path / "last.safetensors"
     lora.write_bytes(b"x")
@@ -42,7 +42,7 @@ def test_last_trained_lora_is_filled_in_from_the_settings(qtbot, app_env, tmp_pa
 
 
 def test_check_result_is_a_table_with_the_verdict(qtbot, tools_files):  # noqa: F811
-    from widgets.tools_panels import ToolsPanels
+    from widgets.tools.tools_panels import ToolsPanels
 
     w = ToolsPanels()
     qtbot.addWidget(w)
@@ -73,8 +73,8 @@ def test_status_bar_shows_the_tools_line_not_dataset_counts(qtbot, app_env):  # 
 
 def test_memory_bar_legend_and_card_marker(qtbot, monkeypatch, tiny_ckpt):
     from trainer import gpu_info
-    from trainer.config import TrainConfig
-    from widgets.vram_bar import VramBar
+    from trainer.config.fields import TrainConfig
+    from widgets.training.vram_bar import VramBar
 
     gib = 1024 ** 3
     card = gpu_info.GpuMemory(0, "Test card", 12 * gib, 10 * gib, 2 * gib)

@@ -9,14 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_panels_import_no_torch():
-    code = "import widgets.tools_panels, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import widgets.tools.tools_panels, sys; assert 'torch' not in sys.modules, 'torch imported'"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0, p.stderr
 
 
 def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
-    from widgets.tools_panels import ToolsPanels
+    from widgets.tools.tools_panels import ToolsPanels
 
     w = ToolsPanels()
     qtbot.addWidget(w)
@@ -43,7 +43,7 @@ def test_check_and_sample_panels(qtbot, tools_files, tmp_path):
 def test_merge_panel_merges_loras_by_svd_to_the_new_rank(qtbot, tools_files, tmp_path):
     from trainer.network.lora_file import load_lora
     from trainer.tools.lora_modules import parse_modules
-    from widgets.tools_panels import ToolsPanels
+    from widgets.tools.tools_panels import ToolsPanels
 
     w = ToolsPanels()
     qtbot.addWidget(w)
@@ -65,7 +65,7 @@ def test_merge_panel_merges_loras_by_svd_to_the_new_rank(qtbot, tools_files, tmp
 def test_resize_panel_resizes(qtbot, tools_files, tmp_path):
     from trainer.network.lora_file import load_lora
     from trainer.tools.lora_modules import parse_modules
-    from widgets.tools_panels import ToolsPanels
+    from widgets.tools.tools_panels import ToolsPanels
 
     w = ToolsPanels()
     qtbot.addWidget(w)

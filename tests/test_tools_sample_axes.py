@@ -70,7 +70,7 @@ def test_cli_refuses_bad_axes_before_loading_a_model(tmp_path, capsys):
 
 
 def test_sample_panel_reads_the_fields_before_anything_loads(qtbot, tmp_path):
-    from widgets.sample_panel import SamplePanel
+    from widgets.tools.sample_panel import SamplePanel
 
     w = SamplePanel()
     qtbot.addWidget(w)

@@ -33,7 +33,7 @@ def _suffixes(net):
     ("lycoris.kohya", ["algo=ia3", "preset=attn-mlp"], False, "on_input"),
 ])
 def test_network_kinds_make_the_modules_they_should(tiny_ckpt, module, args, expect_conv, suffix):
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     base = load_base_model(tiny_ckpt("sd1"))
     net = build_network(TrainConfig(network_module=module, network_args=args, network_dim=4),
@@ -113,7 +113,7 @@ def test_nan_loss_stops_with_advice_and_keeps_last_good_file(tiny_ckpt, dataset,
     cfg = quick_config(tiny_ckpt("sd1"), dataset, tmp_path, learning_rate=1e30, max_train_steps=20,
                        save_every_n_steps=1, max_grad_norm=0.0)
     events = []
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     with pytest.raises(UserError, match="NaN"):
         Trainer(cfg, events.append).run()
@@ -132,7 +132,7 @@ def test_stop_ends_early_with_a_usable_file(tiny_ckpt, dataset, tmp_path):
         if isinstance(e, ev.Step) and e.step == 2:
             stop.set()
 
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     path = Trainer(quick_config(tiny_ckpt("sd1"), dataset, tmp_path, max_train_steps=50), on_event, stop).run()
     assert isinstance(events[-1], ev.Finished) and events[-1].stopped and events[-1].steps == 2

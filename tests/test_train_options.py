@@ -10,7 +10,7 @@ from conftest import quick_config, run_training
 
 from trainer import events as ev
 from trainer.errors import UserError
-from trainer.text import encode_sd, tokenize
+from trainer.run.text import encode_sd, tokenize
 
 
 def test_epoch_files_and_save_last_n_epochs(tiny_ckpt, dataset, tmp_path):
@@ -75,14 +75,14 @@ def test_long_captions_are_encoded_in_chunks_of_75(tiny_ckpt):
 
 
 def test_out_of_memory_stops_with_advice(tiny_ckpt, dataset, tmp_path, monkeypatch):
-    from trainer.step import StepModel
+    from trainer.run.step import StepModel
 
     def oom(self, batch):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(StepModel, "loss", oom)
     events = []
-    from trainer.trainer import Trainer
+    from trainer.run.trainer import Trainer
 
     with pytest.raises(UserError, match="out of memory"):
         Trainer(quick_config(tiny_ckpt("sd1"), dataset, tmp_path), events.append).run()

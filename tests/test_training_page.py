@@ -13,7 +13,7 @@ def tpage(qtbot, app_env, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(app_env / "xdg"))  # user presets
     monkeypatch.setenv("APPDATA", str(app_env / "xdg"))
     from app.settings import make_settings
-    from widgets.training_page import TrainingPage
+    from widgets.training.training_page import TrainingPage
 
     p = TrainingPage(settings=make_settings())
     qtbot.addWidget(p)
@@ -26,7 +26,7 @@ def tpage(qtbot, app_env, monkeypatch):
 def test_every_field_has_an_editor_of_its_kind(tpage):
     from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
-    from trainer.config import FIELDS
+    from trainer.config.fields import FIELDS
 
     form = tpage.form
     assert set(form.rows) == set(FIELDS)
@@ -46,7 +46,7 @@ def test_every_field_has_an_editor_of_its_kind(tpage):
 
 
 def test_preset_save_toml_reload_identical(tpage, tmp_path):
-    from trainer.config_io import load_toml
+    from trainer.config.files import load_toml
 
     tpage.set_value("pretrained_model_name_or_path", "/models/x.safetensors")
     tpage.set_value("output_dir", str(tmp_path / "out"))
@@ -197,8 +197,8 @@ def test_send_to_tools_switches_tab(qtbot, app_env):
 def test_lr_preview_follows_the_optimizer(tmp_path):
     """Adaptive optimizers train every part at learning_rate; AdaFactor's relative_step brings its own
     scheduler: the preview shows what the trainer will do, and says why."""
-    from trainer.config import TrainConfig
-    from widgets.lr_preview import schedule_preview
+    from trainer.config.fields import TrainConfig
+    from widgets.training.lr_preview import schedule_preview
 
     base = dict(train_data_dir=str(make_dataset(tmp_path / "data")), train_batch_size=2, max_train_epochs=2,
                 learning_rate=1.0, unet_lr=1e-4, text_encoder_lr=5e-5, lr_scheduler="cosine")

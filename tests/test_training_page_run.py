@@ -10,7 +10,7 @@ from conftest import make_dataset, quick_config
 
 @pytest.fixture
 def ready_page(qtbot, app_env, tiny_ckpt, tmp_path):
-    from widgets.training_page import TrainingPage
+    from widgets.training.training_page import TrainingPage
 
     def make(**kw):
         cfg = quick_config(tiny_ckpt("sd1"), make_dataset(tmp_path / "data"), tmp_path / "out", **kw)
@@ -162,7 +162,7 @@ def test_training_starts_once_the_view_has_painted(qtbot, app_env):
     the paint does not race the model load for the interpreter lock."""
     from PySide6.QtWidgets import QTabWidget, QWidget
 
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     tabs = QTabWidget()
     qtbot.addWidget(tabs)
@@ -205,7 +205,7 @@ def test_stop_before_the_first_paint_ends_without_training(ready_page, qtbot):
 
 def test_scale_weight_norms_report_is_shown(qtbot, app_env):
     from trainer import events as ev
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     view = TrainView()
     qtbot.addWidget(view)
@@ -222,7 +222,7 @@ def test_scale_weight_norms_report_is_shown(qtbot, app_env):
 
 def test_a_run_stopped_before_its_first_step_says_nothing_was_saved(qtbot, app_env):
     from trainer import events as ev
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     view = TrainView()
     qtbot.addWidget(view)

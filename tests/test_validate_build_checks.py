@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from trainer.config import TrainConfig
-from trainer.config_import import import_config
-from trainer.config_io import from_dict
-from trainer.validate import validate
+from trainer.config.fields import TrainConfig
+from trainer.config.kohya_ss import import_config
+from trainer.config.files import from_dict
+from trainer.config.validate import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -243,8 +243,8 @@ def test_bmaltais_rank_dropout_scale_becomes_a_usable_network_arg():
 def test_validate_imports_no_torch():
     code = (
         "import sys\n"
-        "from trainer.config import TrainConfig\n"
-        "from trainer.validate import validate\n"
+        "from trainer.config.fields import TrainConfig\n"
+        "from trainer.config.validate import validate\n"
         "lyco = dict(network_module='lycoris.kohya', fp8_base=True)\n"
         "cfgs = [TrainConfig(network_args=['algo=loha', 'factor=x'], **lyco),\n"
         "        TrainConfig(network_args=['algo=loha'], **lyco),\n"

@@ -3,8 +3,8 @@ training, seeded, restored from a saved state."""
 from pathlib import Path
 from types import SimpleNamespace
 
-from trainer.config import TrainConfig
-from trainer.validate import validate
+from trainer.config.fields import TrainConfig
+from trainer.config.validate import validate
 from trainer.validation.split import held_out_paths, save_split, split_items
 
 
@@ -53,7 +53,7 @@ def test_validate_checks_the_split_settings():
 def test_metadata_records_the_validation_settings_as_sd_scripts_does():
     from types import SimpleNamespace as NS
 
-    from trainer.metadata import run_metadata
+    from trainer.network.metadata import run_metadata
 
     cfg = TrainConfig(validation_split=0.1, validate_every_n_steps=50, output_name="x")
     plan = NS(buckets={(64, 64): 3}, samples_per_epoch=3, epochs=1, total_steps=3)

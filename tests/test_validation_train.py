@@ -4,7 +4,7 @@ import pytest
 from conftest import make_dataset, quick_config, run_training
 
 from trainer import events as ev
-from trainer.step import StepModel
+from trainer.run.step import StepModel
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from trainer import vram
-from trainer.config import TrainConfig
+from trainer.config.fields import TrainConfig
 from trainer.models.fullsize import write_full_size_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +188,7 @@ def test_weights_and_optimizer_state_match_a_hand_calculation(tiny_base, family)
 
 
 def test_parts_sum_to_the_peak_and_the_table_agrees_with_the_optimizer_catalogue(tiny_ckpt):
-    from trainer.config import OPTIMIZER_CHOICES
+    from trainer.config.fields import OPTIMIZER_CHOICES
     from trainer.optim.optimizers import OPTIMIZERS
 
     for name, info in OPTIMIZERS.items():
@@ -322,8 +322,8 @@ def test_fast_enough_for_every_keystroke(full):
 
 
 def test_importing_the_estimate_imports_no_torch(full):
-    code = ("import sys; import trainer.vram as v, trainer.vram_cli, trainer.gpu_info as g; "
-            "from trainer.config import TrainConfig; "
+    code = ("import sys; import trainer.vram as v, trainer.cli.estimate, trainer.gpu_info as g; "
+            "from trainer.config.fields import TrainConfig; "
             f"v.estimate(TrainConfig(pretrained_model_name_or_path={str(full['sdxl'])!r})); g.query_gpus(); "
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'diffusers', "
             "'transformers'))))")

@@ -1,4 +1,4 @@
-"""`python main.py estimate` and the NVML GPU query (trainer/vram_cli.py, trainer/gpu_info.py)."""
+"""`python main.py estimate` and the NVML GPU query (trainer/cli/estimate.py, trainer/gpu_info.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trainer import gpu_info
-from trainer.vram_cli import main_estimate
+from trainer.cli.estimate import main_estimate
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK = re.compile(r"^peak: (\d+\.\d+) GiB$")

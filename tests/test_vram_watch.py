@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from trainer import vram
-from trainer.config import TrainConfig
+from trainer.config.fields import TrainConfig
 from trainer.models.fullsize import write_full_size_checkpoint
 
 GiB = 1024 ** 3

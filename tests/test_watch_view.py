@@ -13,7 +13,7 @@ def _png(path, color):
 
 
 def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_path):
-    from widgets.train_view import TrainView
+    from widgets.training.train_view import TrainView
 
     view = TrainView()
     qtbot.addWidget(view)
@@ -69,7 +69,7 @@ def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_pa
 
 
 def test_prompt_file_editor_previews_and_saves(qtbot, app_env, tmp_path, monkeypatch):
-    from widgets.prompt_editor import PromptFileEditor
+    from widgets.training.prompt_editor import PromptFileEditor
 
     path = tmp_path / "prompts.txt"
     path.write_text("a cat --w 640 --h 480 --d 3\n", encoding="utf-8")
@@ -91,13 +91,13 @@ def test_prompt_file_editor_previews_and_saves(qtbot, app_env, tmp_path, monkeyp
     qtbot.addWidget(new)
     assert new.table.rowCount() == 1  # the template is a working example
     target = tmp_path / "new.txt"
-    monkeypatch.setattr("widgets.prompt_editor.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr("widgets.training.prompt_editor.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     assert new.save() and target.read_text(encoding="utf-8").startswith("# One prompt a line.")
 
 
 def test_training_page_has_the_new_fields_in_their_group(qtbot, app_env):
-    from trainer.config import TrainConfig
-    from widgets.param_form import ParamForm
+    from trainer.config.fields import TrainConfig
+    from widgets.training.param_form import ParamForm
 
     form = ParamForm(TrainConfig())
     qtbot.addWidget(form)

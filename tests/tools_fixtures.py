@@ -8,7 +8,7 @@ import torch
 
 
 def tiny_config(module="networks.lora", dim=8, alpha=4.0, args=()):
-    from trainer.config import TrainConfig
+    from trainer.config.fields import TrainConfig
 
     return TrainConfig(pretrained_model_name_or_path="x", train_data_dir="x", output_dir="x",
                        network_module=module, network_dim=dim, network_alpha=alpha, network_args=list(args))

@@ -79,7 +79,7 @@ class Failed:
 
 @dataclass
 class SaveFailed:
-    """The final LoRA could not be written where asked; the weights were kept (see trainer.save_guard)."""
+    """The final LoRA could not be written where asked; the weights were kept (see trainer.run.save_guard)."""
     path: str                # where it should have gone
     reason: str              # a few words: "the disk is full"
     fallback: str            # where it was written instead; "" when that failed too

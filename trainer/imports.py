@@ -19,7 +19,7 @@ def _training() -> None:
     import transformers
 
     import trainer.optim.preview  # noqa: F401 - torch and the schedulers
-    import trainer.trainer  # noqa: F401 - the training chain: diffusers models, CLIP, lycoris, accelerate
+    import trainer.run.trainer  # noqa: F401 - the training chain: diffusers models, CLIP, lycoris, accelerate
 
     for name in ("CLIPTokenizer", "CLIPTextModel", "CLIPTextModelWithProjection", "CLIPTextConfig"):
         getattr(transformers, name)

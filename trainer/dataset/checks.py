@@ -1,5 +1,5 @@
 """Checks of the dataset-source settings (dataset_config, reg_data_dir, prior_loss_weight, masked loss) as
-(field, sentence, is_error) triples for trainer.validate. No torch."""
+(field, sentence, is_error) triples for trainer.config.validate. No torch."""
 from __future__ import annotations
 
 import os

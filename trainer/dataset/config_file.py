@@ -208,7 +208,7 @@ def concepts_to_dataset_config(concepts, cfg=None) -> dict:
 
 
 def _resolution_value(text: str):
-    from trainer.validate import parse_resolution
+    from trainer.config.validate import parse_resolution
 
     w, h = parse_resolution(text)
     return w if w == h else [w, h]

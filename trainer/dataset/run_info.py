@@ -28,7 +28,7 @@ def dataset_metadata(scan, data) -> dict:
 
 def datasets_entry(scan, data, counts: dict) -> dict:
     """One entry of ss_datasets, the record sd-scripts writes for a --dataset_config run (train_network.py)."""
-    from trainer.validate import parse_resolution
+    from trainer.config.validate import parse_resolution
 
     cfg = data.cfg
     subsets = []

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..netargs import as_bool, use_tucker
+from trainer.config.netargs import as_bool, use_tucker
 from .lean import use_lean_forward
 from .presets import PRESETS, TE_ALL, UNET_CONV_BLOCKS, UNET_TRANSFORMER, lycoris_preset
 from .spec import NetworkSpec, bypass_mode, fp8_problem, network_spec, unsupported

@@ -71,7 +71,7 @@ def hashes_in_background(path) -> Callable[[], tuple[str, str] | None]:
 
 def lora_bytes(state_dict: dict[str, torch.Tensor], metadata: dict[str, str],
                save_precision: str | None = None) -> bytes:
-    """The whole .safetensors file in memory (kept when writing it fails, see trainer.save_guard)."""
+    """The whole .safetensors file in memory (kept when writing it fails, see trainer.run.save_guard)."""
     from safetensors.torch import save
 
     dtype = SAVE_DTYPES[save_precision]

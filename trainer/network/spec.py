@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..netargs import UNSUPPORTED, as_bool, parse_network_args, use_tucker, value_problem
+from trainer.config.netargs import UNSUPPORTED, as_bool, parse_network_args, use_tucker, value_problem
 from .presets import PRESETS
 
 ALGOS = ("lora", "locon", "loha", "lokr", "ia3", "dylora", "full", "diag-oft", "boft", "glora")

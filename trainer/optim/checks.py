@@ -1,5 +1,5 @@
 """What ``build_optimizer`` / ``build_scheduler`` would refuse, found without torch and before any model is
-loaded: ``trainer.validate`` shows these sentences beside the fields (the forms check on every change).
+loaded: ``trainer.config.validate`` shows these sentences beside the fields (the forms check on every change).
 
 Only what is certain from the settings alone is checked; the builders stay the final word (they also know
 the step count, the learning rates and the installed packages).
@@ -162,7 +162,7 @@ def warm_restarts_problems(kwargs: dict[str, Any], lr_warmup_steps: float = 0) -
 
 def scheduler_problems(cfg) -> list[tuple[str, str]]:
     """(field, sentence) for the lr_scheduler settings of ``cfg`` (a TrainConfig) that build_scheduler would
-    refuse. lr_warmup_steps with lr_scheduler constant / adafactor is checked by trainer.validate itself."""
+    refuse. lr_warmup_steps with lr_scheduler constant / adafactor is checked by trainer.config.validate itself."""
     args, warm = "lr_scheduler_args", "lr_warmup_steps"
     try:
         kwargs, unreadable = _values(cfg.lr_scheduler_args, args)
@@ -187,7 +187,7 @@ def scheduler_problems(cfg) -> list[tuple[str, str]]:
     name = (cfg.lr_scheduler or "constant").strip()
     key = name.lower()
     if adafactor_sets_scheduler(cfg.optimizer_type, cfg.optimizer_args):
-        if key not in ("adafactor", "constant") and cfg.lr_warmup_steps:  # those two: trainer.validate
+        if key not in ("adafactor", "constant") and cfg.lr_warmup_steps:  # those two: trainer.config.validate
             out.append((warm, "AdaFactor with relative_step=True sets its own learning rate (lr_scheduler "
                               "adafactor), which has no warm-up; set lr_warmup_steps to 0 or add "
                               "relative_step=False to optimizer_args."))

@@ -284,7 +284,7 @@ def build_optimizer(
         extra["nesterov"] = True
 
     elif key.startswith("dadapt") or key == "prodigy":
-        from trainer.plan import adaptive_group_lrs  # the rule the previews draw too
+        from trainer.config.plan import adaptive_group_lrs  # the rule the previews draw too
 
         lrs, changed = adaptive_group_lrs(_group_lrs(groups, learning_rate), learning_rate)
         if changed:

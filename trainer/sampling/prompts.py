@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import SAMPLE_SAMPLERS as SAMPLER_CHOICES  # sd-scripts' --sample_sampler choices
+from trainer.config.fields import SAMPLE_SAMPLERS as SAMPLER_CHOICES  # sd-scripts' --sample_sampler choices
 from ..errors import ConfigError
 
 

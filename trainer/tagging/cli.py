@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trainer.argparsing import FriendlyParser
+from trainer.cli.argparsing import FriendlyParser
 from trainer.tools.cli import Progress, _run
 
 

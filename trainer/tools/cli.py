@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from ..argparsing import FriendlyParser
+from trainer.cli.argparsing import FriendlyParser
 from ..errors import UserError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -31,7 +31,7 @@ import torch
 from ..errors import ModelError, UserError
 from ..models.family import detect
 from ..models.spec import FAMILY_NAMES
-from ..modelspec import family_of, is_v_pred, merged_modelspec, title_of
+from trainer.network.modelspec import family_of, is_v_pred, merged_modelspec, title_of
 from ..network.lora_file import SAVE_DTYPES, load_lora, save_lora
 from .lora_modules import (FAMILY_WORDS, LoraModule, guess_family, lora_delta, merged_weight, module_delta,
                            parse_modules)

@@ -3,7 +3,7 @@
 brackets to the text encoder as words, and samples would not match what users see there.
 
 ``parse_emphasis`` splits a prompt into (text, weight) runs; ``weighted_tokens`` tokenizes them into the same
-77-token chunks as ``trainer.text.tokenize`` with a weight per token; ``apply_weights`` scales the encoder's
+77-token chunks as ``trainer.run.text.tokenize`` with a weight per token; ``apply_weights`` scales the encoder's
 hidden states token by token and restores their overall mean, as the WebUI does, so emphasis shifts attention
 between words without changing the conditioning's overall scale.
 """
@@ -63,10 +63,10 @@ def has_emphasis(text: str) -> bool:
 
 def weighted_tokens(tokenizer, text: str, max_token_length: int | None):
     """-> (ids LongTensor [1, chunks, 77], weights FloatTensor [1, chunks, 77]) laid out like
-    ``trainer.text.tokenize`` (BOS + 75 tokens + EOS per chunk, padded); special tokens weigh 1."""
+    ``trainer.run.text.tokenize`` (BOS + 75 tokens + EOS per chunk, padded); special tokens weigh 1."""
     import torch
 
-    from ..text import CHUNK, split_chunks
+    from trainer.run.text import CHUNK, split_chunks
 
     body = CHUNK - 2
     limit = max_token_length or body
@@ -86,9 +86,9 @@ def weighted_tokens(tokenizer, text: str, max_token_length: int | None):
 
 
 def apply_weights(states, weights):
-    """Scale hidden states [B, tokens, d] (chunks joined by ``trainer.text``) by the chunked weights
+    """Scale hidden states [B, tokens, d] (chunks joined by ``trainer.run.text``) by the chunked weights
     [B, chunks, 77] of ``weighted_tokens`` and restore each row's mean."""
-    from ..text import CHUNK, join_chunks
+    from trainer.run.text import CHUNK, join_chunks
 
     b, n, _ = weights.shape
     w = join_chunks(weights.reshape(b * n, CHUNK, 1), b, n).to(states.device, states.dtype)

@@ -5,7 +5,7 @@ testing does).
 The pipeline is diffusers' ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline`` built from the models our
 loader made from the single-file checkpoint, with a scheduler built from the base's ``scheduler_config`` (nothing
 is downloaded). Each LoRA file is loaded with ``load_lora_weights`` and set to each weight with ``set_adapters``.
-The prompt is encoded with the training code's own text encoding (``trainer.text``), so ``clip_skip`` and
+The prompt is encoded with the training code's own text encoding (``trainer.run.text``), so ``clip_skip`` and
 ``max_token_length`` (read from the LoRA's metadata unless given) mean what they meant in training.
 
 Grid layout: rows = LoRA files (in the order given), one group of them per prompt; columns = seeds side by side,
@@ -144,10 +144,10 @@ def build_pipeline(base, scheduler):
 
 
 def encode_prompts(pipe, family: str, prompt: str, negative: str, clip_skip, max_token_length) -> dict:
-    """Pipeline keyword arguments with the prompt embeddings made as in training (trainer.text)."""
+    """Pipeline keyword arguments with the prompt embeddings made as in training (trainer.run.text)."""
     import torch
 
-    from ..text import encode_sd, encode_sdxl, tokenize
+    from trainer.run.text import encode_sd, encode_sdxl, tokenize
     from .prompt_weights import apply_weights, has_emphasis, weighted_tokens
 
     texts = [prompt, negative]

@@ -39,7 +39,7 @@ class Validator:
 
     # --- the fixed inputs, made once
     def _prepare(self) -> list[dict]:
-        from ..data import TrainData
+        from trainer.run.data import TrainData
 
         cfg = self.cfg.replace(train_batch_size=1, shuffle_caption=False, caption_dropout_rate=0.0,
                                caption_tag_dropout_rate=0.0, flip_aug=False, random_crop=False)

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
-from ..plan import resolve
+from trainer.config.plan import resolve
 from .activations import te_activation_bytes, unet_activation_bytes, vae_encode_bytes
 from .calibration import (ALLOCATOR_FRAGMENTATION, CUDA_CONTEXT_BYTES, FP32_NORM, LIBRARY_WORKSPACE_BYTES,
                           TOKENS_PER_CHUNK)
@@ -38,7 +38,7 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
     ``attention``: "sdpa" (memory-efficient SDPA or xformers; what the trainer uses) or "naive" (quadratic
     attention matrices, for comparison). Raises ConfigError/ModelError with a sentence for bad input.
     """
-    from ..validate import parse_resolution
+    from trainer.config.validate import parse_resolution
 
     if info is None:
         if not cfg.pretrained_model_name_or_path:
@@ -100,11 +100,11 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
                       opt_b, "training", opt_note))
     if opt_note:
         notes.append(opt_note)
-    if str(getattr(cfg, "ema", "off")).lower() == "gpu":  # trainer.ema: an fp32 copy of the trained weights
+    if str(getattr(cfg, "ema", "off")).lower() == "gpu":  # trainer.run.ema: an fp32 copy of the trained weights
         parts.append(Part("ema_weights", "EMA of the LoRA weights (fp32)", n_params * 4, "training",
                           "ema = cpu keeps it off the GPU"))
     parts.append(Part("nan_guard", "copy of the LoRA weights (NaN guard)", n_params * p, "training",
-                      "kept while a step's loss is read without waiting (trainer/step_stats.py)"))
+                      "kept while a step's loss is read without waiting (trainer/run/step_stats.py)"))
     if mp != "no" and p == 4:
         parts.append(Part("autocast_copies", "autocast half copies of LoRA weights", n_params * 2, "training"))
 
@@ -185,7 +185,7 @@ LATENT_CHANNELS = 4  # SD 1.x, 2.x and SDXL VAEs
 
 def latent_cache_bytes(cfg, width: int, height: int) -> int:
     """Bytes one image's cached latents take (fp32, 1/8 of the resolution per side); doubled with flip_aug,
-    whose mirrored image is cached beside it (trainer.caching)."""
+    whose mirrored image is cached beside it (trainer.run.caching)."""
     one = LATENT_CHANNELS * (height // 8) * (width // 8) * 4
     return one * (2 if cfg.flip_aug else 1)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..netargs import as_bool
+from trainer.config.netargs import as_bool
 from .model import Layer, ModelInfo
 
 # ------------------------------------------------------------------------------------------------ network

@@ -1,0 +1,40 @@
+"""validate()'s checks of the sample, validation and EMA settings, as (field, sentence, is_error).
+No torch here (the forms call this on every change)."""
+from __future__ import annotations
+
+from trainer.config.fields import SAMPLE_SAMPLERS
+from trainer.errors import ConfigError
+
+
+def watch_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, bool]]:
+    out: list[tuple[str, str, bool]] = []
+    sampling = (cfg.sample_every_n_steps or 0) > 0 or (cfg.sample_every_n_epochs or 0) > 0 or cfg.sample_at_first
+    if cfg.sample_prompts and need_paths:
+        from trainer.sampling.prompts import load_prompts
+
+        try:
+            load_prompts(cfg.sample_prompts)
+        except ConfigError as e:
+            out.append(("sample_prompts", str(e), True))
+    if cfg.sample_prompts and not sampling:
+        out.append(("sample_every_n_epochs", "sample_prompts is set but no sample image will be made: set "
+                    "sample_every_n_epochs, sample_every_n_steps or sample_at_first.", False))
+    if sampling and not cfg.sample_prompts:
+        out.append(("sample_prompts", "Sample images need a prompt file (sample_prompts).", False))
+    if cfg.sample_sampler not in SAMPLE_SAMPLERS:
+        out.append(("sample_sampler", f"sample_sampler '{cfg.sample_sampler}' is unknown; use one of "
+                    f"{', '.join(SAMPLE_SAMPLERS)}.", True))
+    if not 0.0 <= (cfg.validation_split or 0.0) < 1.0:
+        out.append(("validation_split", "validation_split is a share of the images: at least 0 and below 1.", True))
+    asks = [n for n in ("validate_every_n_steps", "validate_every_n_epochs", "max_validation_steps",
+                        "validation_seed") if getattr(cfg, n) is not None]
+    if asks and not cfg.validation_split:
+        out.append((asks[0], f"{asks[0]} does nothing without validation_split: no image is held out.", False))
+    if str(cfg.ema).lower() not in ("off", "gpu", "cpu"):
+        out.append(("ema", f"ema must be off, gpu or cpu, not '{cfg.ema}'.", True))
+    elif str(cfg.ema).lower() != "off":
+        if not 0.0 < cfg.ema_decay < 1.0:
+            out.append(("ema_decay", "ema_decay must be between 0 and 1 (0.999 is usual).", True))
+        if cfg.ema_save not in ("both", "ema_only"):
+            out.append(("ema_save", f"ema_save must be both or ema_only, not '{cfg.ema_save}'.", True))
+    return out

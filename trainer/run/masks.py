@@ -1,0 +1,80 @@
+"""Masked loss (masked_loss): a per-pixel mask limits what an image teaches, as sd-scripts does it.
+
+Where a mask comes from (per folder, trainer.dataset.subsets):
+
+* ``alpha_mask``: the image's transparency (alpha 255 = trained, 0 = ignored); an image without an alpha
+  channel counts as fully opaque.
+* ``conditioning_data_dir``: a mask image with the training image's file stem (any image extension), directly
+  in that folder or in a sub-folder named like the concept folder; its red channel is the mask (white =
+  trained), as sd-scripts reads a conditioning image.
+
+The mask goes through the same resize, crop and flip as its image, then (apply_masked_loss, sd-scripts'
+library/custom_train_functions.py) is area-averaged down to the latent size and multiplies the per-element
+loss before its mean, so a masked-out area adds nothing to the loss or its gradient.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from trainer.dataset.images import _ORIENTATION_TRANSPOSE, ImageReadError, _header_orientation, _open
+from trainer.dataset.mask_files import find_mask_file
+from trainer.dataset.subsets import item_option
+
+
+def _read_upright(path: Path, mode: str) -> Image.Image:
+    """The whole image in ``mode`` ("L" alpha or "RGB"), turned upright by its EXIF orientation like its image."""
+    try:
+        with _open(path) as img:
+            orientation = _header_orientation(img)
+            img.load()
+            if mode == "A":
+                has_alpha = "A" in img.getbands() or "transparency" in img.info
+                out = img.convert("RGBA").getchannel("A") if has_alpha else Image.new("L", img.size, 255)
+            else:
+                out = img.convert("RGB").getchannel("R")
+    except ImageReadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged data: one sentence naming the file
+        raise ImageReadError(path, f"the mask cannot be read ({e})") from None
+    transpose = _ORIENTATION_TRANSPOSE.get(orientation)
+    return out.transpose(transpose) if transpose is not None else out
+
+
+def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tensor | None:
+    """The item's mask cut like its image was (bucket resize, crop at ``top_left`` = (top, left), flip) as a
+    [H, W] tensor in 0..1, or None when its folder has no mask source."""
+    entry, a = item.entry, item.assignment
+    cond_dir = item_option(entry, cfg, "conditioning_data_dir")
+    if cond_dir:
+        path = find_mask_file(cond_dir, entry)
+        if path is None:
+            raise ImageReadError(entry.path, f"no mask image with the same name was found in {cond_dir}")
+        mask = _read_upright(path, "RGB")
+    elif item_option(entry, cfg, "alpha_mask"):
+        mask = _read_upright(entry.path, "A")
+    else:
+        return None
+    if mask.size != a.resized:
+        mask = mask.resize(a.resized, Image.Resampling.BILINEAR)
+    top, left = top_left
+    bw, bh = a.bucket
+    mask = mask.crop((left, top, left + bw, top + bh))
+    if flipped:
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)
+
+
+def apply_masked_loss(loss: torch.Tensor, batch: dict) -> torch.Tensor:
+    """loss [B, C, h, w] times the batch's masks area-averaged to h x w (sd-scripts' apply_masked_loss);
+    unchanged when the batch has no masks."""
+    masks = batch.get("masks")
+    if masks is None:
+        return loss
+    m = masks.to(loss.device, dtype=loss.dtype).unsqueeze(1)
+    m = F.interpolate(m, size=loss.shape[2:], mode="area")
+    return loss * m

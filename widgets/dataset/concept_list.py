@@ -1,0 +1,100 @@
+"""The concept folders of the dataset (``6_maid``: repeats, images, samples per epoch, own options), with an
+"All" row on top; choosing one shows only its images, double-clicking one edits its options."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
+
+from app.i18n import tr
+
+from widgets.dataset.concept_options import dataset_config_button  # noqa: F401  (the Dataset page's button under this list)
+
+CONCEPT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class ConceptList(QTreeWidget):
+    conceptChosen = Signal(object)  # Concept or None (all)
+    optionsChanged = Signal(object)  # Concept whose repeats or options were edited
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHeaderLabels([tr("Concept"), tr("Rep."), tr("Images"), tr("Samples")])
+        self.headerItem().setToolTip(1, tr("Repeats: how often each image is seen per epoch"))
+        self.headerItem().setToolTip(0, tr("The concept's own caption and flip options; double-click to edit"))
+        self.itemDoubleClicked.connect(self._edit)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        h = self.header()
+        h.setStretchLastSection(False)
+        h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for i in (1, 2, 3):
+            h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
+        self.currentItemChanged.connect(self._changed)
+        self._concepts = []
+
+    def set_scan(self, scan) -> None:
+        self.blockSignals(True)
+        self.clear()
+        self._concepts = list(scan.concepts) if scan is not None else []
+        if scan is not None:
+            all_item = QTreeWidgetItem([tr("All"), "", str(len(scan.images)), str(scan.samples_per_epoch)])
+            f = all_item.font(0)
+            f.setBold(True)
+            for col in range(4):
+                all_item.setFont(col, f)
+            self.addTopLevelItem(all_item)
+            for c in scan.concepts:
+                it = QTreeWidgetItem([c.folder_name, "", "", ""])
+                it.setData(0, CONCEPT_ROLE, c.folder_name)
+                self._fill(it, c)
+                for col in (1, 2, 3):
+                    it.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.addTopLevelItem(it)
+            self.setCurrentItem(all_item)
+        self.blockSignals(False)
+
+    def concept(self):
+        it = self.currentItem()
+        key = it.data(0, CONCEPT_ROLE) if it is not None else None
+        return next((c for c in self._concepts if c.folder_name == key), None)
+
+    def choose(self, folder_name: str | None) -> None:
+        for i in range(self.topLevelItemCount()):
+            it = self.topLevelItem(i)
+            if it.data(0, CONCEPT_ROLE) == folder_name:
+                self.setCurrentItem(it)
+                return
+
+    def _fill(self, it, c) -> None:
+        from widgets.dataset.concept_options import options_summary
+
+        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)]):
+            it.setText(col, text)
+        it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
+            name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
+        it.takeChildren()
+        summary = options_summary(c)
+        if summary:  # the concept's own options on a line of their own under it
+            sub = QTreeWidgetItem(["   " + summary])
+            sub.setData(0, CONCEPT_ROLE, c.folder_name)
+            sub.setForeground(0, QColor("#6b6f76"))
+            sub.setToolTip(0, summary)
+            it.addChild(sub)
+            sub.setFirstColumnSpanned(True)
+            it.setExpanded(True)
+
+    def _edit(self, it, _col=0) -> None:
+        from widgets.dataset.concept_options import edit_concept_options
+
+        c = self._concept_of(it)
+        if c is not None and edit_concept_options(c, self):
+            self._fill(it, c)
+            self.optionsChanged.emit(c)
+
+    def _concept_of(self, it):
+        key = it.data(0, CONCEPT_ROLE) if it is not None else None
+        return next((c for c in self._concepts if c.folder_name == key), None)
+
+    def _changed(self, *_):
+        self.conceptChosen.emit(self.concept())

@@ -1,0 +1,84 @@
+"""The Dataset page's training settings (TrainConfig fields with kohya names): batch size, accumulation,
+resolution, buckets, keep_tokens, caption extension; shown in the totals bar, the bucket preview, the image
+preview and the hygiene check. A mixin of :class:`widgets.dataset.dataset_page.DatasetPage`.
+
+The page keeps no copy and no defaults of its own: it reads the shared :class:`trainer.config.model.ConfigModel`
+(the window's, which the Training page edits too) and writes its edits there; every change, wherever it was
+made, comes back through :meth:`_config_changed`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+                  "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
+                  "caption_extension", "alpha_mask", "conditioning_data_dir")
+BUCKET_FIELDS = {"resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+                 "bucket_no_upscale"}
+
+
+class DatasetSettings:
+    @property
+    def values(self) -> dict:
+        """The dataset fields of the shared config (read-only: edits go through :meth:`edit_settings`)."""
+        cfg = self.config_model.get()
+        return {k: getattr(cfg, k) for k in DATASET_FIELDS}
+
+    def edit_settings(self, **changes) -> None:
+        """The user changed these fields here: into the shared config (the other pages follow)."""
+        self.config_model.update(source=self, **changes)
+
+    def set_config(self, cfg) -> None:
+        """Take the dataset fields of a TrainConfig, or the fields of a dict, into the shared config."""
+        changes = {k: getattr(cfg, k) for k in DATASET_FIELDS} if dataclasses.is_dataclass(cfg) else dict(cfg)
+        self.config_model.update(**changes)
+
+    def _config_changed(self, cfg, changed, source) -> None:
+        names = changed & set(DATASET_FIELDS)
+        if names:
+            self._show_settings(cfg, names)
+        if source is self:  # what the user changed on this page (tests and the window may listen)
+            self.settingsEdited.emit({k: getattr(cfg, k) for k in changed})
+
+    def _show_settings(self, cfg, names) -> None:
+        # the widgets show the config (those the user is editing already do; they are left alone)
+        self.buckets.set_settings(cfg)
+        self.totals_bar.show_settings(cfg)
+        self.editor.keep_tokens = int(cfg.keep_tokens)
+        if names & BUCKET_FIELDS:
+            self._update_bucketer()
+        self._update_totals()
+        if "caption_extension" in names and self.root is not None:
+            self._rescan_timer.start()  # captions are other files now: read the folder again
+
+    def _set_value(self, key, value) -> None:
+        self.edit_settings(**{key: value})
+
+    def _bucket_settings_changed(self, values: dict) -> None:
+        self.edit_settings(**values)
+
+    def bucketer(self):
+        try:
+            return self.buckets.bucketer()
+        except Exception:
+            return None
+
+    def _update_bucketer(self) -> None:
+        self.preview.set_bucketer(self.bucketer())
+        try:
+            from trainer.config.validate import parse_resolution
+
+            res = parse_resolution(self.values["resolution"])
+        except Exception:
+            return
+        self.hygiene.set_training_size(res, int(self.values["min_bucket_reso"]))
+
+    def _resolution(self):
+        from trainer.config.validate import parse_resolution
+
+        try:
+            return parse_resolution(self.values["resolution"])
+        except ValueError:  # text being typed: TrainConfig's resolution meanwhile
+            from trainer.config.fields import TrainConfig
+
+            return parse_resolution(TrainConfig().resolution)

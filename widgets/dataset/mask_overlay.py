@@ -1,0 +1,48 @@
+"""The masked_loss mask of an image, as a red tint over what the loss ignores (the Dataset page's preview).
+
+The mask is read the way training reads it (trainer.run.masks: the alpha channel with alpha_mask, else a same-named
+mask image in conditioning_data_dir), off the GUI thread."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+TINT = (220, 40, 40)  # ignored area: red
+MAX_ALPHA = 150       # a fully ignored pixel is tinted this much (of 255)
+
+
+def mask_source(entry, settings: dict | None) -> tuple[str, Path] | None:
+    """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings."""
+    from trainer.dataset.mask_files import find_mask_file
+
+    s = settings or {}
+    cond = s.get("conditioning_data_dir")
+    if cond:
+        found = find_mask_file(cond, entry)
+        if found is not None:
+            return "file", found
+    if s.get("alpha_mask"):
+        return "alpha", Path(entry.path)
+    return None
+
+
+def read_overlay(source: tuple[str, Path] | None, size: tuple[int, int] | None) -> QImage | None:
+    """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None."""
+    if source is None or size is None:
+        return None
+    from trainer.run.masks import _read_upright
+
+    kind, path = source
+    try:
+        mask = _read_upright(path, "A" if kind == "alpha" else "RGB")
+    except Exception:  # noqa: BLE001 - an unreadable mask shows no overlay; training names the file
+        return None
+    mask = mask.resize(size)
+    a = np.asarray(mask, dtype=np.float32) / 255.0
+    rgba = np.zeros((a.shape[0], a.shape[1], 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = TINT
+    rgba[..., 3] = ((1.0 - a) * MAX_ALPHA).astype(np.uint8)
+    img = QImage(rgba.data, a.shape[1], a.shape[0], 4 * a.shape[1], QImage.Format.Format_RGBA8888)
+    return img.copy()  # detached from the numpy buffer

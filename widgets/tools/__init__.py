@@ -1,0 +1,1 @@
+"""The Tools page: check, resize, merge and the sample grid."""
