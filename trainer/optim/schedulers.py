@@ -32,6 +32,10 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from trainer.errors import ConfigError
 from trainer.optim.args import parse_optimizer_args
+from trainer.optim.schedule_shapes import (  # noqa: F401 - POLYNOMIAL_END_LR and the shapes are read from here too
+    POLYNOMIAL_END_LR, _warmup, constant_lambda, constant_with_warmup_lambda, cosine_lambda,
+    cosine_with_restarts_lambda, linear_lambda, polynomial_lambda, warm_restarts_lambda,
+)
 from trainer.optim.schedulers_extra import EXTRA_SCHEDULERS, extra_lambda
 from trainer.optim.checks import (
     CUSTOM_SCHEDULER,
@@ -41,7 +45,6 @@ from trainer.optim.checks import (
     scheduler_number,
 )
 
-POLYNOMIAL_END_LR = 1e-7  # diffusers' get_polynomial_decay_schedule_with_warmup lr_end default
 
 SCHEDULERS: dict[str, str] = {
     "constant": "The learning rate stays the same from start to end (no warmup).",
@@ -62,99 +65,6 @@ _CUSTOM_TYPE_ALIASES = CUSTOM_TYPE_ALIASES
 
 # ---------------------------------------------------------------------------------------------------------
 # standard curves (lambda of the 0-based step -> multiplier of the group's initial lr)
-
-
-def _warmup(step: int, warmup: int) -> float:
-    return float(step) / float(max(1, warmup))
-
-
-def constant_lambda() -> Callable[[int], float]:
-    return lambda step: 1.0
-
-
-def constant_with_warmup_lambda(warmup: int) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        return _warmup(step, warmup) if step < warmup else 1.0
-
-    return f
-
-
-def linear_lambda(warmup: int, total: int) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return _warmup(step, warmup)
-        return max(0.0, float(total - step) / float(max(1, total - warmup)))
-
-    return f
-
-
-def cosine_lambda(warmup: int, total: int, num_cycles: float = 0.5) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return _warmup(step, warmup)
-        progress = float(step - warmup) / float(max(1, total - warmup))
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress)))
-
-    return f
-
-
-def cosine_with_restarts_lambda(warmup: int, total: int, num_cycles: int = 1) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return _warmup(step, warmup)
-        progress = float(step - warmup) / float(max(1, total - warmup))
-        if progress >= 1.0:
-            return 0.0
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(num_cycles) * progress) % 1.0))))
-
-    return f
-
-
-def polynomial_lambda(warmup: int, total: int, lr_init: float, power: float = 1.0,
-                      lr_end: float = POLYNOMIAL_END_LR) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return _warmup(step, warmup)
-        if step > total:
-            return lr_end / lr_init
-        lr_range = lr_init - lr_end
-        decay_steps = total - warmup
-        pct_remaining = 1 - (step - warmup) / max(1, decay_steps)
-        return (lr_range * pct_remaining**power + lr_end) / lr_init
-
-    return f
-
-
-# ---------------------------------------------------------------------------------------------------------
-# cosine annealing with warm restarts (built in; replaces the guide's patched cosine_annealing_warmup file)
-
-
-def warm_restarts_lambda(
-    T_0: int,
-    gamma_min_lr: float = 1.0,
-    decay: float = 1.0,
-    down_factor: float = 1.0,
-    warmup_steps: int = 0,
-    cycle_warmup: int | None = None,
-    init_lr_ground: bool = False,
-    min_lr_ratio: float = 0.0,
-) -> Callable[[int], float]:
-    """Multiplier of the group lr at 0-based step ``t`` (see :class:`CosineAnnealingWarmupRestarts`)."""
-    cycle_warmup = warmup_steps if cycle_warmup is None else cycle_warmup
-    log_gamma = math.log(gamma_min_lr)
-
-    def f(t: int) -> float:
-        c, s = divmod(t, T_0)
-        w = warmup_steps if c == 0 else cycle_warmup
-        peak = down_factor**c * math.exp(log_gamma * decay * t)
-        floor = min(min_lr_ratio * math.exp(log_gamma * t), peak)
-        if s < w:
-            start = 0.0 if init_lr_ground else floor
-            return start + (peak - start) * s / w
-        progress = (s - w) / (T_0 - w)
-        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return f
 
 
 class CosineAnnealingWarmupRestarts(LambdaLR):

@@ -9,7 +9,6 @@ window does competes with the trainer for the interpreter lock. The end of a run
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -21,29 +20,13 @@ from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
 
 from app.i18n import tr
 
+from widgets.training.formatting import fmt_duration, fmt_size  # noqa: F401 - also read from here
 from widgets.training.live_plots import LR_PENS, LivePlots
 from widgets.training.paint_gate import AfterFirstPaint
 
 REFRESH_MS = 1000  # plots, labels, progress bar and log redraw at most once a second
 GPU_POLL_MS = 1000
 PATH_ROLE = Qt.ItemDataRole.UserRole
-
-
-def fmt_duration(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def fmt_size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 class TrainView(QWidget):
