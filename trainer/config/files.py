@@ -122,17 +122,21 @@ def from_dict(data: dict, *, base: TrainConfig | None = None, source: str = "") 
     return cfg
 
 
-def load_toml(path: str | os.PathLike, *, base: TrainConfig | None = None) -> TrainConfig:
+def read_toml(path: str | os.PathLike, what: str = "Config file") -> dict:
+    """A TOML file as a dict; ConfigError (one sentence naming the file) when missing, not UTF-8 or not TOML."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"Config file not found: {p}")
+        raise ConfigError(f"{what} {p} does not exist.")
     try:
-        data = toml.loads(p.read_text(encoding="utf-8-sig"))
+        return toml.loads(p.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError:
-        raise ConfigError(f"Config file {p} is not UTF-8 text.") from None
+        raise ConfigError(f"{what} {p} is not UTF-8 text.") from None
     except toml.TomlDecodeError as e:
-        raise ConfigError(f"Config file {p} is not valid TOML: {e}") from None
-    return from_dict(data, base=base, source=str(p))
+        raise ConfigError(f"{what} {p} is not valid TOML: {e}") from None
+
+
+def load_toml(path: str | os.PathLike, *, base: TrainConfig | None = None) -> TrainConfig:
+    return from_dict(read_toml(path), base=base, source=str(Path(path)))
 
 
 def dumps_toml(cfg: TrainConfig, *, only_changed: bool = False) -> str:

@@ -87,15 +87,10 @@ def _check(table: dict, where: str, path, allowed: set) -> None:
 def read_dataset_config(path) -> dict:
     """The TOML as a dict with every key checked. ConfigError (one sentence) for a missing file, bad TOML,
     an unknown key or a value of the wrong type."""
+    from trainer.config.files import read_toml
+
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"Dataset config {p} does not exist.")
-    try:
-        data = toml.loads(p.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"Dataset config {p} is not UTF-8 text.") from None
-    except toml.TomlDecodeError as e:
-        raise ConfigError(f"Dataset config {p} is not valid TOML: {e}") from None
+    data = read_toml(p, "Dataset config")
     for key in data:
         if key not in ("general", "datasets"):
             close = difflib.get_close_matches(key, ["general", "datasets"], n=1, cutoff=0.6)
