@@ -164,8 +164,9 @@ class ParamForm(QWidget):
         widest = max((fm.horizontalAdvance(self.sections.item(i).text()) for i in range(self.sections.count())),
                      default=100)
         self.sections.setWordWrap(True)  # a long name takes two lines rather than the form's width
+        self.sections.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.sections.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.sections.setFixedWidth(min(widest + 28, 200))
+        self.sections.setFixedWidth(min(widest + 28, 236))
         self.set_config(self._cfg)
 
     def _advanced(self, group: str, names: list, v: QVBoxLayout) -> None:
