@@ -42,7 +42,7 @@ def test_flipped_cached_latents_are_the_encoding_of_the_mirrored_image(tiny_ckpt
     from trainer.models.spec import VAE_SCALING
 
     data, base = _data(tiny_ckpt, tmp_path / "d", flip_aug=True, cache_latents=True)
-    latents, _, failed = cache_latents(data, base.vae, base.family, torch.device("cpu"), torch.float32,
+    latents, _, failed = cache_latents(data, base.vae, base.family, torch.device("cpu"),
                                        to_disk=False, batch_size=2)
     assert not failed and data.latents_flipped is not None
     for i, item in enumerate(data.items):

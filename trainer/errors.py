@@ -17,5 +17,5 @@ class ConfigError(UserError):
     """An unknown, mistyped or contradictory setting."""
 
 
-class TrainingStopped(UserError):
-    """Training stopped on a problem that was already reported (as a Failed event) with advice."""
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; already reported (as a Failed event) with advice and the last good file."""

@@ -49,7 +49,7 @@ def _save_npz(path: Path, **arrays) -> None:
 
 
 @torch.no_grad()
-def cache_latents(data, vae, family: str, device, dtype, *, to_disk: bool, batch_size: int,
+def cache_latents(data, vae, family: str, device, *, to_disk: bool, batch_size: int,
                   on_progress=None, stop=None) -> tuple[list[torch.Tensor], list[tuple[int, int]], list[str]]:
     """Encode every item once. Returns (latents per item, crop per item, paths that failed to decode).
     Items with flip_aug also get the encoding of their mirrored image, as sd-scripts caches it, in

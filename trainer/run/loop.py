@@ -8,7 +8,7 @@ import torch
 
 from trainer import events as ev
 from trainer.run import save_policy as SP
-from trainer.errors import TrainingStopped
+from trainer.errors import TrainingDiverged
 from trainer.run.run_state import RunState
 from trainer.run.saving import epoch_file, final_file, step_file
 from trainer.run.step_stats import rate_and_eta
@@ -176,4 +176,4 @@ class TrainingLoop:
             t.last_good = str(written[0])
         msg = f"The loss became NaN or infinite at step {step + 1}; training stopped."
         t.emit(ev.Failed(msg, NAN_ADVICE, "nan", t.last_good))
-        raise TrainingStopped(msg + " " + NAN_ADVICE)
+        raise TrainingDiverged(msg + " " + NAN_ADVICE)

@@ -68,7 +68,7 @@ def cache_latents_into(data, base, cfg, rt, emit, stop) -> None:
     from trainer.run.caching import cache_latents
 
     emit(ev.Log(f"Caching latents of {len(data.items)} images"))
-    latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device, torch.float32,
+    latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device,
                                            to_disk=cfg.cache_latents_to_disk, batch_size=cfg.vae_batch_size,
                                            stop=stop)
     for reason in failed:

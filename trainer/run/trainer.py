@@ -26,7 +26,7 @@ from trainer.run import save_policy as SP
 from trainer.run import setup as S
 from trainer.run.compile import compile_step_model
 from trainer.config.fields import TrainConfig
-from trainer.errors import ConfigError, TrainingStopped, UserError
+from trainer.errors import ConfigError, TrainingDiverged, UserError
 from trainer.network.lora_file import hashes_in_background
 from trainer.run.step_stats import StepLosses
 from trainer.config.validate import errors as config_errors, parse_resolution, validate
@@ -69,7 +69,7 @@ class Trainer:
             if not self.stop.is_set():
                 raise
             return self._stopped_before_training()
-        except TrainingStopped:
+        except TrainingDiverged:
             raise
         except UserError as e:
             self.emit(ev.Failed(str(e), kind="input", last_good=self.last_good))
