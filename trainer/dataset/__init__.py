@@ -39,7 +39,6 @@ from .captions import (
     training_caption,
     write_caption_atomic,
 )
-from .hygiene import HygieneReport, check_dataset, delete_orphans, find_orphan_captions
 from .images import IMAGE_EXTENSIONS, ImageReadError, image_size, is_image_file, open_image_rgb
 from .plan import BucketReport, StepPlan, assign_buckets, bucket_counts, plan_steps
 from .scan import (
@@ -78,3 +77,16 @@ __all__ = [
     "preview_bulk", "tag_frequency", "tag_frequency_json",
     "HygieneReport", "check_dataset", "delete_orphans", "find_orphan_captions",
 ]
+
+_HYGIENE = {"HygieneReport", "check_dataset", "delete_orphans", "find_orphan_captions"}
+
+
+def __getattr__(name: str):
+    """The hygiene names are imported when first asked for: hygiene pulls numpy and imagehash, which the
+    settings checks (trainer.config.validate -> dataset.checks) and a starting window do not need."""
+    if name in _HYGIENE:
+        from . import hygiene
+
+        return getattr(hygiene, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -22,7 +22,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from trainer.errors import DatasetError
@@ -144,6 +143,8 @@ def _to_8bit_rgb(img: Image.Image, background: tuple[int, int, int] | None) -> I
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        import numpy as np  # only for 16-bit images: a starting window does not pay numpy's import
+
         arr = np.asarray(img, dtype=np.float64)
         if mode.startswith("I;16"):
             scale = 65535.0
