@@ -35,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _wait(app, done, timeout: float) -> bool:
+def wait_until(app, done, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         app.processEvents()
@@ -138,19 +138,19 @@ def run_app(argv: list[str]) -> int:
 
 
 def _screenshot(app, win, args, dataset) -> int:
-    _wait(app, lambda: win.built, 10)
+    wait_until(app, lambda: win.built, 10)
     training = getattr(win, "training_page", None)
     if args.page == "training" and hasattr(training, "settle"):  # the learning-rate preview is drawn
         warmup = getattr(win, "warmup", None)
         if warmup is not None:  # no idle wait here: load the training libraries now, then draw the curve
             warmup.start_now()
-            _wait(app, lambda: warmup.done, 180)
-        _wait(app, lambda: False, 0.3)
-        _wait(app, training.settle, 120)
+            wait_until(app, lambda: warmup.done, 180)
+        wait_until(app, lambda: False, 0.3)
+        wait_until(app, training.settle, 120)
     page = win.dataset_page
     if dataset:
-        _wait(app, lambda: page.root is not None, 5)
-        _wait(app, lambda: not page.is_loading(), 30)
+        wait_until(app, lambda: page.root is not None, 5)
+        wait_until(app, lambda: not page.is_loading(), 30)
         if page.scan is not None and args.select and page.model.rowCount():
             page.view.setCurrentIndex(page.model.index(min(args.select, page.model.rowCount() - 1)))
         if args.panel:
@@ -158,11 +158,11 @@ def _screenshot(app, win, args, dataset) -> int:
             page.tabs.setCurrentWidget(tab)
             if args.panel == "hygiene":
                 page.hygiene.run_check()
-                _wait(app, lambda: not page.hygiene.is_running(), 60)
-        _wait(app, lambda: page.model.loader.pending() == 0 and not page.is_loading(), 30)
-        _wait(app, lambda: False, 0.3)  # let previews and thumbnails paint
+                wait_until(app, lambda: not page.hygiene.is_running(), 60)
+        wait_until(app, lambda: page.model.loader.pending() == 0 and not page.is_loading(), 30)
+        wait_until(app, lambda: False, 0.3)  # let previews and thumbnails paint
     else:
-        _wait(app, lambda: False, 0.2)
+        wait_until(app, lambda: False, 0.2)
     out = Path(args.screenshot)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = win.grab().save(str(out))

@@ -10,8 +10,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,30 +34,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "dataset-options.png"))
     ap.add_argument("--lang", default="en")
     args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="options_shot_"))
-    os.environ["LORA_DESK_CONFIG_DIR"] = str(tmp / "cfg")
-    os.environ["LORA_DESK_CACHE_DIR"] = str(tmp / "cache")
+    from screens import offscreen_app
+
+    app, tmp = offscreen_app("options_shot_", args.lang)
     data = tmp / "demo_dataset"
     shutil.copytree(ROOT / "examples" / "demo_dataset", data)
     first = min((data / "4_redcircle").glob("*.png"))
     _cut_out(first)
-    from PySide6.QtWidgets import QApplication
-
-    from app import i18n
+    from app.launch import wait_until
     from app.main_window import MainWindow
     from app.settings import make_settings
-    from app.style import STYLE
-
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet(STYLE)
-    i18n.set_language(args.lang)
-
-    def wait(cond, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.01)
-        return cond()
 
     win = MainWindow(make_settings(), persist=False)
     win.resize(1280, 800)
@@ -67,8 +51,8 @@ def main(argv=None) -> int:
     page = win.dataset_page
     win.training_page.form.set_value("alpha_mask", True)  # the Training page passes it on to the Dataset page
     page.open_dataset(data)
-    wait(lambda: page.scan is not None and not page.is_loading(), 30)
-    wait(lambda: page.model.loader.pending() == 0, 30)
+    wait_until(app, lambda: page.scan is not None and not page.is_loading(), 30)
+    wait_until(app, lambda: page.model.loader.pending() == 0, 30)
     opts = {"4_redcircle": {"keep_tokens": 1, "shuffle_caption": True, "flip_aug": False},
             "2_bluesquare": {"flip_aug": True, "caption_dropout_rate": 0.1}}
     for i in range(page.concepts.topLevelItemCount()):
@@ -80,10 +64,10 @@ def main(argv=None) -> int:
     if not page.select_path(first):
         print("error: cannot select", first, file=sys.stderr)
         return 1
-    if not wait(lambda: page.preview.picture.mask is not None, 30):
+    if not wait_until(app, lambda: page.preview.picture.mask is not None, 30):
         print("error: the mask overlay did not appear", file=sys.stderr)
         return 1
-    wait(lambda: False, 0.3)
+    wait_until(app, lambda: False, 0.3)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     win.grab().save(str(out))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,38 +22,27 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "tagger.png"))
     ap.add_argument("--lang", default="en")
     args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="tagger_shot_"))
-    os.environ["LORA_DESK_CONFIG_DIR"] = str(tmp / "cfg")
-    os.environ["LORA_DESK_CACHE_DIR"] = str(tmp / "cache")
+    from screens import offscreen_app
+
+    app, tmp = offscreen_app("tagger_shot_", args.lang)
     from PySide6.QtGui import QColor, QPainter
-    from PySide6.QtWidgets import QApplication
 
     from app import i18n
+    from app.launch import wait_until
     from app.main_window import MainWindow
     from app.settings import make_settings
-    from app.style import STYLE
     from tagging_fixtures import make_tagger
     from widgets.dataset.tagger_dialog import open_tagger_dialog
 
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet(STYLE)
-    i18n.set_language(args.lang)
     model, tags = make_tagger(tmp / "tiny-tagger", size=64)
-
-    def wait(cond, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.01)
-        return cond()
 
     win = MainWindow(make_settings(), persist=False)
     win.resize(1280, 800)
     win.show()
     page = win.dataset_page
     page.open_dataset(ROOT / "examples" / "demo_dataset")
-    wait(lambda: page.scan is not None and not page.is_loading(), 30)
-    wait(lambda: page.model.loader.pending() == 0, 30)
+    wait_until(app, lambda: page.scan is not None and not page.is_loading(), 30)
+    wait_until(app, lambda: page.model.loader.pending() == 0, 30)
     dlg = open_tagger_dialog(page, show=False)
     dlg.model.set_path(model)
     dlg.tags.set_path(tags)
@@ -66,10 +53,10 @@ def main(argv=None) -> int:
     dlg.resize(960, 640)
     dlg.show()
     dlg.start()
-    if not wait(lambda: not dlg.is_running(), 60):
+    if not wait_until(app, lambda: not dlg.is_running(), 60):
         print("error: the tagger did not finish", file=sys.stderr)
         return 1
-    wait(lambda: False, 0.3)
+    wait_until(app, lambda: False, 0.3)
     shot = win.grab()
     painter = QPainter(shot)
     inner = dlg.grab()

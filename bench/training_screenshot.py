@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,21 +29,15 @@ def main(argv=None) -> int:
     ap.add_argument("--watch", action="store_true", help="sample images and validation loss too")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
-    tmp = Path(tempfile.mkdtemp(prefix="training_shot_"))
-    os.environ["LORA_DESK_CONFIG_DIR"] = str(tmp / "cfg")
-    os.environ["LORA_DESK_CACHE_DIR"] = str(tmp / "cache")
-    from PySide6.QtWidgets import QApplication
+    from screens import offscreen_app
 
-    from app import i18n
+    app, tmp = offscreen_app("training_shot_", args.lang)
+    from app.launch import wait_until
     from app.main_window import MainWindow
     from app.settings import make_settings
-    from app.style import STYLE
     from trainer.config.files import load_toml
     from trainer.cli.demo import DEMO_CONFIG, ensure_demo_model
 
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet(STYLE)
-    i18n.set_language(args.lang)
     cfg = load_toml(DEMO_CONFIG)
     ensure_demo_model(cfg.pretrained_model_name_or_path)
     cfg = cfg.replace(output_dir=str(tmp / "out"), logging_dir=str(tmp / "logs"))
@@ -58,26 +50,19 @@ def main(argv=None) -> int:
     win.show_page("training")
     page = win.training_page
 
-    def wait(cond, timeout):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.01)
-        return cond()
-
     if not page.start():
         print("error: cannot start: " + "; ".join(i.message for i in page.errors()), file=sys.stderr)
         return 1
-    if not wait(lambda: page.view.steps.n >= args.steps or not page.is_training(), 600):
+    if not wait_until(app, lambda: page.view.steps.n >= args.steps or not page.is_training(), 600):
         print("error: training too slow", file=sys.stderr)
-    wait(lambda: False, 0.4)  # the next timer redraw
+    wait_until(app, lambda: False, 0.4)  # the next timer redraw
     page.view.refresh()
     app.processEvents()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = win.grab().save(str(out))
     page.stop()
-    wait(lambda: not page.is_training(), 120)
+    wait_until(app, lambda: not page.is_training(), 120)
     win.close()
     print(f"saved {out} at step {page.view.steps.n}" if ok else f"error: could not write {out}")
     return 0 if ok else 1
