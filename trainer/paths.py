@@ -8,17 +8,22 @@ from pathlib import Path
 APP = "LoRADesk"
 
 
-def user_config_dir() -> Path:
-    override = os.environ.get("LORA_DESK_CONFIG_DIR")  # the app's override too (app/settings.py): tests, portable use
-    if override:
-        return Path(override)
+def _user_dir(override: str, windows_var: str, windows_default: str, xdg_var: str, xdg_default: str) -> Path:
+    """The platform's per-user folder of one kind, with our APP name; the `override` variable wins."""
+    if os.environ.get(override):
+        return Path(os.environ[override])
     if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+        base = Path(os.environ.get(windows_var, Path.home() / "AppData" / windows_default))
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+        base = Path(os.environ.get(xdg_var, Path.home() / xdg_default))
     return base / APP
+
+
+def user_config_dir() -> Path:
+    # LORA_DESK_CONFIG_DIR: the app's override too (app/settings.py): tests, portable use
+    return _user_dir("LORA_DESK_CONFIG_DIR", "APPDATA", "Roaming", "XDG_CONFIG_HOME", ".config")
 
 
 def user_presets_dir() -> Path:
@@ -28,13 +33,4 @@ def user_presets_dir() -> Path:
 def user_data_dir() -> Path:
     """Where the program keeps data of its own (rescued LoRA files); LORA_DESK_DATA_DIR overrides it (tests,
     portable use)."""
-    override = os.environ.get("LORA_DESK_DATA_DIR")
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / APP
+    return _user_dir("LORA_DESK_DATA_DIR", "LOCALAPPDATA", "Local", "XDG_DATA_HOME", ".local/share")
