@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from bare_step import bare_step  # noqa: E402
 from phases import PhaseTimer, process_age  # noqa: E402
 
 import torch  # noqa: E402
@@ -139,15 +140,7 @@ def bare(base, family: str, res: int, batch: int, steps: int, smoke: bool):
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=not smoke)
     times = []
     for _ in range(steps):
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, 1000, (batch,), device=device)
-        with autocast:
-            pred = unet(sched.add_noise(latents, noise, t), t, states, added_cond_kwargs=added).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        bare_step(unet, sched, latents, states, params, opt, added=added, autocast=autocast)
         times.append(time.perf_counter())
     _sync()
     times[-1] = time.perf_counter()

@@ -27,9 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+from bare_step import bare_step  # noqa: E402
 
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 SYNC_METHODS = ("item", "__bool__", "__float__", "__int__", "tolist", "cpu", "numpy")
@@ -182,14 +185,7 @@ def bare(model, warmup, steps) -> dict:
     with w.syncs:
         try:
             for _ in range(warmup + steps):
-                noise = torch.randn_like(latents)
-                t = torch.randint(0, 1000, (BATCH,))
-                pred = unet(sched.add_noise(latents, noise, t), t, states).sample
-                loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+                bare_step(unet, sched, latents, states, params, opt)
                 w.mark()
         finally:
             w.close()

@@ -15,8 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+
+from bare_step import bare_step  # noqa: E402
 
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 
@@ -54,14 +57,7 @@ def bare(model, steps) -> float:
     states = torch.randn(2, 77, unet.config.cross_attention_dim)
     times = []
     for _ in range(steps):
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, 1000, (2,))
-        pred = unet(sched.add_noise(latents, noise, t), t, states).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        bare_step(unet, sched, latents, states, params, opt)
         times.append(time.perf_counter())
     return (times[-1] - times[4]) / (len(times) - 5)
 
