@@ -101,3 +101,13 @@ def test_the_window_previews_the_plan_the_trainer_runs(preset, tiny_ckpt, datase
     if not window.scheduler_from_optimizer:
         assert [g["initial_lr"] for g in opt_groups] == pytest.approx([g.lr for g in window.groups])
     assert not list((tmp_path / "out").glob("*.safetensors"))
+
+
+def test_save_marks_follow_save_n_epoch_ratio_as_the_run_does():
+    from trainer.run.save_policy import saves_at_epoch
+
+    counts = {(512, 512): 10}  # batch 1: 10 steps per epoch
+    cfg = _cfg(max_train_epochs=10, save_n_epoch_ratio=2)
+    plan = resolve(cfg, counts)
+    assert plan.save_steps == (50, 100)  # floor(10 / 2) = every 5 epochs, and the final file
+    assert [e for e in range(1, 11) if saves_at_epoch(cfg, e, 10)] == [5]

@@ -8,6 +8,7 @@ a preview cannot disagree with the run. No torch and no Qt here: the forms call 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from trainer.dataset.plan import StepPlan, plan_steps
@@ -81,14 +82,22 @@ def adaptive_group_lrs(lrs: list[float], learning_rate: float) -> tuple[list[flo
     return [learning_rate if x else x for x in lrs], True
 
 
+def every_n_epochs(cfg, epochs: int) -> int | None:
+    """Epoch files every N epochs: save_n_epoch_ratio N means about N files over the run (floor(epochs / N),
+    at least every epoch), else save_every_n_epochs."""
+    if cfg.save_n_epoch_ratio:
+        return math.floor(epochs / cfg.save_n_epoch_ratio) or 1
+    return cfg.save_every_n_epochs
+
+
 def _step_marks(cfg, steps: StepPlan | None, total: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     epoch_steps, saves = [], set()
     if steps is not None:
         spe = steps.steps_per_epoch
         epoch_steps = [e * spe for e in range(1, steps.epochs) if e * spe < total]
-        if cfg.save_every_n_epochs:
-            saves.update(e * spe for e in range(cfg.save_every_n_epochs, steps.epochs, cfg.save_every_n_epochs)
-                         if e * spe < total)
+        every = every_n_epochs(cfg, steps.epochs)
+        if every:
+            saves.update(e * spe for e in range(every, steps.epochs, every) if e * spe < total)
     if cfg.save_every_n_steps:
         saves.update(range(cfg.save_every_n_steps, total, cfg.save_every_n_steps))
     return tuple(epoch_steps), tuple(sorted(saves)) + (total,)

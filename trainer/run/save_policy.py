@@ -5,18 +5,11 @@ skip_until_initial_step (train_network.py, library/train_util.py get_remove_*_no
 Pure decisions on numbers and paths; the trainer does the writing."""
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
+from trainer.config.plan import every_n_epochs
 from trainer.run.saving import Progress, epoch_file, state_dir, step_file
-
-
-def every_n_epochs(cfg, epochs: int) -> int | None:
-    """save_n_epoch_ratio N: about N files over the run (floor(epochs / N), at least every epoch)."""
-    if cfg.save_n_epoch_ratio:
-        return math.floor(epochs / cfg.save_n_epoch_ratio) or 1
-    return cfg.save_every_n_epochs
 
 
 def saves_at_epoch(cfg, epoch: int, epochs: int) -> bool:
