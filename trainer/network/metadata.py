@@ -86,7 +86,6 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_caption_dropout_every_n_epochs": cfg.caption_dropout_every_n_epochs,
         "ss_caption_tag_dropout_rate": cfg.caption_tag_dropout_rate,
         "ss_face_crop_aug_range": cfg.face_crop_aug_range or None,  # sd-scripts writes None when unset
-        "ss_prior_loss_weight": 1.0,  # no regularisation images: sd-scripts' default weight
         "ss_ip_noise_gamma": cfg.ip_noise_gamma,
         "ss_debiased_estimation": bool(cfg.debiased_estimation_loss),
         "ss_noise_offset_random_strength": bool(cfg.noise_offset_random_strength),
@@ -96,11 +95,10 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_huber_scale": cfg.huber_scale,
         "ss_huber_c": cfg.huber_c,
         "ss_fp8_base_unet": bool(cfg.fp8_base_unet),
-        "ss_validation_seed": None,  # validation is not implemented yet: sd-scripts' values when it is off
-        "ss_validation_split": 0.0,
-        "ss_max_validation_steps": None,
-        "ss_validate_every_n_epochs": None,
-        "ss_validate_every_n_steps": None,
+        # sd-scripts records its validation settings as their text
+        **{f"ss_{name}": str(getattr(cfg, name)) for name in (
+            "validation_seed", "validation_split", "max_validation_steps", "validate_every_n_epochs",
+            "validate_every_n_steps")},
         "ss_resize_interpolation": cfg.resize_interpolation,
         "ss_num_validation_images": 0,
         "ss_color_aug": bool(cfg.color_aug),
@@ -183,8 +181,4 @@ def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: i
         **dataset_metadata(scan, data),  # training and regularization folders, counted as sd-scripts does
         bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
         model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
-    md = build_metadata(cfg, run)
-    for name in ("validation_seed", "validation_split", "max_validation_steps", "validate_every_n_epochs",
-                 "validate_every_n_steps"):  # sd-scripts records its validation settings too
-        md[f"ss_{name}"] = str(getattr(cfg, name))
-    return md
+    return build_metadata(cfg, run)
