@@ -43,7 +43,8 @@ def make_noise(latents: torch.Tensor, *, noise_offset: float | None, adaptive_no
     if noise_offset:
         offset = noise_offset
         if offset_random_strength:  # sd-scripts: one strength in [0, noise_offset) per batch
-            offset = torch.rand(1, generator=generator, device=latents.device).item() * noise_offset
+            # a 1-element tensor, as sd-scripts keeps it: reading it with .item() would wait for the GPU
+            offset = torch.rand(1, generator=generator, device=latents.device) * noise_offset
         if adaptive_noise_scale:
             offset = offset + adaptive_noise_scale * latents.mean(dim=(2, 3), keepdim=True).abs()
         noise = noise + offset * torch.randn((latents.shape[0], latents.shape[1], 1, 1), generator=generator,
