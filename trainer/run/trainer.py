@@ -29,7 +29,7 @@ from trainer.config.fields import TrainConfig
 from trainer.errors import ConfigError, TrainingDiverged, UserError
 from trainer.network.lora_file import hashes_in_background
 from trainer.run.step_stats import StepLosses
-from trainer.config.validate import errors as config_errors, parse_resolution, validate
+from trainer.config.validate import parse_resolution, validate
 
 OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
               "use an 8-bit optimizer (AdamW8bit) or Adafactor; for SDXL also cache_text_encoder_outputs "
@@ -93,7 +93,8 @@ class Trainer:
         from trainer.run.runtime import make_runtime
 
         cfg = self.cfg
-        problems = config_errors(cfg)
+        issues = validate(cfg)  # once: it reads the prompt file and the dataset sources
+        problems = [i for i in issues if i.error]
         if problems:
             raise ConfigError(" ".join(p.message for p in problems))
         self._check_stop()
@@ -103,7 +104,7 @@ class Trainer:
 
         for note in prepare_outputs(cfg, main=rt.is_main):  # before anything loads: refusals cost nothing
             self.emit(ev.Log(note))
-        for issue in validate(cfg):
+        for issue in issues:  # the rest are warnings
             self.emit(ev.Log(issue.message, "warning"))
         for note in rt.notes:
             self.emit(ev.Log(note, "warning"))
