@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from widgets.dataset.bucket_preview import BUCKET_FIELDS as BUCKET_PREVIEW_FIELDS
+
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
                   "caption_extension", "alpha_mask", "conditioning_data_dir")
-BUCKET_FIELDS = {"resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
-                 "bucket_no_upscale"}
+BUCKET_FIELDS = set(BUCKET_PREVIEW_FIELDS)
 
 
 class DatasetSettings:
@@ -42,10 +43,10 @@ class DatasetSettings:
 
     def _show_settings(self, cfg, names) -> None:
         # the widgets show the config (those the user is editing already do; they are left alone)
-        self.buckets.set_settings(cfg)
         self.totals_bar.show_settings(cfg)
         self.editor.keep_tokens = int(cfg.keep_tokens)
-        if names & BUCKET_FIELDS:
+        if names & BUCKET_FIELDS:  # only these re-sort the images into buckets
+            self.buckets.set_settings(cfg)
             self._update_bucketer()
         self._update_totals()
         if "caption_extension" in names and self.root is not None:
