@@ -268,10 +268,10 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         cfg = self.config()
         self._run_cfg = cfg
         self.run = TrainRun(cfg, self)
-        # the core's sentences (log lines, plan, failures) in the interface language
-        self.run.event.connect(lambda e: self.view.on_event(localized_event(e)))
+        # the core's sentences (log lines, plan, failures) in the interface language, for the view and the
+        # failure dialog alike: translated once, where the events come in
+        self.run.event.connect(lambda e: self._event(localized_event(e)))
         self.run.progress.connect(lambda p: self.view.on_progress(localized_progress(p)))
-        self.run.event.connect(self._event)
         self.run.done.connect(self._done)
         self.view.begin(cfg.output_dir, lr_groups(cfg))
         # the view is shown on the next event-loop turn: its first paint (~50 ms) then does not add to this one
@@ -296,6 +296,7 @@ class TrainingPage(ConfigFilesMixin, QWidget):
             self.view.status.setText(tr("Stopping after this step; saving…"))
 
     def _event(self, e) -> None:
+        self.view.on_event(e)
         kind = type(e).__name__
         if kind == "Failed":
             self.show_failure(e)
