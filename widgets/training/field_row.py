@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 
 from app import i18n
 from app.i18n import tr
+from trainer.config.ranges import fmt_number  # torch-free, as the form needs
 
 HELP_RU_FILE = i18n.I18N_DIR / "help_ru.json"
 _help_ru: dict[str, str] | None = None
@@ -54,14 +55,6 @@ def help_text(name: str, meta: dict) -> str:
 def translate(text: str) -> str:
     """A catalogue lookup for texts that come from data (group names), not from literals in the code."""
     return i18n.tr(text)
-
-
-def _fmt_number(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 @functools.cache
@@ -183,7 +176,7 @@ class FieldRow:
                 w.setText(" ".join(shlex.quote(str(x)) if (" " in str(x) or not str(x)) else str(x)
                                    for x in (value or [])))
             else:
-                w.setText(_fmt_number(value) if self.kind == "float" else ("" if value is None else str(value)))
+                w.setText(fmt_number(value) if self.kind == "float" else ("" if value is None else str(value)))
         finally:
             w.blockSignals(False)
 
