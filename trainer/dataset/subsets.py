@@ -7,14 +7,6 @@ options anywhere) behaves exactly as before. The trainer, the caption preview an
 """
 from __future__ import annotations
 
-# sd-scripts' subset keys that are also run settings (the fallback) and that this trainer applies per folder
-PER_SUBSET = ("shuffle_caption", "keep_tokens", "keep_tokens_separator", "caption_extension", "flip_aug",
-              "random_crop", "color_aug", "caption_dropout_rate", "caption_tag_dropout_rate",
-              "alpha_mask")
-# subset keys that exist only per folder
-SUBSET_ONLY = ("image_dir", "num_repeats", "is_reg", "class_tokens", "conditioning_data_dir")
-
-
 def option(concept, cfg, name: str):
     """``name`` for images of ``concept``: the folder's own value, else the run's (cfg), else None."""
     opts = getattr(concept, "options", None) or {}
@@ -26,14 +18,6 @@ def option(concept, cfg, name: str):
 def item_option(entry, cfg, name: str):
     """:func:`option` for the concept an image entry belongs to."""
     return option(entry.concept, cfg, name)
-
-
-def any_option(concepts, cfg, name: str) -> bool:
-    """True when the option is on for the run or for at least one folder (for checks like "is anything
-    flipped")."""
-    if getattr(cfg, name, None):
-        return True
-    return any((getattr(c, "options", None) or {}).get(name) for c in concepts)
 
 
 class SubsetView:
