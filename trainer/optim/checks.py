@@ -13,6 +13,7 @@ from typing import Any
 
 from trainer.errors import ConfigError
 from trainer.optim.args import is_unreadable_literal, parse_value, split_items
+from trainer.optim.schedulers_extra import EXTRA_SCHEDULERS
 
 # the optimizers of trainer.optim.optimizers.OPTIMIZERS (a test keeps both lists equal)
 BUILT_IN_OPTIMIZERS = (
@@ -26,8 +27,7 @@ _ADAFACTOR_NAMES = ("adafactor", "transformers.optimization.adafactor", "transfo
 # the scheduler names build_scheduler knows (trainer.optim.schedulers.SCHEDULERS; a test keeps both equal)
 CUSTOM_SCHEDULER = "cosine_annealing_warmup_restarts"
 SCHEDULER_NAMES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                   "polynomial", "cosine_with_min_lr", "warmup_stable_decay", "inverse_sqrt", "adafactor",
-                   CUSTOM_SCHEDULER)
+                   "polynomial", *EXTRA_SCHEDULERS, "adafactor", CUSTOM_SCHEDULER)
 
 # lr_scheduler_type values that mean our built-in scheduler (the guide's patched katsura-jp module)
 CUSTOM_TYPE_ALIASES = {

@@ -8,8 +8,14 @@ from collections.abc import Callable
 POLYNOMIAL_END_LR = 1e-7  # diffusers' get_polynomial_decay_schedule_with_warmup lr_end default
 
 
-def _warmup(step: int, warmup: int) -> float:
+def warmup_ramp(step: int, warmup: int) -> float:
+    """The linear warm-up factor of every schedule: step / warmup."""
     return float(step) / float(max(1, warmup))
+
+
+def cosine_factor(progress: float, num_cycles: float) -> float:
+    """The half-cosine factor at `progress` (0..1) of the decay: transformers' and sd-scripts' formula."""
+    return 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
 
 
 def constant_lambda() -> Callable[[int], float]:
@@ -18,7 +24,7 @@ def constant_lambda() -> Callable[[int], float]:
 
 def constant_with_warmup_lambda(warmup: int) -> Callable[[int], float]:
     def f(step: int) -> float:
-        return _warmup(step, warmup) if step < warmup else 1.0
+        return warmup_ramp(step, warmup) if step < warmup else 1.0
 
     return f
 
@@ -26,7 +32,7 @@ def constant_with_warmup_lambda(warmup: int) -> Callable[[int], float]:
 def linear_lambda(warmup: int, total: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
-            return _warmup(step, warmup)
+            return warmup_ramp(step, warmup)
         return max(0.0, float(total - step) / float(max(1, total - warmup)))
 
     return f
@@ -35,9 +41,9 @@ def linear_lambda(warmup: int, total: int) -> Callable[[int], float]:
 def cosine_lambda(warmup: int, total: int, num_cycles: float = 0.5) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
-            return _warmup(step, warmup)
+            return warmup_ramp(step, warmup)
         progress = float(step - warmup) / float(max(1, total - warmup))
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress)))
+        return max(0.0, cosine_factor(progress, num_cycles))
 
     return f
 
@@ -45,7 +51,7 @@ def cosine_lambda(warmup: int, total: int, num_cycles: float = 0.5) -> Callable[
 def cosine_with_restarts_lambda(warmup: int, total: int, num_cycles: int = 1) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
-            return _warmup(step, warmup)
+            return warmup_ramp(step, warmup)
         progress = float(step - warmup) / float(max(1, total - warmup))
         if progress >= 1.0:
             return 0.0
@@ -58,7 +64,7 @@ def polynomial_lambda(warmup: int, total: int, lr_init: float, power: float = 1.
                       lr_end: float = POLYNOMIAL_END_LR) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
-            return _warmup(step, warmup)
+            return warmup_ramp(step, warmup)
         if step > total:
             return lr_end / lr_init
         lr_range = lr_init - lr_end

@@ -33,7 +33,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from trainer.errors import ConfigError
 from trainer.optim.args import parse_optimizer_args
 from trainer.optim.schedule_shapes import (  # noqa: F401 - POLYNOMIAL_END_LR and the shapes are read from here too
-    POLYNOMIAL_END_LR, _warmup, constant_lambda, constant_with_warmup_lambda, cosine_lambda,
+    POLYNOMIAL_END_LR, constant_lambda, constant_with_warmup_lambda, cosine_lambda,
     cosine_with_restarts_lambda, linear_lambda, polynomial_lambda, warm_restarts_lambda,
 )
 from trainer.optim.schedulers_extra import EXTRA_SCHEDULERS, extra_lambda

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 
 from trainer.errors import ConfigError
+from trainer.optim.schedule_shapes import cosine_factor, warmup_ramp
 
 EXTRA_SCHEDULERS = {
     "cosine_with_min_lr": "Warmup, then a half cosine down to lr_scheduler_min_lr_ratio x the learning rate.",
@@ -24,10 +25,6 @@ def decay_steps(lr_decay_steps: int | float, total: int) -> int:
     return int(lr_decay_steps or 0)
 
 
-def _ramp(step: int, warmup: int) -> float:
-    return float(step) / float(max(1, warmup))
-
-
 def cosine_with_min_lr_lambda(warmup: int, total: int, num_cycles: float, min_lr_ratio: float | None):
     """sd-scripts passes num_cycles = lr_scheduler_num_cycles / 2 (one cycle = a half cosine)."""
     if min_lr_ratio is None:
@@ -35,9 +32,9 @@ def cosine_with_min_lr_lambda(warmup: int, total: int, num_cycles: float, min_lr
 
     def f(step: int) -> float:
         if step < warmup:
-            return _ramp(step, warmup)
+            return warmup_ramp(step, warmup)
         progress = float(step - warmup) / float(max(1, total - warmup))
-        factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
+        factor = cosine_factor(progress, num_cycles)
         return max(0.0, factor * (1 - min_lr_ratio) + min_lr_ratio)
 
     return f
@@ -57,12 +54,12 @@ def warmup_stable_decay_lambda(warmup: int, total: int, decay: int, num_cycles: 
 
     def f(step: int) -> float:
         if step < warmup:
-            return max(0.0, _ramp(step, warmup) * (1.0 - ratio) + ratio)
+            return max(0.0, warmup_ramp(step, warmup) * (1.0 - ratio) + ratio)
         if step < warmup + stable:
             return 1.0
         if step < warmup + stable + decay:
             progress = float(step - warmup - stable) / float(max(1, decay))
-            factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
+            factor = cosine_factor(progress, num_cycles)
             return max(0.0, factor * (1.0 - ratio) + ratio)
         return ratio
 
@@ -77,7 +74,7 @@ def inverse_sqrt_lambda(warmup: int, timescale: int | None) -> Callable[[int], f
 
     def f(step: int) -> float:
         if step < warmup:
-            return _ramp(step, warmup)
+            return warmup_ramp(step, warmup)
         return 1.0 / math.sqrt((step + shift) / scale)
 
     return f
