@@ -20,11 +20,7 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
 
     lo = 0 if cfg.min_timestep is None else cfg.min_timestep
     hi = 1000 if cfg.max_timestep is None else cfg.max_timestep
-    if not 0 <= lo <= 999:
-        err("min_timestep", "min_timestep must be between 0 and 999.")
-    if not 1 <= hi <= 1000:
-        err("max_timestep", "max_timestep must be between 1 and 1000.")
-    if lo > hi:
+    if lo > hi:  # each one's range is checked from the field metadata (trainer.config.ranges)
         err("min_timestep", f"min_timestep ({lo}) is above max_timestep ({hi}).")
     if cfg.loss_type in ("huber", "smooth_l1"):
         if cfg.huber_schedule == "exponential" and not 0 < cfg.huber_c <= 1:
