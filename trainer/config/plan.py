@@ -149,23 +149,33 @@ def _with_dataset_config(cfg):
         return cfg
 
 
-def dataset_bucket_counts(cfg) -> dict | None:
-    """Images x repeats per bucket of cfg's training folder, bucketed as the trainer will; None without one."""
+def dataset_scan(cfg):
+    """cfg's training folders (a dataset config's or train_data_dir + reg_data_dir) scanned as the trainer
+    scans them; None without any."""
     from pathlib import Path
 
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.reg import balanced_counts
     from trainer.dataset.sources import scan_sources
-    from trainer.config.validate import parse_resolution
 
     if getattr(cfg, "dataset_config", ""):
         if not Path(cfg.dataset_config).is_file():
             return None
     elif not cfg.train_data_dir or not Path(cfg.train_data_dir).is_dir():
         return None
+    return scan_sources(_with_dataset_config(cfg))
+
+
+def dataset_bucket_counts(cfg, scan=None) -> dict | None:
+    """Images x repeats per bucket of cfg's training folder, bucketed as the trainer will; None without one.
+    ``scan``: dataset_scan(cfg) when the caller has it already."""
+    from trainer.dataset.buckets import Bucketer
+    from trainer.dataset.plan import assign_buckets
+    from trainer.dataset.reg import balanced_counts
+    from trainer.config.validate import parse_resolution
+
+    scan = scan if scan is not None else dataset_scan(cfg)
+    if scan is None:
+        return None
     cfg = _with_dataset_config(cfg)
-    scan = scan_sources(cfg)
     bucketer = Bucketer(parse_resolution(cfg.resolution), cfg.enable_bucket, cfg.min_bucket_reso,
                         cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale)
     return balanced_counts(scan, assign_buckets(scan, bucketer))

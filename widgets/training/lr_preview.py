@@ -26,15 +26,18 @@ _scan_cache: dict = {}
 _scan_lock = threading.Lock()
 
 
-def _bucket_counts(cfg) -> dict | None:
-    """Items per bucket of the training folder (cached per folder and bucket settings), None without one."""
+def _dataset_facts(cfg) -> tuple[dict | None, list]:
+    """(items per bucket, the folders for the guide's hints) of the training folders, from one scan cached
+    per folder and bucket settings; (None, []) without a folder."""
     from pathlib import Path
 
-    from trainer.config.plan import dataset_bucket_counts
+    from trainer.config.plan import dataset_bucket_counts, dataset_scan
+
+    from widgets.common.guidance_hints import concept_tuples
 
     folder = Path(cfg.dataset_config or cfg.train_data_dir)  # a dataset config lists its folders itself
     if not (cfg.dataset_config or cfg.train_data_dir) or not folder.exists():
-        return None
+        return None, []
     try:
         subdirs = [p.stat().st_mtime for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
         stamp = max([folder.stat().st_mtime] + subdirs)
@@ -46,12 +49,14 @@ def _bucket_counts(cfg) -> dict | None:
     with _scan_lock:
         if key in _scan_cache:
             return _scan_cache[key]
-    counts = dataset_bucket_counts(cfg)  # the trainer's count: regularization images balanced too
+    scan = dataset_scan(cfg)
+    # the trainer's count (regularization images balanced too) and the folders, from the same scan
+    facts = (dataset_bucket_counts(cfg, scan), concept_tuples(scan.concepts) if scan is not None else [])
     with _scan_lock:
         if len(_scan_cache) > 16:
             _scan_cache.clear()
-        _scan_cache[key] = counts
-    return counts
+        _scan_cache[key] = facts
+    return facts
 
 
 def _optimizer_note(plan, cfg) -> str:
@@ -78,10 +83,9 @@ def schedule_preview(cfg, curve: bool = True) -> dict:
     cfg = _with_dataset_config(cfg)  # a dataset config's batch size and resolution
     note = ""
     try:
-        counts = _bucket_counts(cfg)
+        counts, concepts = _dataset_facts(cfg)
     except Exception as e:  # a missing or unreadable folder: the curve is still useful
-        counts, note = None, str(e)
-    concepts = _concepts(cfg)
+        counts, concepts, note = None, [], str(e)
     if not counts and cfg.max_train_epochs is not None:
         return {"steps": [], "curves": {}, "epoch_steps": [], "save_steps": [], "total": 0, "summary": "",
                 "curve": True, "concepts": concepts, "epochs": None, "sdxl": bool(cfg.sdxl),
@@ -110,18 +114,6 @@ def schedule_preview(cfg, curve: bool = True) -> dict:
             "save_steps": list(plan.save_steps), "total": total, "summary": summary, "note": note, "curve": curve,
             "concepts": concepts, "epochs": plan.steps.epochs if plan.steps is not None else None,
             "sdxl": bool(cfg.sdxl)}
-
-
-def _concepts(cfg) -> list:
-    """(folder, images, repeats, is_reg) of the run's folders, for the guide's hints."""
-    from trainer.dataset.sources import scan_sources
-
-    from widgets.common.guidance_hints import concept_tuples
-
-    try:
-        return concept_tuples(scan_sources(cfg).concepts)
-    except Exception:  # noqa: BLE001 - the curve's note already says what is wrong with the folder
-        return []
 
 
 class LrPreview(QWidget):
