@@ -7,7 +7,9 @@ from trainer.errors import ConfigError
 
 def watch_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
-    sampling = (cfg.sample_every_n_steps or 0) > 0 or (cfg.sample_every_n_epochs or 0) > 0 or cfg.sample_at_first
+    from trainer.sampling.schedule import asks_for_samples
+
+    sampling = asks_for_samples(cfg)
     if cfg.sample_prompts and need_paths:
         from trainer.sampling.prompts import load_prompts
 

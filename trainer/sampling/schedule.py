@@ -4,6 +4,11 @@ sample_every_n_steps optimizer steps, but not at an epoch end. Zero or less turn
 from __future__ import annotations
 
 
+def asks_for_samples(cfg) -> bool:
+    """Some option makes sample images at some point (sample_prompts aside)."""
+    return (cfg.sample_every_n_steps or 0) > 0 or (cfg.sample_every_n_epochs or 0) > 0 or bool(cfg.sample_at_first)
+
+
 def sample_due(cfg, step: int, epoch: int | None, *, first: bool = False) -> bool:
     """``epoch`` is the epoch just finished at an epoch end, None after an optimizer step."""
     if not cfg.sample_prompts:

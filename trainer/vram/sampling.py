@@ -26,8 +26,9 @@ def sample_size(cfg) -> tuple[int, int]:
 def sampling_peak_bytes(cfg, info, parts: dict, *, e: int, f: int, te_numel: int, vae_numel: int,
                         conv_lora: bool) -> int | None:
     """None when the run makes no sample images. ``parts``: the estimate's Part bytes by key."""
-    if not cfg.sample_prompts or not (cfg.sample_at_first or (cfg.sample_every_n_steps or 0) > 0 or
-                                      (cfg.sample_every_n_epochs or 0) > 0):
+    from trainer.sampling.schedule import asks_for_samples
+
+    if not cfg.sample_prompts or not asks_for_samples(cfg):
         return None
     width, height = sample_size(cfg)
     live = parts["unet_weights"] + parts["lora_weights"] + parts["optimizer_state"] + parts.get("autocast_copies", 0)
