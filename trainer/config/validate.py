@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.config.fields import SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
+from trainer.config.fields import NETWORK_MODULES, SAVE_PRECISION_ALIASES, SAVE_PRECISIONS, TrainConfig
 from trainer.config.ranges import range_problems
 from trainer.config.compat import note as compat_note
 from trainer.config.validate_options import option_issues
@@ -104,7 +104,7 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if cfg.network_train_unet_only and cfg.network_train_text_encoder_only:
         err("network_train_unet_only", "network_train_unet_only and network_train_text_encoder_only "
                                        "exclude each other: nothing would be trained.")
-    if cfg.network_module not in ("networks.lora", "networks.dylora", "lycoris.kohya"):
+    if cfg.network_module not in NETWORK_MODULES:
         err("network_module", f"network_module '{cfg.network_module}' is not supported; use networks.lora, "
                               "networks.dylora or lycoris.kohya.")
         try:
