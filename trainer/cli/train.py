@@ -62,8 +62,9 @@ def _cli_value(words: list[str]):
     return words[0] if len(words) == 1 else list(words)
 
 
-def config_from_args(argv: list[str]) -> TrainConfig:
-    args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
+def config_from_args(argv: list[str], args=None) -> TrainConfig:
+    """The config the command line asks for; ``args``: argv already parsed by build_parser()."""
+    args = args if args is not None else build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
     return options_over(args, load_toml(args.config_file) if args.config_file else TrainConfig())
 
 
@@ -86,13 +87,13 @@ def options_over(args, cfg: TrainConfig) -> TrainConfig:
     return apply_overrides(cfg, overrides)
 
 
-def output_config(argv: list[str]) -> Path | None:
+def output_config(args) -> Path | None:
     """sd-scripts' --output_config: the options given on the command line (those that differ from the
-    defaults) are written to --config_file, a new file, instead of training. None when the flag is absent."""
+    defaults) are written to --config_file, a new file, instead of training. None when the flag is absent.
+    ``args``: the parsed command line."""
     from trainer.config.files import save_toml
     from trainer.errors import ConfigError
 
-    args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)
     if not args.output_config:
         return None
     if not args.config_file:
@@ -203,11 +204,12 @@ def main_train(argv: list[str]) -> int:
     """Exit codes: 0 trained (also when stopped early with a saved file), 1 bad input, 130 interrupted with
     nothing saved (Ctrl+C before the first step, or a second Ctrl+C)."""
     try:
-        written = output_config(argv)
+        args = build_parser(epilog=TRAIN_EPILOG).parse_args(argv)  # once: the parser has every field
+        written = output_config(args)
         if written is not None:
             print(f"wrote {written}", file=sys.stderr)
             return 0
-        cfg = config_from_args(argv)
+        cfg = config_from_args(argv, args)
         from trainer.cli.demo import ensure_demo_model
         from trainer.run.trainer import Trainer
 
