@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tagging_fixtures import make_tagger, solid
+from trainer.dataset.scan import scan_dataset
 from trainer.dataset.tags import apply_bulk
 from trainer.errors import UserError
 from trainer.tagging.model import WDTagger, pick_providers
@@ -161,6 +162,21 @@ def test_training_folder_concepts_are_found_and_other_folders_need_recursive(tmp
         find_targets(tmp_path / "empty")
     with pytest.raises(UserError, match="does not exist"):
         find_targets(tmp_path / "nope")
+
+
+def test_each_image_gets_the_caption_file_the_training_reads(tmp_path):
+    """The tagger pairs images and captions as the dataset scan does: the exact name before one differing in
+    letter case, and a face crop (name_x_y_w_h) without its own caption shares name.txt."""
+    concept = tmp_path / "train" / "2_maid"
+    for name in ("a.png", "A.png", "b.png", "maid_0_0_64_64.png", "solo.png"):
+        solid(concept / name, (255, 0, 0))
+    for name in ("A.txt", "a.txt", "B.TXT", "maid.txt"):
+        (concept / name).write_text("x\n", encoding="utf-8")
+    scanned = {e.path.name: e.default_caption_path() for e in scan_dataset(tmp_path / "train").images}
+    tagged = {t.image.name: t.caption for t in find_targets(tmp_path / "train")}
+    assert tagged == scanned
+    assert [tagged[n].name for n in ("a.png", "A.png", "b.png", "maid_0_0_64_64.png", "solo.png")] == \
+        ["a.txt", "A.txt", "B.TXT", "maid.txt", "solo.txt"]
 
 
 def test_gpu_provider_is_preferred_when_present():

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from trainer.errors import DatasetError
 
@@ -212,6 +214,43 @@ def _face_crop_stem(stem: str) -> str | None:
     return "_".join(tokens[:-4]) if len(tokens) >= 5 else None
 
 
+class CaptionPairs(NamedTuple):
+    """:func:`pair_captions`' answer for one folder."""
+
+    captions: dict[str, str | None]  # image file name -> its caption file's name (None: it has none)
+    orphans: list[str]  # caption files that no image uses
+
+
+def pair_captions(names: Iterable[str], caption_extension: str) -> CaptionPairs:
+    """Which caption file belongs to each image among ``names`` (the file names of one folder, in the order
+    the images are wanted): the same stem first, then a stem differing only in letter case, then for a
+    face-crop name ``name_x_y_w_h`` the caption ``name`` (see the module docstring). The scan and the tagger
+    both pair this way, so the tagger writes the file the training reads."""
+    ext = caption_extension.lower()
+    images: list[str] = []
+    captions: dict[str, str] = {}  # stem -> caption file name
+    for name in names:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() == ext:
+            captions[stem] = name
+        elif is_image_file(name):
+            images.append(name)
+    folded: dict[str, str] = {}
+    for stem, name in captions.items():
+        folded.setdefault(stem.casefold(), name)
+    paired: dict[str, str | None] = {}
+    for name in images:
+        stem = os.path.splitext(name)[0]
+        cap = captions.get(stem) or folded.get(stem.casefold())
+        if cap is None:
+            face = _face_crop_stem(stem)
+            if face is not None:
+                cap = captions.get(face)
+        paired[name] = cap
+    used = set(paired.values())
+    return CaptionPairs(paired, [n for n in captions.values() if n not in used])
+
+
 def _scan_concept(concept: Concept, caption_ext: str, problems: list[Problem]) -> None:
     try:
         files, dirs = _list(concept.path, problems)
@@ -230,27 +269,10 @@ def _scan_concept(concept: Concept, caption_ext: str, problems: list[Problem]) -
                 f"move its images up or make it a concept folder of its own.",
             )
         )
-    ext_lower = caption_ext.lower()
-    images: list[os.DirEntry] = []
-    captions: dict[str, os.DirEntry] = {}  # stem -> caption file
-    for f in files:
-        root, ext = os.path.splitext(f.name)
-        if ext.lower() == ext_lower:
-            captions[root] = f
-        elif is_image_file(f.name):
-            images.append(f)
-    captions_folded = {}
-    for stem, f in captions.items():
-        captions_folded.setdefault(stem.casefold(), f)
-
-    used: set[str] = set()
-    for f in images:
-        stem = os.path.splitext(f.name)[0]
-        cap = captions.get(stem) or captions_folded.get(stem.casefold())
-        if cap is None:
-            face = _face_crop_stem(stem)
-            if face is not None:
-                cap = captions.get(face)
+    by_name = {f.name: f for f in files}
+    pairs = pair_captions(by_name, caption_ext)
+    for image_name, cap_name in pairs.captions.items():
+        f, cap = by_name[image_name], (by_name[cap_name] if cap_name else None)
         image_path = Path(f.path)
         if cap is None:
             concept.images.append(ImageEntry(image_path, None, concept.name, True, concept))
@@ -263,7 +285,6 @@ def _scan_concept(concept: Concept, caption_ext: str, problems: list[Problem]) -
                 )
             )
             continue
-        used.add(cap.name)
         cap_path = Path(cap.path)
         error = None
         try:
@@ -291,8 +312,7 @@ def _scan_concept(concept: Concept, caption_ext: str, problems: list[Problem]) -
                         f"Caption file '{cap.name}' in '{concept.folder_name}' has several lines; "
                         f"only the first line is used for training.")
             )
-    orphans = sorted((f for f in captions.values() if f.name not in used), key=lambda f: f.name)
-    for f in orphans:
+    for f in (by_name[name] for name in pairs.orphans):
         problems.append(
             Problem(
                 Path(f.path),

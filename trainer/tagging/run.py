@@ -7,6 +7,7 @@ trained caption) changes; other lines, a BOM and the line-break style are kept.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -15,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.dataset.captions import CaptionEncodingError, join_tags, read_caption, split_tags
-from trainer.dataset.images import ImageReadError, is_image_file
-from trainer.dataset.scan import Problem, ProblemKind, parse_concept_folder_name
-from trainer.dataset.tags import BulkPreview, CaptionChange
+from trainer.dataset.captions import CaptionEncodingError, join_tags, read_caption, training_caption
+from trainer.dataset.images import ImageReadError
+from trainer.dataset.scan import Problem, ProblemKind, pair_captions, parse_concept_folder_name
+# the bulk editor's edit of a caption's first line (the trained caption), shared so both edit the same way
+from trainer.dataset.tags import BulkPreview, CaptionChange, _apply_to_first_line
 from trainer.errors import DatasetError, UserError
 
 from .model import WDTagger
@@ -65,23 +67,16 @@ class TagPlan:
 
 
 def _targets_in(folder: Path, caption_extension: str) -> list[Target]:
-    """Images of one folder with their captions; an existing caption whose name differs only in letter case
-    is used (as the dataset scan matches it) instead of creating a second file."""
+    """Images of one folder with the caption files the training reads for them (the scan's pairing); an
+    image without one gets a new file of its own stem."""
     try:
         with os.scandir(folder) as it:
-            files = [e for e in it if not e.name.startswith(".") and e.is_file()]
+            names = sorted(e.name for e in it if not e.name.startswith(".") and e.is_file())
     except OSError as e:
         raise UserError(f"Image folder '{folder}' cannot be read ({e.strerror or e}).") from None
-    ext = caption_extension.lower()
-    captions = {os.path.splitext(e.name)[0].casefold(): Path(e.path) for e in files
-                if os.path.splitext(e.name)[1].lower() == ext}
-    out = []
-    for e in sorted(files, key=lambda e: e.name):
-        if is_image_file(e.name):
-            img = Path(e.path)
-            default = img.with_name(img.stem + caption_extension)
-            out.append(Target(img, captions.get(img.stem.casefold(), default)))
-    return out
+    pairs = pair_captions(names, caption_extension).captions
+    return [Target(folder / image, folder / (caption or Path(image).stem + caption_extension))
+            for image, caption in pairs.items()]
 
 
 def find_targets(folder: str | os.PathLike, caption_extension: str = ".txt",
@@ -113,17 +108,17 @@ def find_targets(folder: str | os.PathLike, caption_extension: str = ".txt",
 
 
 def _outcome(target: Target, tags: list[str], opts: TagOptions) -> tuple[TagOutcome, CaptionChange | None]:
-    """The new caption of one image (raises CaptionEncodingError / DatasetError for an unreadable caption)."""
+    """The new caption of one image, made by the bulk editor's first-line edit (raises CaptionEncodingError /
+    DatasetError for an unreadable caption)."""
+    merge = functools.partial(merge_tags, new=tags, opts=opts)
     if not target.caption.exists():
-        after = join_tags(merge_tags([], tags, opts))
+        after = join_tags(merge([]))
         change = CaptionChange(target.caption, None, after + "\n") if after else None
         return TagOutcome(target, tags, None, after), change
     cf = read_caption(target.caption)
-    first, sep, rest = cf.text.partition("\n")
-    after = join_tags(merge_tags(split_tags(first), tags, opts))
-    new_text = after + sep + rest
-    outcome = TagOutcome(target, tags, first.strip(), after)
-    if after == first.strip():
+    new_text = _apply_to_first_line(cf.text, merge)
+    outcome = TagOutcome(target, tags, cf.caption, training_caption(new_text))
+    if not outcome.changed:
         return outcome, None
     return outcome, CaptionChange(target.caption, cf.text, new_text, cf.newline, cf.encoding)
 
