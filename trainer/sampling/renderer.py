@@ -17,6 +17,7 @@ import torch
 from .. import events as ev
 from ..fileio import write_atomic
 from ..models.spec import VAE_SCALING
+from ..placement import on_device
 from .prompts import SamplePrompt, load_prompts
 from .schedule import sample_file_name
 
@@ -37,34 +38,24 @@ class SampleRenderer:
         self.emit(ev.Log(f"Sample images at {where}: {len(prompts)} prompt(s)"))
         cpu_rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state() if self.rt.device.type == "cuda" else None
-        moved = self._to_device()
         self.network.train(False)
         written: list[str] = []
         try:
-            for p in prompts:
-                if self.stop.is_set():
-                    break
-                path = self._one(p, step, epoch)
-                if path is not None:
-                    written.append(path)
+            # VAE and text encoders that caching left on the CPU visit the device for this round
+            with on_device([self.base.vae, *self.base.text_encoders], self.rt.device):
+                for p in prompts:
+                    if self.stop.is_set():
+                        break
+                    path = self._one(p, step, epoch)
+                    if path is not None:
+                        written.append(path)
         finally:
             self.network.train(True)
-            for module in moved:
-                module.to("cpu")
             torch.set_rng_state(cpu_rng)
             if cuda_rng is not None:
                 torch.cuda.set_rng_state(cuda_rng)
                 torch.cuda.empty_cache()
         return written
-
-    def _to_device(self) -> list:
-        """VAE and text encoders that caching left on the CPU go to the device for this round."""
-        moved = []
-        for module in [self.base.vae, *self.base.text_encoders]:
-            if next(module.parameters()).device != self.rt.device:
-                module.to(self.rt.device)
-                moved.append(module)
-        return moved
 
     def _pipeline(self, sampler: str):
         from ..tools.sample import _scheduler, build_pipeline

@@ -10,6 +10,8 @@ import hashlib
 import numpy as np
 import torch
 
+from ..placement import on_device
+
 NUM_TIMESTEPS = 4  # sd-scripts' NUM_VALIDATION_TIMESTEPS
 
 
@@ -47,28 +49,22 @@ class Validator:
         limit = min(len(self.items), self.cfg.max_validation_steps or len(self.items))
         model, rt = self.model, self.rt
         batches = [data[b] for b in range(limit)]
-        vae, tes = model.vae, model.tes
-        moved = [m for m in [vae, *(tes if model.te_cache is not None else [])]
-                 if next(m.parameters()).device != rt.device]
-        for m in moved:
-            m.to(rt.device)
-        try:
-            with torch.no_grad():
-                for batch in batches:
-                    index = batch["indices"][0]
-                    g = torch.Generator(rt.device.type).manual_seed(_seed("latent", self.seed, self.keys[index]))
-                    if "pixels" in batch:
-                        x = batch.pop("pixels").to(rt.device, dtype=vae.dtype)
-                        from ..models.spec import VAE_SCALING
+        vae = model.vae
+        # the encoders only when their outputs are cached: otherwise the training keeps them on the device
+        frozen = [vae, *(model.tes if model.te_cache is not None else [])]
+        with on_device(frozen, rt.device), torch.no_grad():
+            for batch in batches:
+                index = batch["indices"][0]
+                g = torch.Generator(rt.device.type).manual_seed(_seed("latent", self.seed, self.keys[index]))
+                if "pixels" in batch:
+                    x = batch.pop("pixels").to(rt.device, dtype=vae.dtype)
+                    from ..models.spec import VAE_SCALING
 
-                        z = vae.encode(x).latent_dist.sample(generator=g).float() * VAE_SCALING[model.family]
-                        batch["latents"] = z.cpu().contiguous()
-                    if model.te_cache is not None:  # frozen encoders: the conditioning never changes
-                        with rt.autocast():
-                            batch["cond"] = model.encode_captions(batch["captions"])
-        finally:
-            for m in moved:
-                m.to("cpu")
+                    z = vae.encode(x).latent_dist.sample(generator=g).float() * VAE_SCALING[model.family]
+                    batch["latents"] = z.cpu().contiguous()
+                if model.te_cache is not None:  # frozen encoders: the conditioning never changes
+                    with rt.autocast():
+                        batch["cond"] = model.encode_captions(batch["captions"])
         return batches
 
     def loss(self) -> float:
