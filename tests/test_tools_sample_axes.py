@@ -3,9 +3,10 @@ with -1, prompt files with --n; bad text is one sentence naming the field or the
 import pytest
 
 from trainer.errors import UserError
+from trainer.sampling.prompts import line_to_prompt_dict
 from trainer.tools.cli import main_sample
-from trainer.tools.sample_axes import (PromptLine, parse_seeds, parse_values, prompt_lines, read_prompt_file,
-                                       resolve_seeds)
+from trainer.tools.sample_axes import (PromptLine, parse_prompt_line, parse_seeds, parse_values, prompt_lines,
+                                       read_prompt_file, resolve_seeds)
 
 
 @pytest.mark.parametrize("text,want", [
@@ -90,3 +91,13 @@ def test_sample_panel_reads_the_fields_before_anything_loads(qtbot, tmp_path):
     w.prompt.setPlainText("")
     w.start()
     assert w.task is None and "prompt" in w.status.text()
+
+
+@pytest.mark.parametrize("line", ["red --n blurry", "red, (smile:1.2) --N blurry, lowres", "a cat --n x --n y"])
+def test_the_grid_reads_a_line_as_the_training_samples_do(line):
+    """One parser of sd-scripts' prompt lines (trainer/sampling/prompts.py): the grid's prompt and negative are
+    the training's (--N as --n, the last --n wins), and every other option is refused by name."""
+    trained = line_to_prompt_dict(line)
+    assert parse_prompt_line(line) == PromptLine(trained["prompt"], trained["negative_prompt"])
+    with pytest.raises(UserError, match="^typed: --b is not used by the sample grid"):
+        parse_prompt_line(line + " --b 2", "typed")

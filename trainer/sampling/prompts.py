@@ -39,8 +39,9 @@ _OPTIONS = [  # (regex after " --", key, converter) in sd-scripts' order
 ]
 
 
-def line_to_prompt_dict(line: str) -> dict:
-    """One prompt line -> sd-scripts' prompt dict (unknown options are ignored, as there)."""
+def read_prompt_line(line: str) -> tuple[dict, list[str]]:
+    """One prompt line -> (sd-scripts' prompt dict, the option names written after " --", in order, known or
+    not). sd-scripts ignores unknown options; the sample grid refuses every option but --n with this list."""
     parts = line.split(" --")
     out: dict = {"prompt": parts[0]}
     for part in parts:
@@ -52,7 +53,12 @@ def line_to_prompt_dict(line: str) -> dict:
                 except ValueError:
                     pass
                 break
-    return out
+    return out, [part.split(" ", 1)[0] for part in parts[1:]]
+
+
+def line_to_prompt_dict(line: str) -> dict:
+    """One prompt line -> sd-scripts' prompt dict (unknown options are ignored, as there)."""
+    return read_prompt_line(line)[0]
 
 
 def _from_dict(index: int, d: dict, where: str) -> SamplePrompt:

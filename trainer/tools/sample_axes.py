@@ -5,7 +5,8 @@
 - seeds: the same with whole numbers, and ``-1`` for a random seed (drawn when the grid runs; the seed used
   is what the grid's labels and each image's PNG text show);
 - prompts: one per line of a prompt file; blank lines and ``#`` comments are skipped; ``--n`` starts the
-  line's negative prompt, as in sd-scripts' sample prompt files.
+  line's negative prompt, read by the parser of sd-scripts' sample prompt files (trainer/sampling/prompts.py);
+  its other options (size, steps, ...) are refused: the grid has settings of its own for them.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..sampling.prompts import read_prompt_line
 
 MAX_VALUES = 200  # more columns than anyone can compare; a typo like 0-100 [1000] is refused
 RANDOM_SEED = -1
@@ -99,19 +101,18 @@ def resolve_seeds(seeds: list[int]) -> list[int]:
 
 
 def parse_prompt_line(line: str, where: str = "") -> PromptLine | None:
-    """One prompt-file line -> PromptLine; None for a blank line or a comment."""
+    """One prompt-file line -> PromptLine, read by the training's parser of sd-scripts' prompt lines; None for
+    a blank line or a comment."""
     line = line.strip()
     if not line or line.startswith("#"):
         return None
-    parts = re.split(r"\s--(?=[a-z]+\b)", " " + line)
-    prompt, negative = parts[0].strip(), ""
-    for opt in parts[1:]:
-        name, _, value = opt.partition(" ")
-        if name == "n":
-            negative = value.strip()
-        else:
-            raise UserError(f"{where}: --{name} is not used by the sample grid (size, steps, scale and seed are "
-                            "the grid's own settings); only --n (negative prompt) is read.")
+    # the space makes an option at the very start an option (sd-scripts would take it for the prompt)
+    parsed, options = read_prompt_line(" " + line)
+    other = next((name for name in options if name.lower() != "n"), None)
+    if other is not None:
+        raise UserError(f"{where}: --{other} is not used by the sample grid (size, steps, scale and seed are "
+                        "the grid's own settings); only --n (negative prompt) is read.")
+    prompt, negative = parsed["prompt"].strip(), parsed.get("negative_prompt", "").strip()
     if not prompt:
         raise UserError(f"{where}: the line has a negative prompt but no prompt.")
     return PromptLine(prompt, negative)
