@@ -1,6 +1,7 @@
-"""Crash handler: an uncaught exception (main thread, Qt slot or worker thread) is written to a log file in the
-user's data folder and the window shows the file's path in a message box, instead of the app vanishing (a
-bundle started by a double-click has no console to print to).
+"""Crash handler: an uncaught exception (main thread, Qt slot or worker thread) is written to a log file in
+``logs`` of the user's data folder (trainer.paths.user_log_dir; the rescued LoRA files live there too) and the
+window shows the file's path in a message box, instead of the app vanishing (a bundle started by a
+double-click has no console to print to).
 
 ``install()`` sets ``sys.excepthook`` and ``threading.excepthook``; ``uninstall()`` puts the previous hooks
 back (tests).  ``LORA_DESK_DATA_DIR`` overrides the data folder.  No torch here.
@@ -15,26 +16,10 @@ import time
 import traceback
 from pathlib import Path
 
-APP_DIR_NAME = "LoRA Desk"
+from trainer.paths import user_log_dir
+
 _previous: tuple | None = None
 _notifier = None  # a QObject in the GUI thread: worker-thread crashes reach the message box through it
-
-
-def data_dir() -> Path:
-    """The user's data folder for LoRA Desk (logs go in ``logs/`` under it)."""
-    env = os.environ.get("LORA_DESK_DATA_DIR")
-    if env:
-        return Path(env)
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA") or str(Path.home() / "AppData/Local")
-        return Path(base) / APP_DIR_NAME
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / APP_DIR_NAME
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "lora-desk"
-
-
-def log_dir() -> Path:
-    return data_dir() / "logs"
 
 
 def _environment() -> list[str]:
@@ -69,7 +54,7 @@ def write_crash_log(exc_type, exc, tb, thread_name: str | None = None) -> Path:
         "",
         "".join(traceback.format_exception(exc_type, exc, tb)),
     ])
-    for folder in (log_dir(), Path(os.environ.get("TMPDIR") or os.environ.get("TEMP") or "/tmp")):
+    for folder in (user_log_dir(), Path(os.environ.get("TMPDIR") or os.environ.get("TEMP") or "/tmp")):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"crash-{stamp}-{os.getpid()}.log"

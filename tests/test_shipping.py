@@ -87,6 +87,27 @@ def test_crash_log_falls_back_to_temp_when_the_data_folder_is_unwritable(crash_e
     assert shown and shown[0][0] == path
 
 
+@pytest.mark.parametrize("override", [False, True])
+def test_crash_logs_and_rescued_files_share_one_data_folder(crash_env, tmp_path, monkeypatch, override):
+    """One per-user data folder (trainer.paths.user_data_dir): crash logs in its logs/, rescued LoRA files in its
+    rescued/; LORA_DESK_DATA_DIR moves both."""
+    from trainer.paths import user_data_dir
+    from trainer.run.save_guard import rescue_folder
+
+    crash, shown, logs = crash_env
+    if not override:
+        monkeypatch.delenv("LORA_DESK_DATA_DIR")
+        monkeypatch.setattr(sys, "platform", "linux")
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+        logs = tmp_path / "xdg" / "LoRADesk" / "logs"
+    try:
+        _boom()
+    except ValueError:
+        path = crash.handle(*sys.exc_info())
+    assert path.parent == logs == user_data_dir() / "logs"
+    assert rescue_folder() == logs.parent / "rescued"
+
+
 def test_keyboard_interrupt_is_not_a_crash(crash_env, capsys):
     crash, shown, logs = crash_env
     try:

@@ -31,6 +31,11 @@ def user_presets_dir() -> Path:
 
 
 def user_data_dir() -> Path:
-    """Where the program keeps data of its own (rescued LoRA files); LORA_DESK_DATA_DIR overrides it (tests,
-    portable use)."""
+    """Where the program keeps data of its own (rescued LoRA files, crash logs); LORA_DESK_DATA_DIR overrides
+    it (tests, portable use)."""
     return _user_dir("LORA_DESK_DATA_DIR", "LOCALAPPDATA", "Local", "XDG_DATA_HOME", ".local/share")
+
+
+def user_log_dir() -> Path:
+    """Crash logs of the window (app/crash.py)."""
+    return user_data_dir() / "logs"
