@@ -23,10 +23,10 @@ def ema_path(path: Path) -> Path:
 
 class WeightEMA:
     def __init__(self, params: list, decay: float, interval: int, device):
-        self.params = params
+        self.params = list(params)  # a generator would be used up by the copy below
         self.decay, self.interval = float(decay), max(1, int(interval))
         self.device = torch.device(device)
-        self.shadow = [p.detach().to(self.device, torch.float32, copy=True) for p in params]
+        self.shadow = [p.detach().to(self.device, torch.float32, copy=True) for p in self.params]
 
     def current_decay(self, step: int) -> float:
         return min(step / (step + 9), self.decay)
@@ -36,9 +36,10 @@ class WeightEMA:
         """``step``: optimizer steps done (1-based)."""
         if step % self.interval:
             return
-        rate = 1.0 - self.current_decay(step)
-        for s, p in zip(self.shadow, self.params):
-            s.add_((p.detach().to(s.device, torch.float32) - s) * rate)
+        # weights already fp32 on the copy's device are used as they are; others get a converted copy
+        weights = [p.detach().to(self.device, torch.float32) for p in self.params]
+        # ema + rate * (weight - ema) for every tensor in one launch (the loop launched three kernels a tensor)
+        torch._foreach_lerp_(self.shadow, weights, 1.0 - self.current_decay(step))
 
     @contextmanager
     def swapped_in(self):
