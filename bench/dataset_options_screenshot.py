@@ -6,7 +6,6 @@ them, alpha_mask on, and that image selected so its mask is tinted over it. The 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -30,11 +29,9 @@ def _cut_out(path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "dataset-options.png"))
-    ap.add_argument("--lang", default="en")
-    args = ap.parse_args(argv)
-    from screens import offscreen_app
+    from screens import offscreen_app, open_dataset, open_window, save_shot, shot_parser
+
+    args = shot_parser(__doc__, ROOT / "docs" / "screenshots" / "dataset-options.png").parse_args(argv)
 
     app, tmp = offscreen_app("options_shot_", args.lang)
     data = tmp / "demo_dataset"
@@ -42,17 +39,10 @@ def main(argv=None) -> int:
     first = min((data / "4_redcircle").glob("*.png"))
     _cut_out(first)
     from app.launch import wait_until
-    from app.main_window import MainWindow
-    from app.settings import make_settings
 
-    win = MainWindow(make_settings(), persist=False)
-    win.resize(1280, 800)
-    win.show()
-    page = win.dataset_page
+    win = open_window()
     win.training_page.form.set_value("alpha_mask", True)  # the Training page passes it on to the Dataset page
-    page.open_dataset(data)
-    wait_until(app, lambda: page.scan is not None and not page.is_loading(), 30)
-    wait_until(app, lambda: page.model.loader.pending() == 0, 30)
+    page = open_dataset(app, win, data)
     opts = {"4_redcircle": {"keep_tokens": 1, "shuffle_caption": True, "flip_aug": False},
             "2_bluesquare": {"flip_aug": True, "caption_dropout_rate": 0.1}}
     for i in range(page.concepts.topLevelItemCount()):
@@ -68,11 +58,7 @@ def main(argv=None) -> int:
         print("error: the mask overlay did not appear", file=sys.stderr)
         return 1
     wait_until(app, lambda: False, 0.3)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    win.grab().save(str(out))
-    print(out)
-    return 0
+    return save_shot(win.grab(), args.out)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ preview shown over the window. Nothing is applied, so the demo captions stay as 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -18,31 +17,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "tagger.png"))
-    ap.add_argument("--lang", default="en")
-    args = ap.parse_args(argv)
-    from screens import offscreen_app
+    from screens import offscreen_app, open_dataset, open_window, save_shot, shot_parser
+
+    args = shot_parser(__doc__, ROOT / "docs" / "screenshots" / "tagger.png").parse_args(argv)
 
     app, tmp = offscreen_app("tagger_shot_", args.lang)
     from PySide6.QtGui import QColor, QPainter
 
     from app import i18n
     from app.launch import wait_until
-    from app.main_window import MainWindow
-    from app.settings import make_settings
     from tagging_fixtures import make_tagger
     from widgets.dataset.tagger_dialog import open_tagger_dialog
 
     model, tags = make_tagger(tmp / "tiny-tagger", size=64)
 
-    win = MainWindow(make_settings(), persist=False)
-    win.resize(1280, 800)
-    win.show()
-    page = win.dataset_page
-    page.open_dataset(ROOT / "examples" / "demo_dataset")
-    wait_until(app, lambda: page.scan is not None and not page.is_loading(), 30)
-    wait_until(app, lambda: page.model.loader.pending() == 0, 30)
+    win = open_window()
+    page = open_dataset(app, win, ROOT / "examples" / "demo_dataset")
     dlg = open_tagger_dialog(page, show=False)
     dlg.model.set_path(model)
     dlg.tags.set_path(tags)
@@ -63,13 +53,10 @@ def main(argv=None) -> int:
     painter.fillRect(shot.rect(), QColor(0, 0, 0, 90))  # the window dimmed behind the dialog
     painter.drawPixmap((shot.width() - inner.width()) // 2, (shot.height() - inner.height()) // 2, inner)
     painter.end()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok = shot.save(str(out))
+    code = save_shot(shot, args.out)
     dlg.reject()
     win.close()
-    print(f"saved {out}" if ok else f"error: could not write {out}", file=sys.stdout if ok else sys.stderr)
-    return 0 if ok else 1
+    return code
 
 
 if __name__ == "__main__":

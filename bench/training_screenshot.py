@@ -11,7 +11,6 @@ The files of the run go to a temporary folder (examples/demo_output is left alon
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -22,19 +21,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from screens import offscreen_app, open_window, save_shot, shot_parser
+
+    ap = shot_parser(__doc__, ROOT / "docs" / "screenshots" / "training-run.png")
     ap.add_argument("--steps", type=int, default=120)
-    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots" / "training-run.png"))
-    ap.add_argument("--lang", default="en")
     ap.add_argument("--watch", action="store_true", help="sample images and validation loss too")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
-    from screens import offscreen_app
-
     app, tmp = offscreen_app("training_shot_", args.lang)
     from app.launch import wait_until
-    from app.main_window import MainWindow
-    from app.settings import make_settings
     from trainer.config.files import load_toml
     from trainer.cli.demo import DEMO_CONFIG, ensure_demo_model
 
@@ -44,9 +39,7 @@ def main(argv=None) -> int:
     if args.watch:
         cfg = cfg.replace(sample_prompts=str(ROOT / "examples" / "demo_prompts.txt"), sample_every_n_steps=10,
                           sample_at_first=True, validation_split=0.2, validate_every_n_steps=10)
-    win = MainWindow(make_settings(), cfg, persist=False)
-    win.resize(1400, 900)
-    win.show()
+    win = open_window(cfg, (1400, 900))
     win.show_page("training")
     page = win.training_page
 
@@ -58,14 +51,11 @@ def main(argv=None) -> int:
     wait_until(app, lambda: False, 0.4)  # the next timer redraw
     page.view.refresh()
     app.processEvents()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok = win.grab().save(str(out))
+    code = save_shot(win.grab(), args.out, f" at step {page.view.steps.n}")
     page.stop()
     wait_until(app, lambda: not page.is_training(), 120)
     win.close()
-    print(f"saved {out} at step {page.view.steps.n}" if ok else f"error: could not write {out}")
-    return 0 if ok else 1
+    return code
 
 
 if __name__ == "__main__":
