@@ -26,13 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bare_step import bare_step  # noqa: E402
+from bare_step import bare_optimizer, bare_step, bare_unet  # noqa: E402
 from phases import PhaseTimer, process_age  # noqa: E402
 
 import torch  # noqa: E402
 
 IMPORTS_S = None  # process start to here, filled in main()
-TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 RANK = 32
 # (label, family, resolution, batch, torch_compile)
 CONFIGS = [
@@ -95,16 +94,6 @@ def ours(model: Path, data: Path, out: Path, res: int, batch: int, steps: int, c
     return _rate(times, 5 if not compile_ else 8), _peak(), phases
 
 
-def bare_unet(base):
-    """The frozen UNet with peft LoRA layers, as diffusers' train_text_to_image_lora.py builds it."""
-    from peft import LoraConfig
-
-    unet = base.unet
-    unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=RANK, lora_alpha=RANK, init_lora_weights="gaussian", target_modules=TARGETS))
-    return unet
-
-
 def bare_inputs(unet, family, batch, res, device):
     lat = res // 8
     dim = unet.config.cross_attention_dim
@@ -121,11 +110,9 @@ def bare_inputs(unet, family, batch, res, device):
 def bare(base, family: str, res: int, batch: int, steps: int, smoke: bool):
     """The loop of diffusers' train_text_to_image_lora.py reduced to its step: random latents and text states
     on the device, bf16 frozen UNet, fp32 LoRA, autocast, gradient checkpointing, AdamW, grad clipping."""
-    from diffusers import DDPMScheduler
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     _reset_memory()
-    unet = bare_unet(base)
+    unet = bare_unet(base, RANK)
     if not smoke:
         for n, p in unet.named_parameters():
             if not p.requires_grad:
@@ -133,9 +120,7 @@ def bare(base, family: str, res: int, batch: int, steps: int, smoke: bool):
     unet.to(device)
     unet.enable_gradient_checkpointing()
     unet.train()
-    params = [p for p in unet.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    sched = DDPMScheduler(**base.scheduler_config)
+    params, opt, sched = bare_optimizer(unet, base)
     latents, states, added = bare_inputs(unet, family, batch, res, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=not smoke)
     times = []

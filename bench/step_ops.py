@@ -32,9 +32,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from bare_step import bare_step  # noqa: E402
+from bare_step import bare_optimizer, bare_step, bare_unet  # noqa: E402
 
-TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 SYNC_METHODS = ("item", "__bool__", "__float__", "__int__", "tolist", "cpu", "numpy")
 BATCH, RANK, RES = 2, 4, 64
 
@@ -165,19 +164,12 @@ def ours(model, data, out, warmup, steps, show) -> dict:
 
 def bare(model, warmup, steps) -> dict:
     """The loop of diffusers' train_text_to_image_lora.py reduced to its step, on cached latents/states."""
-    from diffusers import DDPMScheduler
-    from peft import LoraConfig
-
     from trainer.models.loader import load_base_model
 
     torch.manual_seed(0)
     base = load_base_model(model)
-    unet = base.unet
-    unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=RANK, lora_alpha=RANK, init_lora_weights="gaussian", target_modules=TARGETS))
-    params = [p for p in unet.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    sched = DDPMScheduler(**base.scheduler_config)
+    unet = bare_unet(base, RANK)
+    params, opt, sched = bare_optimizer(unet, base)
     lat = RES // 8
     latents = torch.randn(BATCH, 4, lat, lat)
     states = torch.randn(BATCH, 77, unet.config.cross_attention_dim)

@@ -19,9 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from bare_step import bare_step  # noqa: E402
-
-TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+from bare_step import bare_optimizer, bare_step, bare_unet  # noqa: E402
 
 
 def ours(model, data, out, steps) -> float:
@@ -40,19 +38,12 @@ def ours(model, data, out, steps) -> float:
 
 def bare(model, steps) -> float:
     """The loop of diffusers' train_text_to_image_lora.py, reduced to its step."""
-    from diffusers import DDPMScheduler
-    from peft import LoraConfig
-
     from trainer.models.loader import load_base_model
 
     torch.manual_seed(0)
     base = load_base_model(model)
-    unet = base.unet
-    unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=TARGETS))
-    params = [p for p in unet.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    sched = DDPMScheduler(**base.scheduler_config)
+    unet = bare_unet(base, 4)
+    params, opt, sched = bare_optimizer(unet, base)
     latents = torch.randn(2, 4, 8, 8)
     states = torch.randn(2, 77, unet.config.cross_attention_dim)
     times = []
