@@ -150,25 +150,6 @@ def step_flops(unet, sched, latents, states, added, autocast) -> float:
     return float(counter.get_total_flops())
 
 
-def make_models(work: Path, families, smoke: bool) -> dict:
-    out = {}
-    for fam in families:
-        path = work / f"{fam}{'-tiny' if smoke else ''}.safetensors"
-        if not path.exists():
-            t = time.perf_counter()
-            if smoke:
-                from trainer.models.tiny import make_tiny_checkpoint
-
-                make_tiny_checkpoint(path, fam)
-            else:
-                from trainer.models.fullsize import write_full_size_checkpoint
-
-                write_full_size_checkpoint(path, fam, weights=True)
-            print(f"made {path.name} in {time.perf_counter() - t:.0f} s", flush=True)
-        out[fam] = path
-    return out
-
-
 def main(argv=None) -> int:
     global IMPORTS_S
     IMPORTS_S = process_age()
@@ -179,7 +160,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-compile", action="store_true", help="leave out the torch_compile configuration")
     ap.add_argument("--smoke", action="store_true", help="tiny models on CPU: checks the harness")
     a = ap.parse_args(argv)
-    from vram_calibration import make_data
+    from vram_calibration import make_data, make_models
 
     from trainer.models.loader import load_base_model
 

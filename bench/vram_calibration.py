@@ -72,6 +72,27 @@ def label(row) -> str:
     return " ".join(parts)
 
 
+def make_models(work: Path, families, smoke: bool) -> dict:
+    """``{family: checkpoint}`` in ``work``, made when missing: full-size with random weights, or the tiny test
+    model with ``smoke`` (both GPU benches name them alike, so one --work folder serves both)."""
+    out = {}
+    for fam in families:
+        path = work / f"{fam}{'-tiny' if smoke else ''}.safetensors"
+        if not path.exists():
+            t = time.perf_counter()
+            if smoke:
+                from trainer.models.tiny import make_tiny_checkpoint
+
+                make_tiny_checkpoint(path, fam)
+            else:
+                from trainer.models.fullsize import write_full_size_checkpoint
+
+                write_full_size_checkpoint(path, fam, weights=True)
+            print(f"made {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s", flush=True)
+        out[fam] = path
+    return out
+
+
 def make_data(root: Path, size: int) -> Path:
     """8 images of the largest size trained, with captions (one bucket at every resolution here)."""
     from PIL import Image, ImageDraw
@@ -185,21 +206,7 @@ def main(argv=None) -> int:
             if not args.only or str(i) in args.only.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="vram_cal_"))
     work.mkdir(parents=True, exist_ok=True)
-    models = {}
-    for fam in sorted({r[0] for _, r in rows}):
-        path = work / f"{fam}{'-tiny' if args.smoke else ''}.safetensors"
-        if not path.exists():
-            t = time.perf_counter()
-            if args.smoke:
-                from trainer.models.tiny import make_tiny_checkpoint
-
-                make_tiny_checkpoint(path, fam)
-            else:
-                from trainer.models.fullsize import write_full_size_checkpoint
-
-                write_full_size_checkpoint(path, fam, weights=True)
-            print(f"made {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s", flush=True)
-        models[fam] = path
+    models = make_models(work, sorted({r[0] for _, r in rows}), args.smoke)
     data = make_data(work / "data", 64 if args.smoke else max(r[1] for _, r in rows))
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (smoke run: nothing measured)"
     lines = [f"VRAM estimate vs torch.cuda.max_memory_allocated, {args.steps} steps each, on {gpu}",
