@@ -150,6 +150,13 @@ def test_bad_input_gives_one_sentence(tools_files, tmp_path, monkeypatch, capsys
         merge_into_checkpoint(base, [lora], [1.0], base)
     with pytest.raises(UserError, match="2 LoRA files but 3 ratios"):
         merge_into_checkpoint(base, [lora, lora], [1, 1, 1], tmp_path / "o.safetensors")
+    # a module of no kind this app knows: both merges name it and its tensors
+    odd = tmp_path / "odd.safetensors"
+    save_file({**load_file(str(lora)), "lora_unet_mystery.weird_a": torch.zeros(2)}, str(odd))
+    for merge in (merge_into_checkpoint, lambda *a: merge_loras(*a[1:])):
+        with pytest.raises(ModelError, match=r"^odd.safetensors has modules this app cannot merge \(not LoRA, LoCon, "
+                                             r"LoHa or LoKr\), e.g. lora_unet_mystery \(weird_a\)\.$"):
+            merge(base, [odd], [1.0], tmp_path / "o.safetensors")
     assert not (tmp_path / "o.safetensors").exists()
 
     # a full disk: the write fails, no partial file (final or temporary) is left

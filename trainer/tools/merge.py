@@ -89,6 +89,14 @@ def _fits(m: LoraModule, shape: tuple) -> bool:
     return up.shape[0] == shape[0] and down[0].numel() == n_in
 
 
+def _refuse_unknown_kinds(mods: dict[str, LoraModule], name: str) -> None:
+    """Modules that are not LoRA, LoCon, LoHa or LoKr cannot be merged: one sentence naming one and its tensors."""
+    other = [m.name for m in mods.values() if m.kind == "other"]
+    if other:
+        raise ModelError(f"{name} has modules this app cannot merge (not LoRA, LoCon, LoHa or LoKr), "
+                         f"e.g. {other[0]} ({', '.join(sorted(mods[other[0]].tensors))}).")
+
+
 def plan_merge(tm: dict, family: str, base_name: str, loras: list[tuple[Path, dict, dict]], ratios: list[float]):
     """-> ({checkpoint key: [(module, ratio, rows)]}, rows). Raises ModelError for a LoRA that does not fit."""
     plan: dict[str, list] = {}
@@ -99,10 +107,7 @@ def plan_merge(tm: dict, family: str, base_name: str, loras: list[tuple[Path, di
         if fam and fam != family:
             raise ModelError(f"{path.name} is {FAMILY_WORDS[fam]} LoRA, but {base_name} is {FAMILY_WORDS[family]} "
                              "checkpoint.")
-        other = [m.name for m in mods.values() if m.kind == "other"]
-        if other:
-            raise ModelError(f"{path.name} has modules this app cannot merge (not LoRA, LoCon, LoHa or LoKr), "
-                             f"e.g. {other[0]} ({', '.join(sorted(mods[other[0]].tensors))}).")
+        _refuse_unknown_kinds(mods, path.name)
         unknown = [n for n in mods if n not in tm]
         if unknown:
             hint = " (is it for another model family?)" if len(unknown) > len(mods) // 2 else ""
@@ -276,10 +281,7 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
     for p in paths:
         sd, md = load_lora(p)
         mods = parse_modules(sd, str(p))
-        other = [m.name for m in mods.values() if m.kind == "other"]
-        if other:
-            raise ModelError(f"{p.name} has modules this app cannot merge (not LoRA, LoCon, LoHa or LoKr), "
-                             f"e.g. {other[0]}.")
+        _refuse_unknown_kinds(mods, p.name)
         lyco = [m.name for m in mods.values() if not m.plain]
         if lyco and new_rank is None:
             raise UserError(f"{p.name} has {mods[lyco[0]].kind} modules (e.g. {lyco[0]}), whose ranks cannot be "
