@@ -101,36 +101,27 @@ def real_model_shapes(family: str) -> dict:
     """``{checkpoint key: shape}`` of the real SD 1.x / 2.x / SDXL base model (built on the meta device)."""
     if family in _REAL_SHAPES:
         return _REAL_SHAPES[family]
-    import torch
-    from accelerate import init_empty_weights
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
     from ..models.diffusers_to_ldm import open_clip_to_ldm, unet_to_ldm
 
-    def te(hidden, layers, heads, act, proj=None):
-        cfg = CLIPTextConfig(hidden_size=hidden, intermediate_size=hidden * 4, num_hidden_layers=layers,
-                             num_attention_heads=heads, hidden_act=act, **({"projection_dim": proj} if proj else {}))
-        return (CLIPTextModelWithProjection if proj else CLIPTextModel)(cfg)
+    if family == "sd2":
+        import torch
+        from accelerate import init_empty_weights
+        from diffusers import UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel
 
-    with init_empty_weights(), torch.device("meta"):
-        if family == "sd1":
-            unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)
-            tes = [("clip", SD1_TE_PREFIX, te(768, 12, 12, "quick_gelu"))]
-        elif family == "sd2":
+        with init_empty_weights(), torch.device("meta"):
             unet = UNet2DConditionModel(cross_attention_dim=1024, attention_head_dim=[5, 10, 20, 20],
                                         use_linear_projection=True)
-            tes = [("open_clip", SD2_TE_PREFIX, te(1024, 23, 16, "gelu"))]
-        else:
-            unet = UNet2DConditionModel(
-                block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D",
-                                                                       "CrossAttnDownBlock2D"),
-                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                transformer_layers_per_block=[1, 2, 10], attention_head_dim=[5, 10, 20], cross_attention_dim=2048,
-                use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-                projection_class_embeddings_input_dim=2816)
-            tes = [("clip", SDXL_TE1_PREFIX, te(768, 12, 12, "quick_gelu")),
-                   ("open_clip", SDXL_TE2_PREFIX, te(1280, 32, 20, "gelu", proj=1280))]
+            te = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
+                                              num_attention_heads=16, hidden_act="gelu"))
+        tes = [("open_clip", SD2_TE_PREFIX, te)]
+    else:  # SD 1.5 and SDXL: the architectures the VRAM estimate builds (one spelling of each)
+        from ..models.fullsize import full_size_models
+
+        unet, _vae, encoders = full_size_models(family)
+        layouts = [("clip", SD1_TE_PREFIX)] if family == "sd1" else [("clip", SDXL_TE1_PREFIX),
+                                                                       ("open_clip", SDXL_TE2_PREFIX)]
+        tes = [(layout, prefix, model) for (layout, prefix), model in zip(layouts, encoders, strict=True)]
     shapes = {UNET_PREFIX + k: tuple(v.shape)
               for k, v in unet_to_ldm(unet.state_dict(), UNetLayout.from_config(dict(unet.config))).items()}
     for layout, prefix, model in tes:
