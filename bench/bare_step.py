@@ -1,7 +1,7 @@
-"""The bare diffusers + peft loop the benches compare LoRA Desk's step against: the frozen UNet with peft LoRA
-layers, AdamW and the DDPM scheduler as diffusers' train_text_to_image_lora.py sets them up, and one step (random
-noise and timesteps, the UNet's noise prediction, MSE, backward, clipping, AdamW). Shared so every bench
-measures the same baseline."""
+"""The bare diffusers + peft loop the benches compare LoRA Desk's step against: the frozen UNet with peft
+LoRA layers, AdamW and the DDPM scheduler as diffusers' train_text_to_image_lora.py sets them up, and one
+step (random noise and timesteps, the UNet's noise prediction, MSE, backward, clipping, AdamW). Shared so
+every bench measures the same baseline."""
 from __future__ import annotations
 
 import contextlib
@@ -18,12 +18,14 @@ def bare_unet(base, rank: int):
 
     unet = base.unet
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=TARGETS))
+    lora = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=TARGETS)
+    unet.add_adapter(lora)
     return unet
 
 
 def bare_optimizer(unet, base):
-    """-> (the LoRA parameters, AdamW over them, the DDPM scheduler). Call once the UNet sits where it trains."""
+    """-> (the LoRA parameters, AdamW over them, the DDPM scheduler); call it once the UNet is where it
+    trains."""
     from diffusers import DDPMScheduler
 
     params = [p for p in unet.parameters() if p.requires_grad]

@@ -73,8 +73,8 @@ def label(row) -> str:
 
 
 def make_models(work: Path, families, smoke: bool) -> dict:
-    """``{family: checkpoint}`` in ``work``, made when missing: full-size with random weights, or the tiny test
-    model with ``smoke`` (both GPU benches name them alike, so one --work folder serves both)."""
+    """``{family: checkpoint}`` in ``work``, made when missing: full-size with random weights, or the tiny
+    test model with ``smoke`` (both GPU benches name them alike, so one --work folder serves both)."""
     out = {}
     for fam in families:
         path = work / f"{fam}{'-tiny' if smoke else ''}.safetensors"
@@ -88,7 +88,8 @@ def make_models(work: Path, families, smoke: bool) -> dict:
                 from trainer.models.fullsize import write_full_size_checkpoint
 
                 write_full_size_checkpoint(path, fam, weights=True)
-            print(f"made {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s", flush=True)
+            print(f"made {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s",
+                  flush=True)
         out[fam] = path
     return out
 

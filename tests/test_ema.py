@@ -31,7 +31,7 @@ def test_update_rule_with_warm_up_decay_and_interval():
 def test_one_update_of_many_tensors_is_the_formula_for_each_in_one_launch():
     g = torch.Generator().manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(shape, generator=g)) for shape in ((4, 3), (7,), (2, 2, 3, 3))]
-    params.append(torch.nn.Parameter(torch.randn(5, generator=g).to(torch.bfloat16)))  # kept in fp32 by the EMA
+    params.append(torch.nn.Parameter(torch.randn(5, generator=g).to(torch.bfloat16)))  # the EMA keeps fp32
     ema = WeightEMA(iter(params), decay=0.95, interval=3, device="cpu")
     expected = [p.detach().float().clone() for p in params]
     for step in range(1, 31):
@@ -48,7 +48,8 @@ def test_one_update_of_many_tensors_is_the_formula_for_each_in_one_launch():
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         ema.update(33)
     # the arithmetic is one call (on the CPU it loops inside; on CUDA it is one kernel launch)
-    maths = [e.name for e in prof.events() if e.cpu_parent is None and e.name not in ("aten::detach", "aten::to")]
+    maths = [e.name for e in prof.events()
+             if e.cpu_parent is None and e.name not in ("aten::detach", "aten::to")]
     assert maths == ["aten::_foreach_lerp_"]
 
 

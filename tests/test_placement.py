@@ -1,6 +1,6 @@
-"""Frozen modules visiting the training device (trainer/placement.py), as sample images and the validation loss
-move a VAE / text encoder that caching left on the CPU: moved only when elsewhere, back where each was after the
-block, also when it raises."""
+"""Frozen modules visiting the training device (trainer/placement.py), as sample images and the validation
+loss move a VAE / text encoder that caching left on the CPU: moved only when elsewhere, back where each was
+after the block, also when it raises."""
 import pytest
 import torch
 
@@ -25,7 +25,8 @@ def test_a_module_already_there_is_not_moved_and_one_elsewhere_comes_back_even_a
     with pytest.raises(RuntimeError, match="boom"):
         # "cpu:0" is the only device a CPU machine has that differs from where a module is ("cpu")
         with on_device([elsewhere, elsewhere, torch.nn.ReLU()], "cpu:0"):
-            assert elsewhere.sent_to == [torch.device("cpu:0")]  # named twice, moved once; no weights: left alone
+            # named twice, moved once; the ReLU has no weights: left alone
+            assert elsewhere.sent_to == [torch.device("cpu:0")]
             raise RuntimeError("boom")
     assert elsewhere.sent_to == [torch.device("cpu:0"), torch.device("cpu")]
     assert torch.equal(elsewhere.weight, weight)

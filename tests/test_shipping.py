@@ -89,8 +89,8 @@ def test_crash_log_falls_back_to_temp_when_the_data_folder_is_unwritable(crash_e
 
 @pytest.mark.parametrize("override", [False, True])
 def test_crash_logs_and_rescued_files_share_one_data_folder(crash_env, tmp_path, monkeypatch, override):
-    """One per-user data folder (trainer.paths.user_data_dir): crash logs in its logs/, rescued LoRA files in its
-    rescued/; LORA_DESK_DATA_DIR moves both."""
+    """One per-user data folder (trainer.paths.user_data_dir): crash logs in its logs/, rescued LoRA files in
+    its rescued/; LORA_DESK_DATA_DIR moves both."""
     from trainer.paths import user_data_dir
     from trainer.run.save_guard import rescue_folder
 

@@ -154,8 +154,9 @@ def test_bad_input_gives_one_sentence(tools_files, tmp_path, monkeypatch, capsys
     odd = tmp_path / "odd.safetensors"
     save_file({**load_file(str(lora)), "lora_unet_mystery.weird_a": torch.zeros(2)}, str(odd))
     for merge in (merge_into_checkpoint, lambda *a: merge_loras(*a[1:])):
-        with pytest.raises(ModelError, match=r"^odd.safetensors has modules this app cannot merge \(not LoRA, LoCon, "
-                                             r"LoHa or LoKr\), e.g. lora_unet_mystery \(weird_a\)\.$"):
+        with pytest.raises(ModelError, match=r"^odd.safetensors has modules this app cannot merge "
+                                             r"\(not LoRA, LoCon, LoHa or LoKr\), e.g. lora_unet_mystery "
+                                             r"\(weird_a\)\.$"):
             merge(base, [odd], [1.0], tmp_path / "o.safetensors")
     assert not (tmp_path / "o.safetensors").exists()
 

@@ -93,10 +93,11 @@ def test_sample_panel_reads_the_fields_before_anything_loads(qtbot, tmp_path):
     assert w.task is None and "prompt" in w.status.text()
 
 
-@pytest.mark.parametrize("line", ["red --n blurry", "red, (smile:1.2) --N blurry, lowres", "a cat --n x --n y"])
+@pytest.mark.parametrize("line", ["red --n blurry", "red, (smile:1.2) --N blurry, lowres",
+                                  "a cat --n x --n y"])
 def test_the_grid_reads_a_line_as_the_training_samples_do(line):
-    """One parser of sd-scripts' prompt lines (trainer/sampling/prompts.py): the grid's prompt and negative are
-    the training's (--N as --n, the last --n wins), and every other option is refused by name."""
+    """One parser of sd-scripts' prompt lines (trainer/sampling/prompts.py): the grid's prompt and negative
+    are the training's (--N as --n, the last --n wins), and every other option is refused by name."""
     trained = line_to_prompt_dict(line)
     assert parse_prompt_line(line) == PromptLine(trained["prompt"], trained["negative_prompt"])
     with pytest.raises(UserError, match="^typed: --b is not used by the sample grid"):

@@ -38,7 +38,7 @@ class WeightEMA:
             return
         # weights already fp32 on the copy's device are used as they are; others get a converted copy
         weights = [p.detach().to(self.device, torch.float32) for p in self.params]
-        # ema + rate * (weight - ema) for every tensor in one launch (the loop launched three kernels a tensor)
+        # ema + rate * (weight - ema) for all tensors in one launch (a loop launched three kernels a tensor)
         torch._foreach_lerp_(self.shadow, weights, 1.0 - self.current_decay(step))
 
     @contextmanager

@@ -90,7 +90,8 @@ def _fits(m: LoraModule, shape: tuple) -> bool:
 
 
 def _refuse_unknown_kinds(mods: dict[str, LoraModule], name: str) -> None:
-    """Modules that are not LoRA, LoCon, LoHa or LoKr cannot be merged: one sentence naming one and its tensors."""
+    """Modules that are not LoRA, LoCon, LoHa or LoKr cannot be merged: one sentence naming one and its
+    tensors."""
     other = [m.name for m in mods.values() if m.kind == "other"]
     if other:
         raise ModelError(f"{name} has modules this app cannot merge (not LoRA, LoCon, LoHa or LoKr), "
