@@ -31,21 +31,28 @@ class TrainItem:
     def bucket(self) -> tuple[int, int]:
         return self.assignment.bucket
 
+    @property
+    def group(self) -> tuple[int, tuple[int, int]]:
+        """(its [[datasets]], its bucket): a batch holds items of one group only."""
+        return self.entry.concept.dataset, self.assignment.bucket
+
 
 def _rng(*parts) -> random.Random:
     digest = hashlib.sha256(repr(parts).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "little"))
 
 
-def batches_for_epoch(buckets: dict[tuple[int, int], list[int]], batch_size: int, seed: int,
-                      epoch: int) -> list[list[int]]:
-    """Every item `repeats` times, shuffled within its bucket, cut into batches, batch order shuffled."""
+def batches_for_epoch(buckets: dict, batch_size, seed: int, epoch: int) -> list[list[int]]:
+    """Every item `repeats` times, shuffled within its bucket, cut into batches, batch order shuffled (the
+    batches of every dataset together, as sd-scripts' DatasetGroup). ``buckets``: key -> item indices, the
+    key a bucket or a (dataset, bucket) pair; ``batch_size``: an int, or dataset -> its batch size."""
     rng = _rng("batches", seed, epoch)
     batches = []
     for key in sorted(buckets):
         items = list(buckets[key])
         rng.shuffle(items)
-        batches.extend(items[i:i + batch_size] for i in range(0, len(items), batch_size))
+        size = batch_size if isinstance(batch_size, int) else batch_size[key[0]]
+        batches.extend(items[i:i + size] for i in range(0, len(items), size))
     rng.shuffle(batches)
     return batches
 
@@ -56,7 +63,7 @@ class TrainData(torch.utils.data.Dataset):
     last_flip = False  # whether the image (or cached latent) just loaded was mirrored: its mask follows
 
     def __init__(self, items: list[TrainItem], repeats: list[int], cfg, seed: int, num_processes: int = 1,
-                 process_index: int = 0):
+                 process_index: int = 0, batch_sizes: dict[int, int] | None = None):
         self.items = items
         self.repeats = list(repeats)
         self.cfg = cfg
@@ -65,9 +72,12 @@ class TrainData(torch.utils.data.Dataset):
         self.latents_flipped: list[torch.Tensor | None] | None = None  # mirrored latents (flip_aug)
         self.num_processes = num_processes
         self.process_index = process_index
-        self.buckets: dict[tuple[int, int], list[int]] = {}
+        # (dataset, bucket) -> item indices x repeats; batch_sizes: dataset -> its batch size (several
+        # [[datasets]]; every dataset at cfg.train_batch_size when not given)
+        self.batch_sizes = batch_sizes or {}
+        self.buckets: dict[tuple[int, tuple[int, int]], list[int]] = {}
         for i, (item, rep) in enumerate(zip(items, repeats)):
-            self.buckets.setdefault(item.bucket, []).extend([i] * rep)
+            self.buckets.setdefault(item.group, []).extend([i] * rep)
         self._epoch_cache: tuple[int, list[list[int]]] | None = None
         self.bad: set[int] = set()  # items whose file failed to decode
         self.cached_crops: list[tuple[int, int]] = []
@@ -78,9 +88,21 @@ class TrainData(torch.utils.data.Dataset):
 
     def _all_batches(self, epoch: int) -> list[list[int]]:
         if self._epoch_cache is None or self._epoch_cache[0] != epoch:
-            self._epoch_cache = (epoch, batches_for_epoch(self.buckets, self.cfg.train_batch_size,
-                                                          self.seed, epoch))
+            self._epoch_cache = (epoch, batches_for_epoch(self.buckets, self.batch_size_of, self.seed, epoch))
         return self._epoch_cache[1]
+
+    @property
+    def batch_size_of(self) -> dict[int, int]:
+        return {d: self.batch_sizes.get(d, self.cfg.train_batch_size) for d, _ in self.buckets}
+
+    def plan_counts(self):
+        """Items per bucket as trainer.config.plan.resolve takes them: {bucket: n} for one dataset, else
+        [(batch size, {bucket: n})] per dataset (the same as trainer.dataset.groups.plan_counts)."""
+        datasets = sorted({d for d, _ in self.buckets})
+        per = {d: {b: len(v) for (k, b), v in sorted(self.buckets.items()) if k == d} for d in datasets}
+        if len(datasets) == 1:
+            return per[datasets[0]]
+        return [(self.batch_size_of[d], per[d]) for d in datasets]
 
     def _batches(self, epoch: int) -> list[list[int]]:
         """This process's share: batch b goes to process b % num_processes (data-parallel). Every process
@@ -201,7 +223,7 @@ class TrainData(torch.utils.data.Dataset):
 
     def _replacement(self, index: int, rng: random.Random) -> int:
         """Another readable item of the same bucket for an image that cannot be decoded."""
-        candidates = sorted(i for i in set(self.buckets[self.items[index].bucket]) if i not in self.bad)
+        candidates = sorted(i for i in set(self.buckets[self.items[index].group]) if i not in self.bad)
         if not candidates:
             raise ImageReadError(self.items[index].entry.path, "no readable image is left in its bucket")
         return rng.choice(candidates)
@@ -244,6 +266,14 @@ def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
     from trainer.dataset.reg import balanced_items
 
     chosen = balanced_items(scan, report)
+    return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
+
+
+def build_group_items(groups) -> tuple[list[TrainItem], list[int]]:
+    """build_items for the [[datasets]] of trainer.dataset.groups, each bucketed and balanced on its own."""
+    from trainer.dataset.groups import group_items
+
+    chosen = group_items(groups)
     return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
 
 
