@@ -2,6 +2,7 @@
 its images at its own resolution and batches them at its own batch size, an epoch is all of their batches,
 the preview's plan is the trainer's, and ss_datasets records each dataset."""
 import json
+from pathlib import Path
 
 import pytest
 from conftest import make_dataset, quick_config, run_training
@@ -90,8 +91,12 @@ def test_a_run_trains_two_datasets_and_records_each(two_datasets, tiny_ckpt):
 
     from trainer import events as ev
 
-    cfg = two_datasets.replace(pretrained_model_name_or_path=str(tiny_ckpt("sd1")), cache_latents=True)
+    cfg = two_datasets.replace(pretrained_model_name_or_path=str(tiny_ckpt("sd1")), cache_latents_to_disk=True)
     path, events = run_training(cfg)
+    red = Path(cfg.dataset_config).parent / "d" / "2_redcircle"
+    # the folder both datasets train keeps one latent cache per size; the other one the usual name
+    assert {p.name for p in red.glob("img0*.npz")} == {"img0_0064x0064.npz", "img0_0096x0096.npz"}
+    assert (Path(cfg.dataset_config).parent / "e" / "1_bluesquare" / "img0.npz").is_file()
     started = next(e for e in events if isinstance(e, ev.Started))
     assert (started.total_steps, started.steps_per_epoch) == (8, 8)  # what the preview planned
     with safe_open(path, "pt") as f:
@@ -105,3 +110,14 @@ def test_a_run_trains_two_datasets_and_records_each(two_datasets, tiny_ckpt):
     assert json.loads(md["ss_dataset_dirs"]) == {"2_redcircle": {"n_repeats": 2, "img_count": 3},
                                                  "1_bluesquare": {"n_repeats": 1, "img_count": 2},
                                                  "2_redcircle (2)": {"n_repeats": 1, "img_count": 3}}
+
+
+def test_the_memory_estimate_takes_the_largest_dataset(two_datasets, tiny_ckpt):
+    from trainer.vram.estimate import estimate
+
+    cfg = two_datasets.replace(pretrained_model_name_or_path=str(tiny_ckpt("sd1")))
+    est = estimate(cfg)
+    each = [estimate(c.replace(dataset_config="")) for c in dataset_configs(cfg)]
+    assert est.peak_bytes == max(e.peak_bytes for e in each)
+    assert (est.resolution, est.batch_size) in {((64, 64), 2), ((96, 96), 1)}
+    assert any("largest of the dataset config's 2 datasets" in n for n in est.notes)
