@@ -174,3 +174,21 @@ def test_the_learning_rate_preview_plans_a_dataset_config_without_a_training_fol
     res = schedule_preview(cfg)
     assert res["total"] == 12 and res["epochs"] == 2  # 16 samples at the config's batch size 3: 6 per epoch
     assert [c[0] for c in res["concepts"]] == ["2_redcircle", "1_bluesquare", "1_circle"]
+
+
+def test_a_folders_own_option_meets_the_same_caching_rule_as_the_runs(folders, tmp_path):
+    from trainer.dataset.checks import caching_issues
+
+    text = folders.read_text(encoding="utf-8").replace("caption_dropout_rate = 1.0", "random_crop = true")
+    folders.write_text(text, encoding="utf-8")
+    cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(folders),
+                       cache_latents=True, cache_text_encoder_outputs=True, network_train_unet_only=True)
+    assert caching_issues(cfg) == [
+        ("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with shuffle_caption (set for "
+         "the folder '2_redcircle' of the dataset config): the captions change every step."),
+        ("cache_latents", "cache_latents cannot be used with random_crop (set for the folder '1_bluesquare' of "
+         "the dataset config): a cached latent has one fixed crop. Turn one of them off.")]
+    run_wide = caching_issues(cfg.replace(random_crop=True, dataset_config=""))
+    assert run_wide == [("cache_latents", "cache_latents cannot be used with random_crop: a cached latent has "
+                         "one fixed crop. Turn one of them off.")]
+    assert len(caching_issues(cfg.replace(random_crop=True))) == 2  # the run's sentence covers its folders

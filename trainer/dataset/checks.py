@@ -30,28 +30,67 @@ def dataset_source_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, 
 
 
 def dataset_config_issues(cfg) -> list[tuple[str, str, bool]]:
-    """What the dataset config's folders ask for that the run's caches cannot give (sd-scripts refuses the
-    same), and a config that cannot be read, as one sentence."""
+    """A dataset config that cannot be read, as one sentence."""
+    from trainer.errors import ConfigError
+
+    from .config_file import read_dataset_config
+
+    if not cfg.dataset_config or not os.path.isfile(cfg.dataset_config):
+        return []
+    try:
+        read_dataset_config(cfg.dataset_config)
+    except ConfigError as e:
+        return [("dataset_config", str(e), True)]
+    return []
+
+
+def _folder_views(cfg) -> list[tuple[str, object]]:
+    """(folder name, the settings as that folder sees them) for each subset of cfg's dataset config; []
+    without one or when it cannot be read (dataset_config_issues says so)."""
+    from types import SimpleNamespace
+
     from trainer.errors import ConfigError
 
     from .config_file import read_dataset_config, subset_options
+    from .subsets import SubsetView
 
     if not cfg.dataset_config or not os.path.isfile(cfg.dataset_config):
         return []
     try:
         subsets = subset_options(read_dataset_config(cfg.dataset_config))
-    except ConfigError as e:
-        return [("dataset_config", str(e), True)]
-    out = []
-    if cfg.cache_latents or cfg.cache_latents_to_disk:
-        for key in ("random_crop", "color_aug"):
-            if any(s.get(key) for s in subsets):
-                msg = f"cache_latents cannot be used with {key} set for a folder of the dataset config. Turn one off."
-                out.append(("cache_latents", msg, True))
+    except ConfigError:
+        return []
+    return [(os.path.basename(str(s.get("image_dir", "")).rstrip("/\\")),
+             SubsetView(cfg, SimpleNamespace(options=s))) for s in subsets]
+
+
+def caching_issues(cfg) -> list[tuple[str, str]]:
+    """What the latent and text-encoder caches cannot give (sd-scripts refuses the same): the run's
+    options and every dataset-config folder's own ones, by the same rules; (field, sentence) once each."""
+    out: list[tuple[str, str]] = []
+    views = [("", cfg)] + _folder_views(cfg)
+
+    def add(field: str, what: str, folder: str, why: str) -> None:
+        where = f" (set for the folder '{folder}' of the dataset config)" if folder else ""
+        if not any(f == field and f"with {what}" in m for f, m in out):  # the run's sentence covers folders
+            out.append((field, f"{field} cannot be used with {what}{where}: {why}."))
+
     if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
-        for key in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate"):
-            if any(s.get(key) for s in subsets):
-                msg = (f"cache_text_encoder_outputs cannot be used with {key} set for a folder of the dataset "
-                       "config: its captions change every step.")
-                out.append(("cache_text_encoder_outputs", msg, True))
+        for folder, v in views:
+            if v.shuffle_caption:
+                add("cache_text_encoder_outputs", "shuffle_caption", folder, "the captions change every step")
+            elif (v.caption_dropout_rate or 0) > 0 or (v.caption_tag_dropout_rate or 0) > 0:
+                add("cache_text_encoder_outputs", "caption dropout", folder, "the captions change every step")
+        if not out and not cfg.network_train_unet_only:  # one reason at a time, the captions' first
+            add("cache_text_encoder_outputs", "a trained text encoder", "",
+                "its outputs change every step (set network_train_unet_only)")
+    if cfg.cache_latents or cfg.cache_latents_to_disk:
+        # flip_aug is fine: the mirrored image is cached too (trainer.run.caching), as sd-scripts does
+        for folder, v in views:
+            if getattr(v, "color_aug", False):
+                add("cache_latents", "color_aug", folder,
+                    "a cached latent has one fixed colouring. Turn one of them off")
+            if v.random_crop:
+                add("cache_latents", "random_crop", folder,
+                    "a cached latent has one fixed crop. Turn one of them off")
     return out
