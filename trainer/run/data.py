@@ -80,6 +80,7 @@ class TrainData(torch.utils.data.Dataset):
             self.buckets.setdefault(item.group, []).extend([i] * rep)
         self._epoch_cache: tuple[int, list[list[int]]] | None = None
         self.bad: set[int] = set()  # items whose file failed to decode
+        self._latent_masks: dict[int, torch.Tensor] = {}  # masked_loss with cached latents: made once each
         self.cached_crops: list[tuple[int, int]] = []
         self.batches_per_epoch = len(self._all_batches(0))
         self.local_batches_per_epoch = len(self._batches(0))
@@ -214,10 +215,17 @@ class TrainData(torch.utils.data.Dataset):
         return flipped if self.last_flip else self.latents[index]
 
     def mask(self, index: int, top_left: tuple[int, int]) -> torch.Tensor:
-        """The item's masked_loss mask, cut and flipped like its image; all ones when its folder has none."""
-        from trainer.run.masks import load_mask
+        """The item's masked_loss mask, cut and flipped like its image; all ones when its folder has none.
+        With cached latents (one fixed crop) it is made once, already at the latent size."""
+        from trainer.run.masks import latent_mask, load_mask
 
         item = self.items[index]
+        if self.latents is not None:
+            if index not in self._latent_masks:
+                self._latent_masks[index] = latent_mask(item, self.cfg, self.cached_crops[index],
+                                                        tuple(self.latents[index].shape[-2:]))
+            m = self._latent_masks[index]
+            return torch.flip(m, dims=[-1]) if self.last_flip else m
         m = load_mask(item, self.cfg, top_left, self.last_flip)
         return m if m is not None else torch.ones(item.bucket[1], item.bucket[0])
 
