@@ -23,7 +23,7 @@ and batched each at its own settings (sd-scripts' DatasetGroup; trainer.dataset.
 is one concept: its images directly inside (no ``<repeats>_`` naming needed);
 an image without a caption file is captioned with ``class_tokens`` (else the folder name).
 Unknown keys are a ConfigError naming the key with the nearest known one; sd-scripts keys this trainer does
-not apply are reported as warnings (never dropped silently).
+not apply (NOT_APPLIED) are reported as warnings (never dropped silently).
 """
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ from .scan import Concept, DatasetScan, Problem, _scan_concept
 SUBSET_KEYS = {  # ascendable subset keys applied per folder -> type
     "num_repeats": int, "shuffle_caption": bool, "keep_tokens": int, "keep_tokens_separator": str,
     "caption_extension": str, "class_tokens": str, "flip_aug": bool, "random_crop": bool,
-    "caption_dropout_rate": float, "caption_tag_dropout_rate": float,
+    "caption_dropout_rate": float, "caption_tag_dropout_rate": float, "caption_prefix": str,
+    "caption_suffix": str, "caption_separator": str, "secondary_separator": str, "enable_wildcard": bool,
+    "token_warmup_min": int, "token_warmup_step": float, "caption_dropout_every_n_epochs": int,
+    "color_aug": bool, "face_crop_aug_range": list, "resize_interpolation": str,
 }
 DISTINCT_KEYS = {"image_dir": str, "is_reg": bool, "alpha_mask": bool, "conditioning_data_dir": str}
 DATASET_KEYS = {  # dataset key -> the run setting it overrides
@@ -50,10 +53,8 @@ DATASET_KEYS = {  # dataset key -> the run setting it overrides
     "min_bucket_reso": "min_bucket_reso", "max_bucket_reso": "max_bucket_reso",
     "bucket_reso_steps": "bucket_reso_steps", "bucket_no_upscale": "bucket_no_upscale",
 }
-NOT_APPLIED = {"color_aug", "face_crop_aug_range", "secondary_separator", "caption_separator", "enable_wildcard",
-               "token_warmup_min", "token_warmup_step", "caption_prefix", "caption_suffix", "custom_attributes",
-               "resize_interpolation", "caption_dropout_every_n_epochs", "cache_info", "validation_seed",
-               "validation_split", "network_multiplier", "metadata_file", "sample_ratio"}
+NOT_APPLIED = {"custom_attributes", "cache_info", "validation_seed", "validation_split", "network_multiplier",
+               "metadata_file", "sample_ratio"}
 KNOWN = set(SUBSET_KEYS) | set(DISTINCT_KEYS) | set(DATASET_KEYS) | NOT_APPLIED
 
 
@@ -77,6 +78,10 @@ def _check(table: dict, where: str, path, allowed: set) -> None:
             continue
         if key == "resolution":
             ok = isinstance(value, int) or (isinstance(value, list) and len(value) == 2)
+        elif key == "face_crop_aug_range":  # [2.0, 4.0] as sd-scripts reads it ("2.0,4.0" as our field)
+            ok = isinstance(value, str) or (isinstance(value, list) and len(value) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+            kind = list
         elif kind is not None:
             ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         else:
@@ -185,6 +190,14 @@ def subset_options(data: dict, with_dataset: bool = False) -> list:
     return out
 
 
+def run_values(options: dict) -> dict:
+    """A subset's keys in the form of the run's fields: face_crop_aug_range [2.0, 4.0] -> "2.0,4.0"."""
+    out = dict(options)
+    if isinstance(out.get("face_crop_aug_range"), list):
+        out["face_crop_aug_range"] = ",".join(str(float(v)) for v in out["face_crop_aug_range"])
+    return out
+
+
 def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
     """One scan of every subset folder of cfg.dataset_config (regularization subsets flagged is_reg, each
     concept's ``dataset`` the index of its [[datasets]]). ``data``: the config already read."""
@@ -202,6 +215,7 @@ def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
                                     f"{', '.join(ignored)} for '{folder.name}' is not supported here and not used."))
         options = {k: v for k, v in sub.items() if k in SUBSET_KEYS or k in ("alpha_mask", "conditioning_data_dir")}
         options.pop("num_repeats", None)
+        options = run_values(options)
         concept = Concept(folder, sub.get("class_tokens") or folder.name, int(sub.get("num_repeats", 1)),
                           options=options, is_reg=bool(sub.get("is_reg", False)), dataset=dataset)
         ext = options.get("caption_extension") or cfg.caption_extension
@@ -223,6 +237,8 @@ def concepts_to_dataset_config(concepts, cfg=None) -> dict:
             sub["is_reg"] = True
         for k, v in (c.options or {}).items():
             if v is not None and (k in SUBSET_KEYS or k in DISTINCT_KEYS) and k not in sub:
+                if k == "face_crop_aug_range" and isinstance(v, str):
+                    v = [float(x) for x in v.split(",")]  # sd-scripts' TOML form
                 sub[k] = v
         subsets.append(sub)
     ds: dict = {"subsets": subsets}

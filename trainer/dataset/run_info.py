@@ -61,8 +61,12 @@ def datasets_entry(scan, cfg, data, report, index: int) -> dict:
         subsets.append({"img_count": len(c.images), "num_repeats": c.repeats, "color_aug": bool(opt("color_aug")),
                         "flip_aug": bool(opt("flip_aug")), "random_crop": bool(opt("random_crop")),
                         "shuffle_caption": bool(opt("shuffle_caption")), "keep_tokens": opt("keep_tokens"),
-                        "keep_tokens_separator": opt("keep_tokens_separator"), "image_dir": c.folder_name,
-                        "class_tokens": (c.options or {}).get("class_tokens"), "is_reg": c.is_reg})
+                        "keep_tokens_separator": opt("keep_tokens_separator"),
+                        "secondary_separator": opt("secondary_separator"),
+                        "enable_wildcard": bool(opt("enable_wildcard")), "caption_prefix": opt("caption_prefix"),
+                        "caption_suffix": opt("caption_suffix"), "resize_interpolation": opt("resize_interpolation"),
+                        "image_dir": c.folder_name, "class_tokens": (c.options or {}).get("class_tokens"),
+                        "is_reg": c.is_reg})
     mine = [(item, r) for item, r in zip(data.items, data.repeats) if item.entry.concept.dataset == index]
     entry = {"is_dreambooth": True, "batch_size_per_device": cfg.train_batch_size,
              "num_train_images": sum(r for item, r in mine if not item.entry.concept.is_reg),

@@ -85,7 +85,7 @@ class TrainData(torch.utils.data.Dataset):
         self.batches_per_epoch = len(self._all_batches(0))
         self.local_batches_per_epoch = len(self._batches(0))
         self.total_steps = cfg.max_train_steps  # the trainer sets the planned count (token warm-up ratio)
-        self.full_captions = full_captions(items) if cfg.enable_wildcard else {}
+        self.full_captions = full_captions(items, cfg)  # for the folders with enable_wildcard
 
     def _all_batches(self, epoch: int) -> list[list[int]]:
         if self._epoch_cache is None or self._epoch_cache[0] != epoch:
@@ -121,20 +121,21 @@ class TrainData(torch.utils.data.Dataset):
     def load_pixels(self, item: TrainItem, rng: random.Random, *, allow_flip: bool = True) -> tuple[torch.Tensor, tuple]:
         img = open_image_rgb(item.entry.path)
         a = item.assignment
-        face = face_info(item.entry.path) if self.cfg.face_crop_aug_range and not self.cfg.enable_bucket else None
+        c = SubsetView(self.cfg, item.entry.concept)  # a folder's own options first
+        face = face_info(item.entry.path) if c.face_crop_aug_range and not c.enable_bucket else None
         if face and img.width >= a.bucket[0] and img.height >= a.bucket[1]:  # sd-scripts: unbucketed images only
-            img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(self.cfg.face_crop_aug_range),
-                                         self.cfg.random_crop, rng, self.cfg.resize_interpolation)
+            img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(c.face_crop_aug_range),
+                                         c.random_crop, rng, c.resize_interpolation)
             return self._finish(img, rng, allow_flip, item), (top, left)
         if img.size != a.resized:
-            img = img.resize(a.resized, resample_filter(self.cfg.resize_interpolation, a.resized[0] < img.size[0]))
-        left, top, right, bottom = crop_for(a, item_option(item.entry, self.cfg, "random_crop"), rng)
+            img = img.resize(a.resized, resample_filter(c.resize_interpolation, a.resized[0] < img.size[0]))
+        left, top, right, bottom = crop_for(a, c.random_crop, rng)
         img = img.crop((left, top, right, bottom))
         return self._finish(img, rng, allow_flip, item), (top, left)
 
     def _finish(self, img: Image.Image, rng: random.Random, allow_flip: bool, item: TrainItem) -> torch.Tensor:
         """Colour and flip augmentation, then the [-1, 1] CHW tensor."""
-        if self.cfg.color_aug:
+        if item_option(item.entry, self.cfg, "color_aug"):
             img = color_aug(img, rng)
         self.last_flip = bool(allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5)
         if self.last_flip:  # remembered: the item's mask is flipped with it (trainer.run.masks)
@@ -154,12 +155,10 @@ class TrainData(torch.utils.data.Dataset):
                                caption_prefix=c.caption_prefix, caption_suffix=c.caption_suffix,
                                caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
                                enable_wildcard=c.enable_wildcard, token_warmup_min=c.token_warmup_min,
-                               token_warmup_step=self.token_warmup_steps, step=step)
+                               token_warmup_step=self.warmup_steps(c.token_warmup_step), step=step)
 
-    @property
-    def token_warmup_steps(self) -> int:
+    def warmup_steps(self, w: float) -> int:
         """token_warmup_step in steps: a value below 1 is a share of the run's steps, as in sd-scripts."""
-        w = self.cfg.token_warmup_step
         return int(w) if w >= 1 else math.floor(w * self.total_steps)
 
     def __getitem__(self, flat_index: int) -> dict:
@@ -285,12 +284,14 @@ def build_group_items(groups) -> tuple[list[TrainItem], list[int]]:
     return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
 
 
-def full_captions(items: list[TrainItem]) -> dict[int, str]:
-    """Every line of each caption file, for enable_wildcard (the scan keeps only the first line)."""
+def full_captions(items: list[TrainItem], cfg) -> dict[int, str]:
+    """Every line of each caption file whose folder has enable_wildcard (the scan keeps only the first line)."""
     from trainer.dataset.captions import read_caption
 
     out = {}
     for i, item in enumerate(items):
+        if not item_option(item.entry, cfg, "enable_wildcard"):
+            continue
         path = item.entry.caption_path
         if path is not None and not item.entry.caption_unreadable:
             lines = read_caption(path).text.split("\n")
