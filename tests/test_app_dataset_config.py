@@ -106,3 +106,16 @@ def test_a_bad_dataset_config_is_one_sentence(qtbot, page, tmp_path):
     assert not page.banner.isHidden() and "Traceback" not in page.banner.text()
     assert "Did you mean 'num_repeats'" in page.banner.text() and "bad.toml" in page.banner.text()
     assert page.config_model.get().dataset_config != str(bad)  # the run is not pointed at it
+
+
+def test_saved_elsewhere_the_relative_folders_still_name_the_same_folders(qtbot, page, config_file, tmp_path):
+    from widgets.dataset.concept_options import save_dataset_config_from
+
+    _open(qtbot, page, config_file)
+    other = tmp_path / "elsewhere" / "copy.toml"
+    other.parent.mkdir()
+    assert save_dataset_config_from(page, str(other)) == str(other)
+    reg = read_dataset_config(other)["datasets"][1]["subsets"][1]["image_dir"]
+    assert reg == (tmp_path / "r" / "1_circle").as_posix()  # was "r/1_circle", relative to the first file
+    assert page.root == other and page.config_model.get().dataset_config == str(other)
+    assert read_dataset_config(config_file)["datasets"][1]["subsets"][1]["image_dir"] == "r/1_circle"  # unchanged

@@ -8,6 +8,8 @@ the subset inherits from [general] or its [[datasets]] is not copied into the su
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 from trainer.errors import ConfigError
 
@@ -46,6 +48,14 @@ def _set(sub: dict, key: str, value, inherited) -> None:
 
 
 def save_concepts_into(path, concepts, target=None) -> None:
-    """Read ``path`` again, apply the concepts, write it (or ``target``) atomically."""
-    data = read_dataset_config(path)
-    save_dataset_config(apply_concepts(data, concepts, path), target or path)
+    """Read ``path`` again, apply the concepts, write it (or ``target``) atomically. Written to another
+    folder, folders given relative to the file become absolute, so they still name the same folders."""
+    data = apply_concepts(read_dataset_config(path), concepts, path)
+    target = Path(target or path)
+    if target.resolve().parent != Path(path).resolve().parent:
+        for ds in data["datasets"]:
+            for sub in ds["subsets"]:
+                for key in ("image_dir", "conditioning_data_dir"):
+                    if sub.get(key) and not Path(os.path.expanduser(sub[key])).is_absolute():
+                        sub[key] = (Path(path).resolve().parent / sub[key]).as_posix()
+    save_dataset_config(data, target)

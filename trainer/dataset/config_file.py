@@ -81,7 +81,6 @@ def _check(table: dict, where: str, path, allowed: set) -> None:
         elif key == "face_crop_aug_range":  # [2.0, 4.0] as sd-scripts reads it ("2.0,4.0" as our field)
             ok = isinstance(value, str) or (isinstance(value, list) and len(value) == 2 and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
-            kind = list
         elif kind is not None:
             ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         else:

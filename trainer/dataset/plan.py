@@ -45,10 +45,6 @@ class StepPlan:
     dataset_batch_sizes: tuple[int, ...] = ()  # per [[datasets]] when there are several
 
     @property
-    def largest_batch(self) -> int:
-        return max(self.dataset_batch_sizes or (self.train_batch_size,))
-
-    @property
     def batches_without_buckets(self) -> int:
         """``ceil(samples / batch size)``: the count if all images shared one bucket."""
         return _ceil_div(self.samples_per_epoch, self.train_batch_size)

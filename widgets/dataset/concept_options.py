@@ -6,6 +6,8 @@ them (trainer.dataset.config_file, config_edit) and point the Training page at t
 An option left "as the run" is not stored: the concept then follows the Training page's setting."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -160,6 +162,8 @@ def save_dataset_config_from(page, path: str | None = None) -> str | None:
     try:
         if opened is not None:
             save_concepts_into(opened, page.scan.concepts, path)
+            page.root = Path(path)  # the page shows the file written (the same subsets)
+            page.path_label.setText(path)
         else:
             save_dataset_config(concepts_to_dataset_config(page.scan.concepts, SimpleNamespace(**page.values)), path)
     except (OSError, UserError) as e:
