@@ -111,13 +111,15 @@ def run_app(argv: list[str]) -> int:
     if config_error:
         win.statusBar().showMessage(config_error, 30000)
 
-    dataset = args.dataset or (config.train_data_dir if config is not None and config.train_data_dir else None)
+    # a dataset config the run trains from is what the Dataset page shows, else the training folder
+    named = (config.dataset_config or config.train_data_dir) if config is not None else ""
+    dataset = args.dataset or named or None
     if dataset and config is not None and args.config_file and not Path(dataset).is_absolute() \
             and not Path(dataset).exists():
         dataset = str(Path(args.config_file).parent / dataset)
     if dataset is None and persist:
         last = settings.value("dataset/last")
-        if last and Path(str(last)).is_dir():
+        if last and Path(str(last)).exists():  # a folder, or a dataset config file
             dataset = str(last)
 
     quit_after = os.environ.get("LORA_DESK_QUIT_AFTER_SHOW")  # bench/startup.py

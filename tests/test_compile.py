@@ -14,6 +14,9 @@ def test_step_shapes_counts_full_and_smaller_batches_per_bucket():
     plan = SimpleNamespace(buckets={(512, 512): 8, (448, 576): 5, (576, 448): 1})
     assert step_shapes(plan, 4) == 1 + 2 + 1
     assert step_shapes(plan, 1) == 3
+    # two [[datasets]]: the same bucket at batch 2 (5 items: 2 and 1) and at batch 1 (1 again)
+    two = [(2, {(512, 512): 5}), (1, {(512, 512): 3, (640, 384): 1})]
+    assert step_shapes(plan, 4, two) == 3
 
 
 def _train(tiny_ckpt, dataset, out, **kw):

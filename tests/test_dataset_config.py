@@ -174,3 +174,90 @@ def test_the_learning_rate_preview_plans_a_dataset_config_without_a_training_fol
     res = schedule_preview(cfg)
     assert res["total"] == 12 and res["epochs"] == 2  # 16 samples at the config's batch size 3: 6 per epoch
     assert [c[0] for c in res["concepts"]] == ["2_redcircle", "1_bluesquare", "1_circle"]
+
+
+def test_a_folders_own_option_meets_the_same_caching_rule_as_the_runs(folders, tmp_path):
+    from trainer.dataset.checks import caching_issues
+
+    text = folders.read_text(encoding="utf-8").replace("caption_dropout_rate = 1.0", "random_crop = true")
+    folders.write_text(text, encoding="utf-8")
+    cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(folders),
+                       cache_latents=True, cache_text_encoder_outputs=True, network_train_unet_only=True)
+    assert caching_issues(cfg) == [
+        ("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with shuffle_caption (set for "
+         "the folder '2_redcircle' of the dataset config): the captions change every step."),
+        ("cache_latents", "cache_latents cannot be used with random_crop (set for the folder '1_bluesquare' of "
+         "the dataset config): a cached latent has one fixed crop. Turn one of them off.")]
+    run_wide = caching_issues(cfg.replace(random_crop=True, dataset_config=""))
+    assert run_wide == [("cache_latents", "cache_latents cannot be used with random_crop: a cached latent has "
+                         "one fixed crop. Turn one of them off.")]
+    assert len(caching_issues(cfg.replace(random_crop=True))) == 2  # the run's sentence covers its folders
+
+
+SUBSET_OPTIONS = """
+[[datasets]]
+resolution = 64
+  [[datasets.subsets]]
+  image_dir = "{a}"
+  caption_prefix = "photo of"
+  caption_suffix = "best"
+  secondary_separator = ";;;"
+  enable_wildcard = true
+  token_warmup_step = 10
+  token_warmup_min = 1
+  shuffle_caption = false
+  caption_dropout_every_n_epochs = 2
+  color_aug = true
+  resize_interpolation = "nearest"
+  [[datasets.subsets]]
+  image_dir = "{b}"
+"""
+
+
+def test_caption_and_image_options_of_a_subset_reach_only_that_subset(tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1, "1_b": 1}, size=(96, 96))
+    (data_dir / "1_a" / "img0.txt").write_text("{red|blue} circle;;;round, x\nsecond line, y\n", encoding="utf-8")
+    (data_dir / "1_b" / "img0.txt").write_text("{red|blue} square;;;flat, z\nother line\n", encoding="utf-8")
+    path = tmp_path / "ds.toml"
+    path.write_text(SUBSET_OPTIONS.format(a=(data_dir / "1_a").as_posix(), b=(data_dir / "1_b").as_posix()),
+                    encoding="utf-8")
+    cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(path))
+    data = _data(cfg)
+    a, b = (next(i for i, it in enumerate(data.items) if it.entry.concept.folder_name == n) for n in ("1_a", "1_b"))
+    seen = {data.caption(a, 0, random.Random(k), step=20) for k in range(30)}
+    # as sd-scripts: prefix and suffix wrap the whole file, then a line and each {a|b} are picked
+    assert seen == {"photo of red circle,round, x", "photo of blue circle,round, x", "second line, y best"}
+    assert all(len(data.caption(a, 0, random.Random(k), step=0).split(", ")) == 1 for k in range(8))  # warm-up
+    assert data.caption(a, 1, random.Random(0), step=20) == ""  # epoch 2 of every 2: dropped
+    assert {data.caption(b, e, random.Random(k), step=0) for e in (0, 1) for k in range(10)} == \
+        {"{red|blue} square;;;flat, z"}  # the run's settings: no prefix, wildcard, warm-up or dropout
+
+    def tensor(img):
+        return torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
+
+    def resized(i, how):  # 96 -> 64 px
+        return tensor(Image.open(data.items[i].entry.path).convert("RGB").resize((64, 64), how))
+
+    # 1_a: nearest resizing, and color_aug changes some draws; 1_b: the run's resizing, never recoloured
+    draws_a = [data.load_pixels(data.items[a], random.Random(k))[0] for k in range(12)]
+    plain = [torch.equal(x, resized(a, Image.Resampling.NEAREST)) for x in draws_a]
+    assert any(plain) and not all(plain)
+    assert all(torch.equal(data.load_pixels(data.items[b], random.Random(k))[0],
+                           resized(b, Image.Resampling.LANCZOS)) for k in range(6))
+
+
+def test_a_folders_value_out_of_range_is_one_sentence_naming_it(tmp_path):
+    from trainer.config.validate import validate
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    path = tmp_path / "ds.toml"
+    path.write_text(f'[[datasets]]\n[[datasets.subsets]]\nimage_dir = "{(data_dir / "1_a").as_posix()}"\n'
+                    'resize_interpolation = "sharpest"\nface_crop_aug_range = [4.0, 2.0]\n', encoding="utf-8")
+    cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(path))
+    errors = [i.message for i in validate(cfg, need_paths=True) if i.error]
+    assert any(m.startswith("Folder '1_a' of the dataset config: ") and "resize_interpolation" in m for m in errors)
+    assert any("Folder '1_a'" in m and "face_crop_aug_range must be two numbers" in m for m in errors)

@@ -109,3 +109,30 @@ def test_the_dataset_page_shows_an_images_mask_over_it(qtbot, app_env, tmp_path)
     assert tint.pixelColor(w // 4, 5).alpha() == 0 and tint.pixelColor(3 * w // 4, 5).alpha() > 100
     assert "alpha channel" in page.preview.facts.text()
     page.shutdown()
+
+
+def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, monkeypatch):
+    """The cached mask is the full-size mask area-averaged as apply_masked_loss does it, flipped with its
+    latent; its image file is read once, not at every step."""
+    import torch.nn.functional as F
+
+    from trainer.run import masks
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    _half_transparent(data_dir / "1_a")
+    data = _data(quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True))
+    full = data.mask(0, (0, 0))  # pixels: the full-size mask
+    data.latents, data.cached_crops = [torch.zeros(4, 8, 8)], [(0, 0)]
+    reads = []
+    real = masks._read_upright
+    monkeypatch.setattr(masks, "_read_upright", lambda *a: reads.append(a) or real(*a))
+    data.last_flip = False
+    small = data.mask(0, (0, 0))
+    assert small.shape == (8, 8)
+    assert torch.equal(small, F.interpolate(full[None, None], size=(8, 8), mode="area")[0, 0])
+    data.last_flip = True
+    assert torch.equal(data.mask(0, (0, 0)), torch.flip(small, dims=[-1]))
+    loss = torch.ones(1, 4, 8, 8)
+    assert torch.equal(masks.apply_masked_loss(loss, {"masks": small[None]}),
+                       masks.apply_masked_loss(loss, {"masks": full[None]}))  # the same loss as before
+    assert len(reads) == 1

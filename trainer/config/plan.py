@@ -164,18 +164,16 @@ def dataset_scan(cfg):
     return scan_sources(_with_dataset_config(cfg))
 
 
-def dataset_bucket_counts(cfg, scan=None) -> dict | None:
-    """Images x repeats per bucket of cfg's training folder, bucketed as the trainer will; None without one.
-    ``scan``: dataset_scan(cfg) when the caller has it already."""
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.reg import balanced_counts
-    from trainer.config.validate import parse_resolution
+def dataset_bucket_counts(cfg, scan=None):
+    """Images x repeats per bucket of cfg's training folder, bucketed as the trainer will ({bucket: items};
+    with several [[datasets]] a [(batch size, {bucket: items})] list, one per dataset: what ``resolve``
+    takes); None without one. ``scan``: dataset_scan(cfg) when the caller has it already."""
+    from trainer.dataset.config_file import dataset_configs
+    from trainer.dataset.groups import bucket_groups, plan_counts, split_groups
 
     scan = scan if scan is not None else dataset_scan(cfg)
     if scan is None:
         return None
-    cfg = _with_dataset_config(cfg)
-    bucketer = Bucketer(parse_resolution(cfg.resolution), cfg.enable_bucket, cfg.min_bucket_reso,
-                        cfg.max_bucket_reso, cfg.bucket_reso_steps, cfg.bucket_no_upscale)
-    return balanced_counts(scan, assign_buckets(scan, bucketer))
+    groups = split_groups(scan, dataset_configs(cfg))
+    bucket_groups(groups)
+    return plan_counts(groups)

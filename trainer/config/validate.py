@@ -10,7 +10,7 @@ from trainer.config.fields import NETWORK_MODULES, SAVE_PRECISION_ALIASES, SAVE_
 from trainer.config.ranges import range_problems
 from trainer.config.compat import note as compat_note
 from trainer.config.validate_options import option_issues
-from trainer.dataset.checks import dataset_source_issues
+from trainer.dataset.checks import caching_issues, dataset_source_issues
 from trainer.errors import ConfigError
 from trainer.config.netargs import parse_network_args
 from trainer.network.spec import fp8_problem, network_spec, unsupported
@@ -78,25 +78,9 @@ def validate(cfg: TrainConfig, *, need_paths: bool = True) -> list[Issue]:
     if cfg.max_token_length not in (None, 75, 150, 225):
         err("max_token_length", "max_token_length must be 75, 150 or 225.")
 
-    # caching that cannot see per-step changes
-    if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
-        reason = None
-        if cfg.shuffle_caption:
-            reason = "shuffle_caption: the captions change every step"
-        elif cfg.caption_dropout_rate > 0 or cfg.caption_tag_dropout_rate > 0:
-            reason = "caption dropout: the captions change every step"
-        elif not cfg.network_train_unet_only:
-            reason = "a trained text encoder: its outputs change every step (set network_train_unet_only)"
-        if reason:
-            err("cache_text_encoder_outputs", f"cache_text_encoder_outputs cannot be used with {reason}.")
-    if cfg.cache_latents or cfg.cache_latents_to_disk:
-        # flip_aug is fine: the mirrored image is cached too (trainer.run.caching), as sd-scripts does
-        if getattr(cfg, "color_aug", False):
-            err("cache_latents", "cache_latents cannot be used with color_aug: a cached latent has one "
-                                 "fixed colouring. Turn one of them off.")
-        if cfg.random_crop:
-            err("cache_latents", "cache_latents cannot be used with random_crop: a cached latent has one "
-                                 "fixed crop. Turn one of them off.")
+    # caching that cannot see per-step changes: the run's options and each dataset-config folder's
+    for field, sentence in caching_issues(cfg):
+        err(field, sentence)
     if cfg.cache_latents_to_disk and not cfg.cache_latents:
         warn("cache_latents_to_disk", "cache_latents_to_disk also turns on cache_latents.")
 

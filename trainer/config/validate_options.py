@@ -58,15 +58,8 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
                                        "above the second.")
         if cfg.enable_bucket:
             warn("face_crop_aug_range", "face_crop_aug_range works only with enable_bucket off, as in sd-scripts.")
-        if cfg.cache_latents or cfg.cache_latents_to_disk:
-            err("cache_latents", "cache_latents cannot be used with face_crop_aug_range: a cached latent has one "
-                                 "fixed crop. Turn one of them off.")
-    # color_aug with cached latents: trainer/config/validate.py says it, beside random_crop
-    per_step = cfg.enable_wildcard or cfg.token_warmup_step > 0 or cfg.caption_dropout_every_n_epochs > 0
-    if per_step and (cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk):
-        err("cache_text_encoder_outputs", "cache_text_encoder_outputs cannot be used with wildcards, token "
-                                          "warm-up or caption_dropout_every_n_epochs: the captions change "
-                                          "during training.")
+    # what the caches cannot give (color_aug, face_crop_aug_range, per-step captions): the run's options and
+    # each dataset-config folder's, by trainer.dataset.checks.caching_issues
     sched = "" if cfg.lr_scheduler_type else cfg.lr_scheduler
     if sched == "cosine_with_min_lr" and cfg.lr_scheduler_min_lr_ratio is None:
         err("lr_scheduler_min_lr_ratio", "lr_scheduler cosine_with_min_lr needs lr_scheduler_min_lr_ratio (for "

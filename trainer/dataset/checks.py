@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .config_file import SUBSET_KEYS
+
 
 def dataset_source_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
@@ -30,28 +32,110 @@ def dataset_source_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, 
 
 
 def dataset_config_issues(cfg) -> list[tuple[str, str, bool]]:
-    """What the dataset config's folders ask for that the run's caches cannot give (sd-scripts refuses the
-    same), and a config that cannot be read, as one sentence."""
+    """A dataset config that cannot be read, as one sentence; a folder's own value out of its range."""
     from trainer.errors import ConfigError
 
-    from .config_file import read_dataset_config, subset_options
+    from .config_file import read_dataset_config
+
+    if not cfg.dataset_config or not os.path.isfile(cfg.dataset_config):
+        return []
+    try:
+        read_dataset_config(cfg.dataset_config)
+    except ConfigError as e:
+        return [("dataset_config", str(e), True)]
+    return [(field, sentence, True) for field, sentence in folder_value_issues(cfg)]
+
+
+def _folder_options(cfg) -> list[tuple[str, dict]]:
+    """(folder name, its keys as the run's fields) for each subset of cfg's dataset config; [] without one or
+    when it cannot be read (dataset_config_issues says so)."""
+    from trainer.errors import ConfigError
+
+    from .config_file import read_dataset_config, run_values, subset_options
 
     if not cfg.dataset_config or not os.path.isfile(cfg.dataset_config):
         return []
     try:
         subsets = subset_options(read_dataset_config(cfg.dataset_config))
-    except ConfigError as e:
-        return [("dataset_config", str(e), True)]
-    out = []
-    if cfg.cache_latents or cfg.cache_latents_to_disk:
-        for key in ("random_crop", "color_aug"):
-            if any(s.get(key) for s in subsets):
-                msg = f"cache_latents cannot be used with {key} set for a folder of the dataset config. Turn one off."
-                out.append(("cache_latents", msg, True))
+    except ConfigError:
+        return []
+    return [(os.path.basename(str(s.get("image_dir", "")).rstrip("/\\")), run_values(s)) for s in subsets]
+
+
+def _folder_views(cfg) -> list[tuple[str, object]]:
+    """(folder name, the settings as that folder sees them) for each subset of cfg's dataset config."""
+    from types import SimpleNamespace
+
+    from .subsets import SubsetView
+
+    return [(folder, SubsetView(cfg, SimpleNamespace(options=o))) for folder, o in _folder_options(cfg)]
+
+
+def caching_issues(cfg) -> list[tuple[str, str]]:
+    """What the latent and text-encoder caches cannot give (sd-scripts refuses the same): the run's
+    options and every dataset-config folder's own ones, by the same rules; (field, sentence) once each."""
+    out: list[tuple[str, str]] = []
+    views = [("", cfg)] + _folder_views(cfg)
+
+    def add(field: str, what: str, folder: str, why: str) -> None:
+        where = f" (set for the folder '{folder}' of the dataset config)" if folder else ""
+        if not any(f == field and f"with {what}" in m for f, m in out):  # the run's sentence covers folders
+            out.append((field, f"{field} cannot be used with {what}{where}: {why}."))
+
     if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
-        for key in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate"):
-            if any(s.get(key) for s in subsets):
-                msg = (f"cache_text_encoder_outputs cannot be used with {key} set for a folder of the dataset "
-                       "config: its captions change every step.")
-                out.append(("cache_text_encoder_outputs", msg, True))
+        for folder, v in views:
+            if v.shuffle_caption:
+                add("cache_text_encoder_outputs", "shuffle_caption", folder, "the captions change every step")
+            elif (v.caption_dropout_rate or 0) > 0 or (v.caption_tag_dropout_rate or 0) > 0:
+                add("cache_text_encoder_outputs", "caption dropout", folder, "the captions change every step")
+            if v.enable_wildcard or (v.token_warmup_step or 0) > 0 or (v.caption_dropout_every_n_epochs or 0) > 0:
+                add("cache_text_encoder_outputs", "wildcards, token warm-up or caption_dropout_every_n_epochs",
+                    folder, "the captions change during training")
+        if not out and not cfg.network_train_unet_only:  # one reason at a time, the captions' first
+            add("cache_text_encoder_outputs", "a trained text encoder", "",
+                "its outputs change every step (set network_train_unet_only)")
+    if cfg.cache_latents or cfg.cache_latents_to_disk:
+        # flip_aug is fine: the mirrored image is cached too (trainer.run.caching), as sd-scripts does
+        for folder, v in views:
+            if getattr(v, "color_aug", False):
+                add("cache_latents", "color_aug", folder,
+                    "a cached latent has one fixed colouring. Turn one of them off")
+            if v.random_crop:
+                add("cache_latents", "random_crop", folder,
+                    "a cached latent has one fixed crop. Turn one of them off")
+            if v.face_crop_aug_range:
+                add("cache_latents", "face_crop_aug_range", folder,
+                    "a cached latent has one fixed crop. Turn one of them off")
     return out
+
+
+def folder_value_issues(cfg) -> list[tuple[str, str]]:
+    """A dataset-config folder's own value outside the range the run's setting would have (the field's
+    range check, or face_crop_aug_range not two numbers), naming the folder; (field, sentence)."""
+    from trainer.config.fields import TrainConfig
+    from trainer.config.ranges import range_problems
+
+    fields = set(TrainConfig.__dataclass_fields__)
+    out = []
+    for folder, options in _folder_options(cfg):
+        own = {k: val for k, val in options.items() if k in fields and k in SUBSET_KEYS and val is not None}
+        if not own:
+            continue
+        for field, sentence in range_problems(cfg.replace(**own)):
+            if field in own:
+                out.append((field, f"Folder '{folder}' of the dataset config: {sentence}"))
+        face = own.get("face_crop_aug_range")
+        if face and not _face_range_ok(face):
+            out.append(("face_crop_aug_range", f"Folder '{folder}' of the dataset config: face_crop_aug_range must "
+                        "be two numbers like [2.0, 4.0], the first not above the second."))
+    return out
+
+
+def _face_range_ok(value) -> bool:
+    from trainer.run.augment import parse_face_range
+
+    try:
+        lo, hi = parse_face_range(value)
+    except ValueError:
+        return False
+    return 0 < lo <= hi

@@ -18,14 +18,16 @@
 
 A subset key given in [general] or [[datasets]] is the default of the subsets below it (sd-scripts'
 "ascendable" keys); a key given nowhere falls back to the run's settings. Dataset keys override the run's
-resolution, train_batch_size and bucket settings; this trainer has one dataset, so several [[datasets]] must
-agree on them. Each ``image_dir`` is one concept: its images directly inside (no ``<repeats>_`` naming needed);
+resolution, train_batch_size and bucket settings for that dataset's images: several [[datasets]] are bucketed
+and batched each at its own settings (sd-scripts' DatasetGroup; trainer.dataset.groups). Each ``image_dir``
+is one concept: its images directly inside (no ``<repeats>_`` naming needed);
 an image without a caption file is captioned with ``class_tokens`` (else the folder name).
 Unknown keys are a ConfigError naming the key with the nearest known one; sd-scripts keys this trainer does
-not apply are reported as warnings (never dropped silently).
+not apply (NOT_APPLIED) are reported as warnings (never dropped silently).
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 from pathlib import Path
@@ -40,7 +42,10 @@ from .scan import Concept, DatasetScan, Problem, _scan_concept
 SUBSET_KEYS = {  # ascendable subset keys applied per folder -> type
     "num_repeats": int, "shuffle_caption": bool, "keep_tokens": int, "keep_tokens_separator": str,
     "caption_extension": str, "class_tokens": str, "flip_aug": bool, "random_crop": bool,
-    "caption_dropout_rate": float, "caption_tag_dropout_rate": float,
+    "caption_dropout_rate": float, "caption_tag_dropout_rate": float, "caption_prefix": str,
+    "caption_suffix": str, "caption_separator": str, "secondary_separator": str, "enable_wildcard": bool,
+    "token_warmup_min": int, "token_warmup_step": float, "caption_dropout_every_n_epochs": int,
+    "color_aug": bool, "face_crop_aug_range": list, "resize_interpolation": str,
 }
 DISTINCT_KEYS = {"image_dir": str, "is_reg": bool, "alpha_mask": bool, "conditioning_data_dir": str}
 DATASET_KEYS = {  # dataset key -> the run setting it overrides
@@ -48,10 +53,8 @@ DATASET_KEYS = {  # dataset key -> the run setting it overrides
     "min_bucket_reso": "min_bucket_reso", "max_bucket_reso": "max_bucket_reso",
     "bucket_reso_steps": "bucket_reso_steps", "bucket_no_upscale": "bucket_no_upscale",
 }
-NOT_APPLIED = {"color_aug", "face_crop_aug_range", "secondary_separator", "caption_separator", "enable_wildcard",
-               "token_warmup_min", "token_warmup_step", "caption_prefix", "caption_suffix", "custom_attributes",
-               "resize_interpolation", "caption_dropout_every_n_epochs", "cache_info", "validation_seed",
-               "validation_split", "network_multiplier", "metadata_file", "sample_ratio"}
+NOT_APPLIED = {"custom_attributes", "cache_info", "validation_seed", "validation_split", "network_multiplier",
+               "metadata_file", "sample_ratio"}
 KNOWN = set(SUBSET_KEYS) | set(DISTINCT_KEYS) | set(DATASET_KEYS) | NOT_APPLIED
 
 
@@ -75,6 +78,9 @@ def _check(table: dict, where: str, path, allowed: set) -> None:
             continue
         if key == "resolution":
             ok = isinstance(value, int) or (isinstance(value, list) and len(value) == 2)
+        elif key == "face_crop_aug_range":  # [2.0, 4.0] as sd-scripts reads it ("2.0,4.0" as our field)
+            ok = isinstance(value, str) or (isinstance(value, list) and len(value) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
         elif kind is not None:
             ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         else:
@@ -84,12 +90,31 @@ def _check(table: dict, where: str, path, allowed: set) -> None:
                               f", got {value!r}.")
 
 
+_read_cache: dict = {}  # resolved path -> ((mtime, size), checked dict): a run and its previews parse once
+
+
 def read_dataset_config(path) -> dict:
     """The TOML as a dict with every key checked. ConfigError (one sentence) for a missing file, bad TOML,
-    an unknown key or a value of the wrong type."""
+    an unknown key or a value of the wrong type. Parsed once per version of the file (a copy is returned)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None  # read_toml names the missing file
+    key = str(p.resolve()) if stamp else None
+    if key and key in _read_cache and _read_cache[key][0] == stamp:
+        return copy.deepcopy(_read_cache[key][1])
+    data = _read_checked(p)
+    if key:
+        _read_cache.clear()  # one file at a time is enough: the run's
+        _read_cache[key] = (stamp, copy.deepcopy(data))
+    return data
+
+
+def _read_checked(p: Path) -> dict:
     from trainer.config.files import read_toml
 
-    p = Path(path)
     data = read_toml(p, "Dataset config")
     for key in data:
         if key not in ("general", "datasets"):
@@ -118,50 +143,68 @@ def _resolve_dir(folder: str, config_path: Path) -> Path:
     return d if d.is_absolute() else (config_path.parent / d)
 
 
-def dataset_settings(data: dict, path) -> dict:
-    """The run settings the dataset keys override (train_batch_size, resolution, ...); several [[datasets]]
-    must agree, since one run trains one dataset here."""
+def dataset_settings(data: dict) -> list[dict]:
+    """Per [[datasets]], the run settings its dataset keys override (train_batch_size, resolution, ...)."""
     general = data.get("general", {})
-    found: dict = {}
-    for n, ds in enumerate(data["datasets"], 1):
+    out = []
+    for ds in data["datasets"]:
         values = {DATASET_KEYS[k]: v for k, v in {**general, **ds}.items() if k in DATASET_KEYS}
         if "resolution" in values:
             r = values["resolution"]
             values["resolution"] = f"{r[0]},{r[1]}" if isinstance(r, list) else f"{r},{r}"
-        for k, v in values.items():
-            if k in found and found[k] != v:
-                raise ConfigError(f"The [[datasets]] of dataset config {path} differ in {k} ({found[k]} and {v}); "
-                                  f"this trainer trains one dataset: give them the same value or merge them.")
-            found[k] = v
-    return found
-
-
-def effective_config(cfg):
-    """cfg with the dataset config's dataset keys applied (unchanged without a dataset config)."""
-    if not getattr(cfg, "dataset_config", ""):
-        return cfg
-    data = read_dataset_config(cfg.dataset_config)
-    return cfg.replace(**dataset_settings(data, cfg.dataset_config))
-
-
-def subset_options(data: dict) -> list[dict]:
-    """Every subset's keys with its [general] and [[datasets]] defaults merged in (sd-scripts' ascending)."""
-    general = {k: v for k, v in data.get("general", {}).items() if k in SUBSET_KEYS or k in NOT_APPLIED}
-    out = []
-    for ds in data["datasets"]:
-        inherited = {**general, **{k: v for k, v in ds.items() if k in SUBSET_KEYS or k in NOT_APPLIED}}
-        for sub in ds["subsets"]:
-            out.append({**inherited, **sub})
+        out.append(values)
     return out
 
 
-def scan_dataset_config(cfg) -> DatasetScan:
-    """One scan of every subset folder of cfg.dataset_config (regularization subsets flagged is_reg)."""
+def dataset_configs(cfg, data: dict | None = None) -> list:
+    """One cfg per [[datasets]]: the run's settings with that dataset's keys applied ([cfg] without a dataset
+    config). ``data``: the config already read."""
+    if not getattr(cfg, "dataset_config", ""):
+        return [cfg]
+    data = data if data is not None else read_dataset_config(cfg.dataset_config)
+    return [cfg.replace(**values) for values in dataset_settings(data)]
+
+
+def effective_config(cfg, data: dict | None = None):
+    """cfg with the dataset keys that every [[datasets]] ends up with the same value of (all of them for one
+    dataset; unchanged without a dataset config). Idempotent: dataset_configs() of the result is that of cfg,
+    since a key the datasets differ in keeps the run's value that the datasets without it fall back to."""
+    cfgs = dataset_configs(cfg, data)
+    if len(cfgs) == 1:
+        return cfgs[0]
+    common = {k: getattr(cfgs[0], k) for k in DATASET_KEYS.values()
+              if all(getattr(c, k) == getattr(cfgs[0], k) for c in cfgs)}
+    return cfg.replace(**common)
+
+
+def subset_options(data: dict, with_dataset: bool = False) -> list:
+    """Every subset's keys with its [general] and [[datasets]] defaults merged in (sd-scripts' ascending);
+    ``with_dataset``: (index of its [[datasets]], keys) pairs."""
+    general = {k: v for k, v in data.get("general", {}).items() if k in SUBSET_KEYS or k in NOT_APPLIED}
+    out = []
+    for n, ds in enumerate(data["datasets"]):
+        inherited = {**general, **{k: v for k, v in ds.items() if k in SUBSET_KEYS or k in NOT_APPLIED}}
+        for sub in ds["subsets"]:
+            out.append((n, {**inherited, **sub}) if with_dataset else {**inherited, **sub})
+    return out
+
+
+def run_values(options: dict) -> dict:
+    """A subset's keys in the form of the run's fields: face_crop_aug_range [2.0, 4.0] -> "2.0,4.0"."""
+    out = dict(options)
+    if isinstance(out.get("face_crop_aug_range"), list):
+        out["face_crop_aug_range"] = ",".join(str(float(v)) for v in out["face_crop_aug_range"])
+    return out
+
+
+def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
+    """One scan of every subset folder of cfg.dataset_config (regularization subsets flagged is_reg, each
+    concept's ``dataset`` the index of its [[datasets]]). ``data``: the config already read."""
     path = Path(cfg.dataset_config)
-    data = read_dataset_config(path)
+    data = data if data is not None else read_dataset_config(path)
     concepts: list[Concept] = []
     problems: list[Problem] = []
-    for sub in subset_options(data):
+    for dataset, sub in subset_options(data, with_dataset=True):
         folder = _resolve_dir(sub["image_dir"], path)
         if not folder.is_dir():
             raise DatasetError(f"image_dir '{sub['image_dir']}' of dataset config {path} is not a folder.")
@@ -171,8 +214,9 @@ def scan_dataset_config(cfg) -> DatasetScan:
                                     f"{', '.join(ignored)} for '{folder.name}' is not supported here and not used."))
         options = {k: v for k, v in sub.items() if k in SUBSET_KEYS or k in ("alpha_mask", "conditioning_data_dir")}
         options.pop("num_repeats", None)
+        options = run_values(options)
         concept = Concept(folder, sub.get("class_tokens") or folder.name, int(sub.get("num_repeats", 1)),
-                          options=options, is_reg=bool(sub.get("is_reg", False)))
+                          options=options, is_reg=bool(sub.get("is_reg", False)), dataset=dataset)
         ext = options.get("caption_extension") or cfg.caption_extension
         _scan_concept(concept, ext if ext.startswith(".") else "." + ext, problems)
         concepts.append(concept)
@@ -192,6 +236,8 @@ def concepts_to_dataset_config(concepts, cfg=None) -> dict:
             sub["is_reg"] = True
         for k, v in (c.options or {}).items():
             if v is not None and (k in SUBSET_KEYS or k in DISTINCT_KEYS) and k not in sub:
+                if k == "face_crop_aug_range" and isinstance(v, str):
+                    v = [float(x) for x in v.split(",")]  # sd-scripts' TOML form
                 sub[k] = v
         subsets.append(sub)
     ds: dict = {"subsets": subsets}

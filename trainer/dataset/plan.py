@@ -3,6 +3,8 @@
 * Every image is put ``repeats`` times into its bucket; a batch never mixes buckets, so
   ``batches_per_epoch = sum over buckets of ceil(items_in_bucket / train_batch_size)`` (which can be more
   than ``ceil(samples / train_batch_size)``).
+* Several ``[[datasets]]`` (trainer.dataset.groups): each cuts its own buckets into batches of its own
+  ``batch_size``; ``batches_per_epoch`` is the sum over datasets.
 * ``steps_per_epoch = ceil(batches_per_epoch / num_processes / gradient_accumulation_steps)``.
 * ``total_steps = max_train_epochs * steps_per_epoch`` when ``max_train_epochs`` is set (it overrides
   ``max_train_steps``, as in sd-scripts), else ``max_train_steps``.
@@ -40,6 +42,7 @@ class StepPlan:
     train_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     num_processes: int = 1
+    dataset_batch_sizes: tuple[int, ...] = ()  # per [[datasets]] when there are several
 
     @property
     def batches_without_buckets(self) -> int:
@@ -50,7 +53,12 @@ class StepPlan:
         """One line for the user, e.g. ``172 samples per epoch in 3 buckets -> 44 batches of 4
         -> 44 steps per epoch; 10 epochs = 440 steps``."""
         parts = [f"{self.samples_per_epoch} samples per epoch in {len(self.buckets)} bucket(s)"]
-        parts.append(f"{self.batches_per_epoch} batches of {self.train_batch_size}")
+        if len(self.dataset_batch_sizes) > 1:
+            sizes = ", ".join(str(b) for b in self.dataset_batch_sizes)
+            parts.append(f"{self.batches_per_epoch} batches ({len(self.dataset_batch_sizes)} datasets, batch "
+                         f"size {sizes})")
+        else:
+            parts.append(f"{self.batches_per_epoch} batches of {self.train_batch_size}")
         divisors = []
         if self.num_processes > 1:
             divisors.append(f"{self.num_processes} GPUs")
@@ -62,15 +70,20 @@ class StepPlan:
 
 
 def plan_steps(
-    bucket_counts: dict[Size, int],
+    bucket_counts: dict[Size, int] | list[tuple[int, dict[Size, int]]],
     train_batch_size: int,
     gradient_accumulation_steps: int = 1,
     num_processes: int = 1,
     max_train_epochs: int | None = None,
     max_train_steps: int = 1600,
 ) -> StepPlan:
-    """Steps math of sd-scripts (module doc). Raises :class:`ConfigError` for non-positive settings and
-    :class:`DatasetError` when there is nothing to train on."""
+    """Steps math of sd-scripts (module doc). ``bucket_counts``: items per bucket, or for several datasets a
+    list of (their batch size, their items per bucket); train_batch_size is then the first one's.
+    Raises :class:`ConfigError` for non-positive settings and :class:`DatasetError` when there is nothing to
+    train on."""
+    parts = bucket_counts if isinstance(bucket_counts, list) else [(train_batch_size, bucket_counts)]
+    if isinstance(bucket_counts, list) and bucket_counts:
+        train_batch_size = bucket_counts[0][0]
     for name, value in (
         ("train_batch_size", train_batch_size),
         ("gradient_accumulation_steps", gradient_accumulation_steps),
@@ -82,11 +95,18 @@ def plan_steps(
         raise ConfigError(f"max_train_epochs must be at least 1, not {max_train_epochs}.")
     if max_train_epochs is None and max_train_steps < 1:
         raise ConfigError(f"max_train_steps must be at least 1, not {max_train_steps}.")
-    buckets = {b: n for b, n in sorted(bucket_counts.items()) if n > 0}
+    for size, _ in parts:
+        if size < 1:
+            raise ConfigError(f"train_batch_size must be at least 1, not {size}.")
+    merged: dict[Size, int] = {}
+    for _, counts in parts:
+        for b, n in counts.items():
+            merged[b] = merged.get(b, 0) + n
+    buckets = {b: n for b, n in sorted(merged.items()) if n > 0}
     samples = sum(buckets.values())
     if samples == 0:
         raise DatasetError("The dataset has no images to train on, so no steps can be planned.")
-    batches = sum(_ceil_div(n, train_batch_size) for n in buckets.values())
+    batches = sum(_ceil_div(n, size) for size, counts in parts for n in counts.values() if n > 0)
     # integer form of ceil(batches / num_processes / gradient_accumulation_steps)
     steps_per_epoch = _ceil_div(batches, num_processes * gradient_accumulation_steps)
     total = max_train_epochs * steps_per_epoch if max_train_epochs is not None else max_train_steps
@@ -101,6 +121,7 @@ def plan_steps(
         train_batch_size=train_batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps,
         num_processes=num_processes,
+        dataset_batch_sizes=tuple(size for size, _ in parts) if len(parts) > 1 else (),
     )
 
 

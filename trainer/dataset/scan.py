@@ -108,6 +108,7 @@ class Concept:
     # per-folder options from a dataset config (trainer.dataset.subsets); empty: the run's settings apply
     options: dict = field(default_factory=dict, repr=False)
     is_reg: bool = False  # a regularization folder (reg_data_dir or is_reg = true)
+    dataset: int = 0  # which [[datasets]] of a dataset config it belongs to (its resolution and batch size)
 
     @property
     def folder_name(self) -> str:

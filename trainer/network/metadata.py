@@ -161,9 +161,10 @@ def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str
 
 
 def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: int, seed: int, optimizer: str,
-                 num_processes: int, model_hashes=None) -> dict[str, str]:
+                 num_processes: int, model_hashes=None, groups=None) -> dict[str, str]:
     """The metadata of a training run's files, from its plan, model, dataset scan and bucket report.
-    model_hashes: the base model's (legacy, sha256) when already computed (in the background)."""
+    model_hashes: the base model's (legacy, sha256) when already computed (in the background); groups: the
+    run's [[datasets]] (trainer.dataset.groups), each recorded in ss_datasets."""
     from pathlib import Path
 
     from trainer.dataset.run_info import dataset_metadata
@@ -178,7 +179,7 @@ def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: i
         batches_per_epoch=data.batches_per_epoch,
         epochs=plan.epochs, total_steps=plan.total_steps, optimizer=optimizer,
         num_processes=num_processes,
-        **dataset_metadata(scan, data),  # training and regularization folders, counted as sd-scripts does
+        **dataset_metadata(scan, data, groups),  # the folders and datasets, counted as sd-scripts does
         bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
         model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
     return build_metadata(cfg, run)

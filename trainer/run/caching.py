@@ -27,6 +27,23 @@ def _latent_meta(item: TrainItem, crop: tuple[int, int]) -> np.ndarray:
     return np.array([*a.bucket, *a.resized, *crop], dtype=np.int64)
 
 
+def npz_paths(items: list[TrainItem]) -> list[Path]:
+    """Each item's latent cache file: ``img.npz``; an image that two [[datasets]] train at different sizes
+    gets ``img_<w>x<h>.npz`` per bucket instead (sd-scripts' newer naming), so neither overwrites the other."""
+    sizes: dict[Path, set] = {}
+    for item in items:
+        sizes.setdefault(item.entry.path, set()).add(item.bucket)
+    out = []
+    for item in items:
+        p = item.entry.path
+        if len(sizes[p]) > 1:
+            w, h = item.bucket
+            out.append(p.with_name(f"{p.stem}_{w:04d}x{h:04d}.npz"))
+        else:
+            out.append(p.with_suffix(".npz"))
+    return out
+
+
 def _load_npz(path: Path, meta: np.ndarray, flipped: bool = False):
     """(latents, mirrored latents or None), or None when the file is missing, stale or lacks the mirrored
     latents that flip_aug needs."""
@@ -63,6 +80,7 @@ def cache_latents(data, vae, family: str, device, *, to_disk: bool, batch_size: 
     flipped: list[torch.Tensor | None] = [None] * len(items)
     data.latents_flipped = flipped if any(flips) else None
     crops: list[tuple[int, int]] = [(0, 0)] * len(items)
+    paths = npz_paths(items) if to_disk else []
     failed: list[str] = []
     todo: dict[tuple[int, int], list[int]] = {}
     for i, item in enumerate(items):
@@ -70,7 +88,7 @@ def cache_latents(data, vae, family: str, device, *, to_disk: bool, batch_size: 
         left, top, _, _ = crop_for(item.assignment, False, rng)  # cached latents use the centre crop
         crops[i] = (top, left)
         if to_disk:
-            cached = _load_npz(item.entry.path.with_suffix(".npz"), _latent_meta(item, crops[i]), flips[i])
+            cached = _load_npz(paths[i], _latent_meta(item, crops[i]), flips[i])
             if cached is not None:
                 latents[i], flipped[i] = cached
                 continue
@@ -106,7 +124,7 @@ def cache_latents(data, vae, family: str, device, *, to_disk: bool, batch_size: 
                 if to_disk:
                     for i in chunk:
                         extra = {} if flipped[i] is None else {"latents_flipped": flipped[i].numpy()}
-                        _save_npz(items[i].entry.path.with_suffix(".npz"), latents=latents[i].numpy(),
+                        _save_npz(paths[i], latents=latents[i].numpy(),
                                   lora_desk_meta=_latent_meta(items[i], crops[i]), **extra)
             done += len(idx[start:start + batch_size])
             if on_progress:

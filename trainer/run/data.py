@@ -31,21 +31,28 @@ class TrainItem:
     def bucket(self) -> tuple[int, int]:
         return self.assignment.bucket
 
+    @property
+    def group(self) -> tuple[int, tuple[int, int]]:
+        """(its [[datasets]], its bucket): a batch holds items of one group only."""
+        return self.entry.concept.dataset, self.assignment.bucket
+
 
 def _rng(*parts) -> random.Random:
     digest = hashlib.sha256(repr(parts).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "little"))
 
 
-def batches_for_epoch(buckets: dict[tuple[int, int], list[int]], batch_size: int, seed: int,
-                      epoch: int) -> list[list[int]]:
-    """Every item `repeats` times, shuffled within its bucket, cut into batches, batch order shuffled."""
+def batches_for_epoch(buckets: dict, batch_size, seed: int, epoch: int) -> list[list[int]]:
+    """Every item `repeats` times, shuffled within its bucket, cut into batches, batch order shuffled (the
+    batches of every dataset together, as sd-scripts' DatasetGroup). ``buckets``: key -> item indices, the
+    key a bucket or a (dataset, bucket) pair; ``batch_size``: an int, or dataset -> its batch size."""
     rng = _rng("batches", seed, epoch)
     batches = []
     for key in sorted(buckets):
         items = list(buckets[key])
         rng.shuffle(items)
-        batches.extend(items[i:i + batch_size] for i in range(0, len(items), batch_size))
+        size = batch_size if isinstance(batch_size, int) else batch_size[key[0]]
+        batches.extend(items[i:i + size] for i in range(0, len(items), size))
     rng.shuffle(batches)
     return batches
 
@@ -56,7 +63,7 @@ class TrainData(torch.utils.data.Dataset):
     last_flip = False  # whether the image (or cached latent) just loaded was mirrored: its mask follows
 
     def __init__(self, items: list[TrainItem], repeats: list[int], cfg, seed: int, num_processes: int = 1,
-                 process_index: int = 0):
+                 process_index: int = 0, batch_sizes: dict[int, int] | None = None):
         self.items = items
         self.repeats = list(repeats)
         self.cfg = cfg
@@ -65,22 +72,38 @@ class TrainData(torch.utils.data.Dataset):
         self.latents_flipped: list[torch.Tensor | None] | None = None  # mirrored latents (flip_aug)
         self.num_processes = num_processes
         self.process_index = process_index
-        self.buckets: dict[tuple[int, int], list[int]] = {}
+        # (dataset, bucket) -> item indices x repeats; batch_sizes: dataset -> its batch size (several
+        # [[datasets]]; every dataset at cfg.train_batch_size when not given)
+        self.batch_sizes = batch_sizes or {}
+        self.buckets: dict[tuple[int, tuple[int, int]], list[int]] = {}
         for i, (item, rep) in enumerate(zip(items, repeats)):
-            self.buckets.setdefault(item.bucket, []).extend([i] * rep)
+            self.buckets.setdefault(item.group, []).extend([i] * rep)
         self._epoch_cache: tuple[int, list[list[int]]] | None = None
         self.bad: set[int] = set()  # items whose file failed to decode
+        self._latent_masks: dict[int, torch.Tensor] = {}  # masked_loss with cached latents: made once each
         self.cached_crops: list[tuple[int, int]] = []
         self.batches_per_epoch = len(self._all_batches(0))
         self.local_batches_per_epoch = len(self._batches(0))
         self.total_steps = cfg.max_train_steps  # the trainer sets the planned count (token warm-up ratio)
-        self.full_captions = full_captions(items) if cfg.enable_wildcard else {}
+        self.full_captions = full_captions(items, cfg)  # for the folders with enable_wildcard
 
     def _all_batches(self, epoch: int) -> list[list[int]]:
         if self._epoch_cache is None or self._epoch_cache[0] != epoch:
-            self._epoch_cache = (epoch, batches_for_epoch(self.buckets, self.cfg.train_batch_size,
-                                                          self.seed, epoch))
+            self._epoch_cache = (epoch, batches_for_epoch(self.buckets, self.batch_size_of, self.seed, epoch))
         return self._epoch_cache[1]
+
+    @property
+    def batch_size_of(self) -> dict[int, int]:
+        return {d: self.batch_sizes.get(d, self.cfg.train_batch_size) for d, _ in self.buckets}
+
+    def plan_counts(self):
+        """Items per bucket as trainer.config.plan.resolve takes them: {bucket: n} for one dataset, else
+        [(batch size, {bucket: n})] per dataset (the same as trainer.dataset.groups.plan_counts)."""
+        datasets = sorted({d for d, _ in self.buckets})
+        per = {d: {b: len(v) for (k, b), v in sorted(self.buckets.items()) if k == d} for d in datasets}
+        if len(datasets) == 1:
+            return per[datasets[0]]
+        return [(self.batch_size_of[d], per[d]) for d in datasets]
 
     def _batches(self, epoch: int) -> list[list[int]]:
         """This process's share: batch b goes to process b % num_processes (data-parallel). Every process
@@ -98,20 +121,21 @@ class TrainData(torch.utils.data.Dataset):
     def load_pixels(self, item: TrainItem, rng: random.Random, *, allow_flip: bool = True) -> tuple[torch.Tensor, tuple]:
         img = open_image_rgb(item.entry.path)
         a = item.assignment
-        face = face_info(item.entry.path) if self.cfg.face_crop_aug_range and not self.cfg.enable_bucket else None
+        c = SubsetView(self.cfg, item.entry.concept)  # a folder's own options first
+        face = face_info(item.entry.path) if c.face_crop_aug_range and not c.enable_bucket else None
         if face and img.width >= a.bucket[0] and img.height >= a.bucket[1]:  # sd-scripts: unbucketed images only
-            img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(self.cfg.face_crop_aug_range),
-                                         self.cfg.random_crop, rng, self.cfg.resize_interpolation)
+            img, (top, left) = face_crop(img, a.bucket, face, parse_face_range(c.face_crop_aug_range),
+                                         c.random_crop, rng, c.resize_interpolation)
             return self._finish(img, rng, allow_flip, item), (top, left)
         if img.size != a.resized:
-            img = img.resize(a.resized, resample_filter(self.cfg.resize_interpolation, a.resized[0] < img.size[0]))
-        left, top, right, bottom = crop_for(a, item_option(item.entry, self.cfg, "random_crop"), rng)
+            img = img.resize(a.resized, resample_filter(c.resize_interpolation, a.resized[0] < img.size[0]))
+        left, top, right, bottom = crop_for(a, c.random_crop, rng)
         img = img.crop((left, top, right, bottom))
         return self._finish(img, rng, allow_flip, item), (top, left)
 
     def _finish(self, img: Image.Image, rng: random.Random, allow_flip: bool, item: TrainItem) -> torch.Tensor:
         """Colour and flip augmentation, then the [-1, 1] CHW tensor."""
-        if self.cfg.color_aug:
+        if item_option(item.entry, self.cfg, "color_aug"):
             img = color_aug(img, rng)
         self.last_flip = bool(allow_flip and item_option(item.entry, self.cfg, "flip_aug") and rng.random() < 0.5)
         if self.last_flip:  # remembered: the item's mask is flipped with it (trainer.run.masks)
@@ -131,12 +155,10 @@ class TrainData(torch.utils.data.Dataset):
                                caption_prefix=c.caption_prefix, caption_suffix=c.caption_suffix,
                                caption_dropout_every_n_epochs=c.caption_dropout_every_n_epochs,
                                enable_wildcard=c.enable_wildcard, token_warmup_min=c.token_warmup_min,
-                               token_warmup_step=self.token_warmup_steps, step=step)
+                               token_warmup_step=self.warmup_steps(c.token_warmup_step), step=step)
 
-    @property
-    def token_warmup_steps(self) -> int:
+    def warmup_steps(self, w: float) -> int:
         """token_warmup_step in steps: a value below 1 is a share of the run's steps, as in sd-scripts."""
-        w = self.cfg.token_warmup_step
         return int(w) if w >= 1 else math.floor(w * self.total_steps)
 
     def __getitem__(self, flat_index: int) -> dict:
@@ -192,16 +214,23 @@ class TrainData(torch.utils.data.Dataset):
         return flipped if self.last_flip else self.latents[index]
 
     def mask(self, index: int, top_left: tuple[int, int]) -> torch.Tensor:
-        """The item's masked_loss mask, cut and flipped like its image; all ones when its folder has none."""
-        from trainer.run.masks import load_mask
+        """The item's masked_loss mask, cut and flipped like its image; all ones when its folder has none.
+        With cached latents (one fixed crop) it is made once, already at the latent size."""
+        from trainer.run.masks import latent_mask, load_mask
 
         item = self.items[index]
+        if self.latents is not None:
+            if index not in self._latent_masks:
+                self._latent_masks[index] = latent_mask(item, self.cfg, self.cached_crops[index],
+                                                        tuple(self.latents[index].shape[-2:]))
+            m = self._latent_masks[index]
+            return torch.flip(m, dims=[-1]) if self.last_flip else m
         m = load_mask(item, self.cfg, top_left, self.last_flip)
         return m if m is not None else torch.ones(item.bucket[1], item.bucket[0])
 
     def _replacement(self, index: int, rng: random.Random) -> int:
         """Another readable item of the same bucket for an image that cannot be decoded."""
-        candidates = sorted(i for i in set(self.buckets[self.items[index].bucket]) if i not in self.bad)
+        candidates = sorted(i for i in set(self.buckets[self.items[index].group]) if i not in self.bad)
         if not candidates:
             raise ImageReadError(self.items[index].entry.path, "no readable image is left in its bucket")
         return rng.choice(candidates)
@@ -247,12 +276,22 @@ def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
     return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
 
 
-def full_captions(items: list[TrainItem]) -> dict[int, str]:
-    """Every line of each caption file, for enable_wildcard (the scan keeps only the first line)."""
+def build_group_items(groups) -> tuple[list[TrainItem], list[int]]:
+    """build_items for the [[datasets]] of trainer.dataset.groups, each bucketed and balanced on its own."""
+    from trainer.dataset.groups import group_items
+
+    chosen = group_items(groups)
+    return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
+
+
+def full_captions(items: list[TrainItem], cfg) -> dict[int, str]:
+    """Every line of each caption file whose folder has enable_wildcard (the scan keeps only the first line)."""
     from trainer.dataset.captions import read_caption
 
     out = {}
     for i, item in enumerate(items):
+        if not item_option(item.entry, cfg, "enable_wildcard"):
+            continue
         path = item.entry.caption_path
         if path is not None and not item.entry.caption_unreadable:
             lines = read_caption(path).text.split("\n")

@@ -69,9 +69,19 @@ def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tens
     return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)
 
 
+def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """The unflipped mask of an item with a cached latent, area-averaged to the latent ``size`` (h, w) once:
+    what apply_masked_loss would make of it at every step. Mirroring it afterwards gives the mirrored image's
+    mask, since a bucket's width is a whole number of latent pixels. All ones without a mask source."""
+    m = load_mask(item, cfg, top_left, False)
+    if m is None:
+        return torch.ones(size)
+    return F.interpolate(m[None, None], size=size, mode="area")[0, 0]
+
+
 def apply_masked_loss(loss: torch.Tensor, batch: dict) -> torch.Tensor:
-    """loss [B, C, h, w] times the batch's masks area-averaged to h x w (sd-scripts' apply_masked_loss);
-    unchanged when the batch has no masks."""
+    """loss [B, C, h, w] times the batch's masks area-averaged to h x w (sd-scripts' apply_masked_loss; a
+    mask already at h x w, as cached with the latents, stays as it is); unchanged without masks."""
     masks = batch.get("masks")
     if masks is None:
         return loss

@@ -29,7 +29,7 @@ from trainer.config.fields import TrainConfig
 from trainer.errors import ConfigError, TrainingDiverged, UserError
 from trainer.network.lora_file import hashes_in_background
 from trainer.run.step_stats import StepLosses
-from trainer.config.validate import parse_resolution, validate
+from trainer.config.validate import validate
 
 OOM_ADVICE = ("Lower train_batch_size or resolution, turn on gradient_checkpointing and cache_latents, "
               "use an 8-bit optimizer (AdamW8bit) or Adafactor; for SDXL also cache_text_encoder_outputs "
@@ -52,6 +52,7 @@ class Trainer:
     run_plan = None  # trainer.config.plan.RunPlan, once the dataset is read
     seed: int | None = None  # the seed used (cfg.seed, or the one drawn when it is None)
     validator = watch = None  # trainer.run.watch: held-out images; samples, validation, d*lr while training
+    groups: list = []  # trainer.dataset.groups.DatasetGroup per [[datasets]] (one without a dataset config)
 
     def emit(self, event) -> None:
         if self.rt is None or self.rt.is_main:  # only the main process reports under accelerate launch
@@ -123,7 +124,7 @@ class Trainer:
         self.seed = seed  # the seed used (drawn when cfg.seed is None): ss_seed records it
         self._check_stop()
 
-        scan, report, bucketer = self._scan()
+        scan, report = self._scan()
         self._check_stop()
         base = self._load_model()
         self._check_stop()
@@ -142,7 +143,7 @@ class Trainer:
         self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
         self.optim = optim  # optimizer, scheduler, ss_optimizer text, group names
-        compile_step_model(model, cfg, plan, self.emit)  # torch_compile
+        compile_step_model(model, cfg, plan, self.emit, data.plan_counts())  # torch_compile
         self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
@@ -154,25 +155,25 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _scan(self):
-        from trainer.dataset.buckets import Bucketer
-        from trainer.dataset.plan import assign_buckets
+        from trainer.dataset.config_file import dataset_configs, read_dataset_config
+        from trainer.dataset.groups import bucket_groups, split_groups
         from trainer.dataset.sources import effective_config, scan_sources
 
-        self.cfg = cfg = effective_config(self.cfg)  # a dataset config's resolution, batch size, buckets
+        data = read_dataset_config(self.cfg.dataset_config) if self.cfg.dataset_config else None
+        cfgs = dataset_configs(self.cfg, data)  # per [[datasets]]: its resolution, batch size, buckets
+        self.cfg = cfg = effective_config(self.cfg, data)  # the keys every dataset shares
         scan = scan_sources(cfg)
         for p in scan.problems:
             self.emit(ev.Log(p.message, "warning"))
-        w, h = parse_resolution(cfg.resolution)
-        bucketer = Bucketer((w, h), cfg.enable_bucket, cfg.min_bucket_reso, cfg.max_bucket_reso,
-                            cfg.bucket_reso_steps, cfg.bucket_no_upscale)
-        report = assign_buckets(scan, bucketer)
+        self.groups = groups = split_groups(scan, cfgs)
+        report = bucket_groups(groups)  # each dataset at its own resolution and bucket keys
         for p in report.problems:  # all skipped images, except large ones (trained, but slowly)
             self.emit(ev.Log(p.message if p.kind == "large_image" else f"Skipped: {p.message}", "warning"))
         up = report.upscaled()
         if up:
             self.emit(ev.Log(f"{len(up)} image(s) are smaller than their bucket and will be upscaled, for "
                              f"example {up[0]}; consider bucket_no_upscale or a lower resolution.", "warning"))
-        return scan, report, bucketer
+        return scan, report
 
     def _load_model(self):
         from trainer.models.loader import load_base_model
@@ -191,22 +192,25 @@ class Trainer:
         return base
 
     def _prepare_data(self, scan, report, base, seed):
-        from trainer.run.data import TrainData, build_items
+        from trainer.run.data import TrainData, build_group_items
         from trainer.run.watch import held_out
 
-        items, repeats = build_items(scan, report)
+        items, repeats = build_group_items(self.groups)
         self.validator = held_out(items, repeats, self.cfg, seed, self.emit)  # takes them out of items
         if not items:
-            raise UserError(f"No usable images in {self.cfg.train_data_dir}.")
-        data = TrainData(items, repeats, self.cfg, seed, self.rt.num_processes, self.rt.process_index)
+            raise UserError(f"No usable images in {self.cfg.dataset_config or self.cfg.train_data_dir}.")
+        data = TrainData(items, repeats, self.cfg, seed, self.rt.num_processes, self.rt.process_index,
+                         self._batch_sizes())
         return data, self._plan(data)
+
+    def _batch_sizes(self) -> dict[int, int]:
+        return {g.index: g.batch_size for g in self.groups}
 
     def _plan(self, data):
         """The run plan (trainer.config.plan: the one the window previews) for the images that will train."""
         from trainer.config.plan import resolve
 
-        counts = {k: len(v) for k, v in data.buckets.items()}
-        self.run_plan = resolve(self.cfg, counts, self.rt.num_processes)
+        self.run_plan = resolve(self.cfg, data.plan_counts(), self.rt.num_processes)
         data.total_steps = self.run_plan.total_steps  # token_warmup_step below 1 is a share of these
         return self.run_plan.steps
 
@@ -219,7 +223,7 @@ class Trainer:
         keep = [i for i in range(len(data.items)) if i not in data.bad]
         repeats = [data.repeats[i] for i in keep]  # as balanced for regularization images
         new = TrainData([data.items[i] for i in keep], repeats, self.cfg, seed, self.rt.num_processes,
-                        self.rt.process_index)
+                        self.rt.process_index, self._batch_sizes())
         new.latents = [data.latents[i] for i in keep]
         new.cached_crops = [data.cached_crops[i] for i in keep]
         new.latents_flipped = data.latents_flipped and [data.latents_flipped[i] for i in keep]
@@ -246,7 +250,8 @@ class Trainer:
             self.emit(ev.Log(note))
         self._check_stop()
         self.metadata = run_metadata(cfg, plan, base, scan, report, data, progress.session_id, seed,
-                                     self.optim.description, rt.num_processes, self._model_hashes())
+                                     self.optim.description, rt.num_processes, self._model_hashes(),
+                                     self.groups)
         tb = TensorBoard(cfg.logging_dir, cfg.log_prefix) if rt.is_main and cfg.logging_dir else None
         self.emit(ev.Started(plan.total_steps, plan.epochs, plan.steps_per_epoch, plan.samples_per_epoch,
                              cfg.train_batch_size, scan.describe() + "\n" + plan.describe(), progress.step))

@@ -37,13 +37,37 @@ def estimate(cfg, *, info: ModelInfo | None = None, attention: str | None = None
 
     ``attention``: "sdpa" (memory-efficient SDPA or xformers; what the trainer uses) or "naive" (quadratic
     attention matrices, for comparison). Raises ConfigError/ModelError with a sentence for bad input.
+    With a dataset config, at its datasets' resolution and batch size: the largest peak of them.
     """
-    from trainer.config.validate import parse_resolution
-
     if info is None:
         if not cfg.pretrained_model_name_or_path:
             raise ConfigError("Choose a base model (pretrained_model_name_or_path) to estimate GPU memory.")
         info = analyze_model(cfg.pretrained_model_name_or_path)
+    cfgs = _dataset_cfgs(cfg)
+    if len(cfgs) == 1:
+        return _estimate_one(cfgs[0], info, attention)
+    every = [_estimate_one(c, info, attention) for c in cfgs]
+    top = max(every, key=lambda est: est.peak_bytes)
+    top.notes.append(f"The largest of the dataset config's {len(cfgs)} datasets: {top.resolution[0]}x"
+                     f"{top.resolution[1]}, batch size {top.batch_size}.")
+    return top
+
+
+def _dataset_cfgs(cfg) -> list:
+    """cfg per [[datasets]] of its dataset config ([cfg] without one, or when it cannot be read: the check
+    of the settings names that)."""
+    from trainer.dataset.config_file import dataset_configs
+    from trainer.errors import UserError
+
+    try:
+        return dataset_configs(cfg)
+    except UserError:
+        return [cfg]
+
+
+def _estimate_one(cfg, info: ModelInfo, attention: str | None) -> Estimate:
+    from trainer.config.validate import parse_resolution
+
     try:
         width, height = parse_resolution(cfg.resolution)
     except ValueError as e:

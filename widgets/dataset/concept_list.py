@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from app.i18n import tr
 
-from widgets.dataset.concept_options import dataset_config_button  # noqa: F401  (the Dataset page's button under this list)
+from widgets.dataset.concept_options import dataset_config_buttons  # noqa: F401  (the Dataset page's buttons under this list)
 
 CONCEPT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -44,25 +44,24 @@ class ConceptList(QTreeWidget):
             for col in range(4):
                 all_item.setFont(col, f)
             self.addTopLevelItem(all_item)
-            for c in scan.concepts:
+            for n, c in enumerate(scan.concepts):  # keyed by place: two datasets may train the same folder
                 it = QTreeWidgetItem([c.folder_name, "", "", ""])
-                it.setData(0, CONCEPT_ROLE, c.folder_name)
-                self._fill(it, c)
+                it.setData(0, CONCEPT_ROLE, n)
                 for col in (1, 2, 3):
                     it.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.addTopLevelItem(it)
+                self._fill(it, c)  # in the tree first: only then can its options line be expanded
             self.setCurrentItem(all_item)
         self.blockSignals(False)
 
     def concept(self):
-        it = self.currentItem()
-        key = it.data(0, CONCEPT_ROLE) if it is not None else None
-        return next((c for c in self._concepts if c.folder_name == key), None)
+        return self._concept_of(self.currentItem())
 
     def choose(self, folder_name: str | None) -> None:
         for i in range(self.topLevelItemCount()):
             it = self.topLevelItem(i)
-            if it.data(0, CONCEPT_ROLE) == folder_name:
+            c = self._concept_of(it)
+            if (c.folder_name if c is not None else None) == folder_name:
                 self.setCurrentItem(it)
                 return
 
@@ -75,9 +74,11 @@ class ConceptList(QTreeWidget):
             name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
         it.takeChildren()
         summary = options_summary(c)
+        if len({x.dataset for x in self._concepts}) > 1:  # several [[datasets]]: which one, first
+            summary = " · ".join(p for p in (tr("dataset {n}").format(n=c.dataset + 1), summary) if p)
         if summary:  # the concept's own options on a line of their own under it
             sub = QTreeWidgetItem(["   " + summary])
-            sub.setData(0, CONCEPT_ROLE, c.folder_name)
+            sub.setData(0, CONCEPT_ROLE, it.data(0, CONCEPT_ROLE))
             sub.setForeground(0, QColor("#6b6f76"))
             sub.setToolTip(0, summary)
             it.addChild(sub)
@@ -94,7 +95,7 @@ class ConceptList(QTreeWidget):
 
     def _concept_of(self, it):
         key = it.data(0, CONCEPT_ROLE) if it is not None else None
-        return next((c for c in self._concepts if c.folder_name == key), None)
+        return self._concepts[key] if isinstance(key, int) and 0 <= key < len(self._concepts) else None
 
     def _changed(self, *_):
         self.conceptChosen.emit(self.concept())

@@ -1,10 +1,12 @@
 """Per-concept options (sd-scripts' [[datasets.subsets]] keys): a dialog to edit one concept's repeats, keep
 tokens, shuffle, caption extension, flip, caption dropout and is-regularization, the short summary the concept
-list shows, and the Dataset page's "Save dataset config…" button that writes them
-(trainer.dataset.config_file) and points the Training page at the file.
+list shows, and the Dataset page's "Open dataset config…" / "Save dataset config…" buttons that read and write
+them (trainer.dataset.config_file, config_edit) and point the Training page at the file.
 
 An option left "as the run" is not stored: the concept then follows the Training page's setting."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -14,10 +16,12 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
     QMessageBox,
     QPushButton,
     QSpinBox,
+    QWidget,
 )
 
 from app.i18n import tr
@@ -115,34 +119,54 @@ def edit_concept_options(concept, parent) -> bool:
     return True
 
 
-def dataset_config_button(page) -> QPushButton:
-    """The Dataset page's "Save dataset config…": the concepts with their options as an sd-scripts dataset
-    config, which the Training page then trains from."""
+def dataset_config_buttons(page) -> QWidget:
+    """The Dataset page's "Open dataset config…" and "Save dataset config…": a dataset config's subsets as the
+    concepts, and the concepts with their options written back (or to a new file) for the run to train from."""
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    page.open_config_btn = QPushButton(tr("Open dataset config…"))
+    page.open_config_btn.setToolTip(tr("Show the folders of an sd-scripts dataset config TOML as the concepts, "
+                                       "with their own options; training then uses it"))
+    page.open_config_btn.clicked.connect(page.choose_dataset_config)
     btn = QPushButton(tr("Save dataset config…"))
     btn.setToolTip(tr("Write the concepts with their own options (double-click a concept) to a dataset config "
                       "TOML that sd-scripts reads too; training then uses it"))
     btn.clicked.connect(lambda: save_dataset_config_from(page))
     page.concepts.optionsChanged.connect(lambda _c: page._update_totals())  # repeats change the totals
-    return btn
+    lay.addWidget(page.open_config_btn)
+    lay.addWidget(btn)
+    return row
 
 
 def save_dataset_config_from(page, path: str | None = None) -> str | None:
+    """Save the concepts: into the dataset config the page opened (keys it does not show are kept), or as a
+    new one for a training folder. Returns the path written, None when nothing was."""
     from types import SimpleNamespace
 
     from trainer.dataset.config_file import concepts_to_dataset_config, save_dataset_config
+    from trainer.dataset.config_edit import save_concepts_into
+    from trainer.errors import UserError
+
+    from widgets.dataset.dataset_opening import is_dataset_config
 
     if page.scan is None:
         page.status.emit(tr("Open a training folder first."))
         return None
+    opened = page.root if is_dataset_config(page.root) else None
     if path is None:
-        start = str(page.root.parent / (page.root.name + ".dataset.toml"))
+        start = str(opened or page.root.parent / (page.root.name + ".dataset.toml"))
         path, _ = QFileDialog.getSaveFileName(page, tr("Save dataset config"), start, tr("TOML (*.toml)"))
         if not path:
             return None
-    cfg = SimpleNamespace(**page.values)
     try:
-        save_dataset_config(concepts_to_dataset_config(page.scan.concepts, cfg), path)
-    except OSError as e:
+        if opened is not None:
+            save_concepts_into(opened, page.scan.concepts, path)
+            page.root = Path(path)  # the page shows the file written (the same subsets)
+            page.path_label.setText(path)
+        else:
+            save_dataset_config(concepts_to_dataset_config(page.scan.concepts, SimpleNamespace(**page.values)), path)
+    except (OSError, UserError) as e:
         QMessageBox.warning(page, tr("Cannot save the dataset config"), str(e))
         return None
     page.edit_settings(dataset_config=path)  # the run reads this file (the Training page shows it)

@@ -1,5 +1,7 @@
 """Opening a training folder on the Dataset page: the folder dialog, the scan in a pool thread, and filling the
 page's widgets from the finished scan one per event-loop turn, so even 10,000 images never freeze the window.
+A dataset config (sd-scripts' TOML) opens the same way: ``root`` is then the file, its subsets the concepts,
+and the shared config's ``dataset_config`` names it (the run trains from it).
 
 :class:`DatasetOpening` is a mixin of :class:`widgets.dataset.dataset_page.DatasetPage`; it uses the page's widgets
 (``model``, ``view``, ``concepts``, ``tag_stats``, ``hygiene``, ``buckets``, ``editor``, ``path_label``,
@@ -24,16 +26,33 @@ from widgets.common.worker import gc_paused, run_task
 
 def _scan_and_index(root: str, caption_extension: str):
     """Runs in a pool thread: the scan, the path indexes and the tag frequency (all the work that grows with
-    the number of images), so the GUI thread only fills widgets. The dataset layer is imported here too."""
+    the number of images), so the GUI thread only fills widgets. The dataset layer is imported here too.
+    ``root``: a training folder, or a dataset config file."""
     from trainer.dataset.scan import scan_dataset
     from trainer.dataset.tags import tag_frequency
 
     with gc_paused():
-        scan = scan_dataset(root, caption_extension)
+        if os.path.isfile(root):
+            scan = _scan_config(root, caption_extension)
+        else:
+            scan = scan_dataset(root, caption_extension)
         images = scan.images
         by_image = {os.fspath(e.path): e for e in images}  # also caches each Path's string form
         by_caption = {os.fspath(e.default_caption_path(scan.caption_extension)): e for e in images}
         return scan, by_image, by_caption, tag_frequency(scan)
+
+
+def _scan_config(path: str, caption_extension: str):
+    """The subsets of a dataset config as concepts (ConfigError/DatasetError: one sentence naming the file)."""
+    from types import SimpleNamespace
+
+    from trainer.dataset.config_file import scan_dataset_config
+
+    return scan_dataset_config(SimpleNamespace(dataset_config=path, caption_extension=caption_extension))
+
+
+def is_dataset_config(root) -> bool:
+    return root is not None and Path(root).is_file()
 
 
 def _release(scan) -> None:
@@ -52,7 +71,14 @@ class DatasetOpening:
         if folder:
             self.open_dataset(folder)
 
+    def choose_dataset_config(self) -> None:
+        start = os.fspath(self.root.parent if self.root else Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, tr("Open dataset config"), start, tr("TOML (*.toml)"))
+        if path:
+            self.open_dataset(path)
+
     def open_dataset(self, folder) -> None:
+        """Open a training folder, or a dataset config file (its subsets become the concepts)."""
         if not self.editor.set_entry(None):
             return
         self.root = Path(folder)
@@ -114,6 +140,8 @@ class DatasetOpening:
 
     def _finish_open(self, root: Path, scan, old) -> None:
         self._filling = False
+        if is_dataset_config(root) and self.config_model.get().dataset_config != os.fspath(root):
+            self.edit_settings(dataset_config=os.fspath(root))  # the run trains from the file shown
         if old is not None and old is not scan:
             _release(old)
         gc.freeze()  # the scan lives as long as it is shown: keep full collections from walking it

@@ -22,7 +22,7 @@ from widgets.dataset.bucket_preview import BucketPreview
 from widgets.dataset.bulk_dialog import BulkDialog
 from widgets.dataset.caption_editor import CaptionEditor
 from widgets.dataset.caption_store import CaptionStore
-from widgets.dataset.concept_list import ConceptList, dataset_config_button
+from widgets.dataset.concept_list import ConceptList, dataset_config_buttons
 from widgets.common.config_binding import follow, shared_model
 from widgets.dataset.dataset_opening import DatasetOpening
 from widgets.dataset.dataset_settings import DATASET_FIELDS, DatasetSettings
@@ -118,7 +118,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self.concepts = ConceptList()
         self.concepts.conceptChosen.connect(self._concept_chosen)
         ll.addWidget(self.concepts, 1)
-        ll.addWidget(dataset_config_button(self))  # the concepts' own options as an sd-scripts dataset config
+        ll.addWidget(dataset_config_buttons(self))  # the concepts' own options: an sd-scripts dataset config
         self.split.addWidget(left)
 
         middle = QSplitter(Qt.Orientation.Vertical)
@@ -209,7 +209,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
             if previous.isValid():
                 self.view.selectionModel().setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             return
-        self.preview.show_entry(entry, self.bucketer(), self.values)
+        self.preview.show_entry(entry, self.bucketer_for(entry), self.values)
         self._update_selection_label()
 
     def select_path(self, path) -> bool:
@@ -329,8 +329,11 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
 
     def _update_totals(self) -> None:
         if self.scan is not None:
-            self.totals_bar.show_totals(self.scan, self.bucket_report, int(self.values["train_batch_size"]),
-                                        int(self.values["gradient_accumulation_steps"]))
+            batches = self.dataset_batch_sizes()
+            batch = batches.get(0, int(self.values["train_batch_size"])) if batches else \
+                int(self.values["train_batch_size"])
+            self.totals_bar.show_totals(self.scan, self.bucket_report, batch,
+                                        int(self.values["gradient_accumulation_steps"]), batches)
 
     # ------------------------------------------------------------------ window plumbing
     def save_current(self) -> bool:

@@ -38,6 +38,8 @@ class DatasetSettings:
         names = changed & set(DATASET_FIELDS)
         if names:
             self._show_settings(cfg, names)
+        if "dataset_config" in changed and source is not self:
+            self._follow_dataset_config(cfg.dataset_config)
         if source is self:  # what the user changed on this page (tests and the window may listen)
             self.settingsEdited.emit({k: getattr(cfg, k) for k in changed})
 
@@ -52,6 +54,45 @@ class DatasetSettings:
         if "caption_extension" in names and self.root is not None:
             self._rescan_timer.start()  # captions are other files now: read the folder again
 
+    def _follow_dataset_config(self, path: str) -> None:
+        """A run config named a dataset config (opened on the Training page): show it here too."""
+        import os
+
+        if path and os.path.isfile(path) and (self.root is None or os.fspath(self.root) != path):
+            self.open_dataset(path)
+
+    def dataset_cfgs(self) -> list | None:
+        """The run's settings per [[datasets]] of the dataset config the page shows (None for a training
+        folder, or a config that cannot be read now)."""
+        from widgets.dataset.dataset_opening import is_dataset_config
+
+        if not is_dataset_config(self.root):
+            return None
+        from trainer.dataset.config_file import dataset_configs
+        from trainer.errors import UserError
+
+        try:
+            return dataset_configs(self.config_model.get().replace(dataset_config=str(self.root)))
+        except UserError:
+            return None
+
+    def dataset_batch_sizes(self) -> dict | None:
+        """dataset -> its batch size, when the page shows a dataset config."""
+        cfgs = self.dataset_cfgs()
+        return None if cfgs is None else {n: int(c.train_batch_size) for n, c in enumerate(cfgs)}
+
+    def bucketer_for(self, entry):
+        """The bucketer an image trains with: its dataset's resolution and bucket keys in a dataset config."""
+        cfgs = self.dataset_cfgs() if entry is not None else None
+        if cfgs and entry.concept.dataset < len(cfgs):
+            from trainer.dataset.groups import bucketer_of
+
+            try:
+                return bucketer_of(cfgs[entry.concept.dataset])
+            except Exception:  # a resolution being typed: as the page's bucket settings
+                pass
+        return self.bucketer()
+
     def _set_value(self, key, value) -> None:
         self.edit_settings(**{key: value})
 
@@ -65,7 +106,7 @@ class DatasetSettings:
             return None
 
     def _update_bucketer(self) -> None:
-        self.preview.set_bucketer(self.bucketer())
+        self.preview.set_bucketer(self.bucketer_for(self.editor.entry))
         try:
             from trainer.config.validate import parse_resolution
 

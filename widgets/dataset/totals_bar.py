@@ -62,19 +62,28 @@ class TotalsBar(QFrame):
             box.setValue(int(value))
             box.blockSignals(False)
 
-    def show_totals(self, scan, bucket_report, batch: int, accum: int) -> None:
+    def show_totals(self, scan, bucket_report, batch: int, accum: int, batches: dict | None = None) -> None:
+        """``batches``: dataset -> its batch size, for a dataset config with several [[datasets]] (each cuts
+        its own batches, so the steps add up per dataset)."""
         from trainer.dataset.plan import plan_steps
         from trainer.dataset.reg import balanced_counts
 
         parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
         samples = scan.samples_per_epoch
-        simple = -(-(-(-samples // batch)) // accum)
+        several = batches is not None and len(batches) > 1
+        if several:
+            per = {d: sum(c.samples for c in scan.concepts if c.dataset == d) for d in batches}
+            simple = -(-sum(-(-n // batches[d]) for d, n in per.items()) // accum)
+            at = ", ".join(str(batches[d]) for d in sorted(batches))
+        else:
+            simple = -(-(-(-samples // batch)) // accum)
+            at = str(batch)
         text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
         text += " · <b>" + tr("{n} steps per epoch").format(n=simple) + "</b> " + \
-            tr("at batch {b}").format(b=batch)
+            tr("at batch {b}").format(b=at)
         if accum > 1:
             text += " " + tr("with gradient accumulation {a}").format(a=accum)
-        if bucket_report is not None and bucket_report.counts:
+        if bucket_report is not None and bucket_report.counts and not several:  # one resolution's buckets
             try:
                 plan = plan_steps(balanced_counts(scan, bucket_report), batch, accum)  # repeats as edited now
                 if plan.steps_per_epoch != simple:

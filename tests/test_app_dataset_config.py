@@ -1,0 +1,121 @@
+"""The Dataset page opens an sd-scripts dataset config: its subsets are the concepts with their own options,
+the run's dataset_config names the file, edits go back into it keeping every key the page does not show, a
+run config naming a dataset config opens it here, and a bad file is one sentence."""
+import pytest
+from app_fixtures import app_env, page  # noqa: F401
+from conftest import make_dataset
+
+from trainer.dataset.config_file import read_dataset_config
+
+TOML = """
+[general]
+shuffle_caption = true
+caption_prefix = "photo of"
+
+[[datasets]]
+resolution = 64
+batch_size = 2
+  [[datasets.subsets]]
+  image_dir = "{a}"
+  num_repeats = 2
+  keep_tokens = 1
+  class_tokens = "red thing"
+
+[[datasets]]
+resolution = [96, 96]
+  [[datasets.subsets]]
+  image_dir = "{b}"
+  flip_aug = true
+  [[datasets.subsets]]
+  image_dir = "{reg}"
+  is_reg = true
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    make_dataset(tmp_path / "d", {"2_redcircle": 3, "1_bluesquare": 2})
+    make_dataset(tmp_path / "r", {"1_circle": 2})
+    path = tmp_path / "my dataset.toml"
+    path.write_text(TOML.format(a=(tmp_path / "d" / "2_redcircle").as_posix(),
+                                b=(tmp_path / "d" / "1_bluesquare").as_posix(), reg="r/1_circle"), encoding="utf-8")
+    return path
+
+
+def _open(qtbot, page, path):
+    page.open_dataset(str(path))
+    qtbot.waitUntil(lambda: page.root == path and page.scan is not None and not page.is_loading()
+                    and page.concepts.topLevelItemCount() == 4, timeout=10000)
+
+
+def _rows(page):
+    out = []
+    for i in range(1, page.concepts.topLevelItemCount()):
+        it = page.concepts.topLevelItem(i)
+        out.append((it.text(0), it.text(1), it.child(0).text(0).strip() if it.childCount() else ""))
+    return out
+
+
+def test_a_dataset_config_opens_as_the_concepts_with_their_options(qtbot, page, config_file):
+    _open(qtbot, page, config_file)
+    assert _rows(page) == [("2_redcircle", "×2", "dataset 1 · keep 1 · shuffle"),
+                           ("1_bluesquare", "×1", "dataset 2 · shuffle · flip"),
+                           ("1_circle", "×1", "dataset 2 · shuffle · reg")]
+    assert page.config_model.get().dataset_config == str(config_file)  # the run trains from it
+    # dataset 1: 3 x 2 samples at batch 2 -> 3 batches; dataset 2: 2 + 2 at the run's batch size (1) -> 4
+    assert "10 samples per epoch" in page.totals.text() and "7 steps per epoch" in page.totals.text()
+    assert "at batch 2, 1" in page.totals.text()
+
+
+def test_edits_go_back_into_the_file_keeping_what_the_page_does_not_show(qtbot, page, config_file, monkeypatch):
+    from widgets.dataset.concept_options import ConceptOptionsDialog, save_dataset_config_from
+
+    _open(qtbot, page, config_file)
+
+    def user_edits(dlg):
+        dlg.repeats.setValue(5)
+        dlg.keep.setValue(-1)  # "as the run"
+        dlg.dropout.setValue(0.2)
+        return ConceptOptionsDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ConceptOptionsDialog, "exec", user_edits)
+    page.concepts._edit(page.concepts.topLevelItem(1))  # 2_redcircle
+    before = read_dataset_config(config_file)
+    assert save_dataset_config_from(page, str(config_file)) == str(config_file)
+    after = read_dataset_config(config_file)
+    red = after["datasets"][0]["subsets"][0]
+    assert red == {"image_dir": before["datasets"][0]["subsets"][0]["image_dir"], "num_repeats": 5,
+                   "class_tokens": "red thing", "caption_dropout_rate": 0.2}  # shuffle stays inherited
+    assert after["general"] == before["general"]  # caption_prefix and shuffle_caption kept there
+    assert after["datasets"][1] == before["datasets"][1]  # untouched dataset, relative image_dir included
+    assert (after["datasets"][0]["resolution"], after["datasets"][0]["batch_size"]) == (64, 2)
+
+
+def test_a_run_config_naming_a_dataset_config_opens_it_here(qtbot, page, config_file):
+    page.config_model.update(dataset_config=str(config_file))  # what opening a run config does
+    qtbot.waitUntil(lambda: page.root == config_file and not page.is_loading()
+                    and page.concepts.topLevelItemCount() == 4, timeout=10000)
+    assert [r[0] for r in _rows(page)] == ["2_redcircle", "1_bluesquare", "1_circle"]
+
+
+def test_a_bad_dataset_config_is_one_sentence(qtbot, page, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[datasets]]\n[[datasets.subsets]]\nimage_dir='x'\nnum_repeat=2\n", encoding="utf-8")
+    page.open_dataset(str(bad))
+    qtbot.waitUntil(lambda: page.error is not None, timeout=10000)
+    assert not page.banner.isHidden() and "Traceback" not in page.banner.text()
+    assert "Did you mean 'num_repeats'" in page.banner.text() and "bad.toml" in page.banner.text()
+    assert page.config_model.get().dataset_config != str(bad)  # the run is not pointed at it
+
+
+def test_saved_elsewhere_the_relative_folders_still_name_the_same_folders(qtbot, page, config_file, tmp_path):
+    from widgets.dataset.concept_options import save_dataset_config_from
+
+    _open(qtbot, page, config_file)
+    other = tmp_path / "elsewhere" / "copy.toml"
+    other.parent.mkdir()
+    assert save_dataset_config_from(page, str(other)) == str(other)
+    reg = read_dataset_config(other)["datasets"][1]["subsets"][1]["image_dir"]
+    assert reg == (tmp_path / "r" / "1_circle").as_posix()  # was "r/1_circle", relative to the first file
+    assert page.root == other and page.config_model.get().dataset_config == str(other)
+    assert read_dataset_config(config_file)["datasets"][1]["subsets"][1]["image_dir"] == "r/1_circle"  # unchanged
