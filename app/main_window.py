@@ -238,12 +238,7 @@ class MainWindow(QMainWindow):
         self.dataset_page.open_dataset(folder)
 
     def _dataset_opened(self, folder: str) -> None:
-        """The Dataset page opened a training folder: the run trains on it (not while one is running). A dataset
-        config the page opened names itself in the config (the page sets dataset_config)."""
-        if not Path(folder).is_file() and (self._training_page is None or not self._training_page.is_training()):
-            from widgets.training.training_page import use_dataset_folder
-
-            use_dataset_folder(self.config_model, folder)
+        """The Dataset page opened a training folder or a dataset config (the page points the run at it)."""
         if self.persist:
             self.settings.setValue("dataset/last", folder)
         scan = self.dataset_page.scan

@@ -119,3 +119,29 @@ def test_saved_elsewhere_the_relative_folders_still_name_the_same_folders(qtbot,
     assert reg == (tmp_path / "r" / "1_circle").as_posix()  # was "r/1_circle", relative to the first file
     assert page.root == other and page.config_model.get().dataset_config == str(other)
     assert read_dataset_config(config_file)["datasets"][1]["subsets"][1]["image_dir"] == "r/1_circle"  # unchanged
+
+
+def test_opening_a_folder_after_a_dataset_config_trains_that_folder(qtbot, page, config_file, tmp_path):
+    folder = page.root  # the fixture's plain training folder
+    _open(qtbot, page, config_file)
+    assert page.config_model.get().dataset_config == str(config_file)
+    page.open_dataset(folder)
+    qtbot.waitUntil(lambda: page.root == folder and not page.is_loading()
+                    and page.concepts.topLevelItemCount() == 3, timeout=10000)
+    cfg = page.config_model.get()
+    assert cfg.dataset_config == "" and cfg.train_data_dir == str(folder)  # not the config's folders any more
+
+
+def test_the_page_follows_what_another_page_points_the_run_at(qtbot, page, config_file, tmp_path):
+    folder = page.root
+    _open(qtbot, page, config_file)
+    page.config_model.update(dataset_config="")  # cleared on the Training page: the run trains train_data_dir
+    qtbot.waitUntil(lambda: page.root == folder and not page.is_loading(), timeout=10000)
+    other = make_dataset(tmp_path / "other", {"3_star": 2})
+    page.config_model.update(train_data_dir=str(other))  # another training folder typed there
+    qtbot.waitUntil(lambda: page.root == other and not page.is_loading()
+                    and page.concepts.topLevelItemCount() == 2, timeout=10000)
+    page.config_model.update(train_data_dir=str(tmp_path / "not a folder"))  # typing: nothing to show yet
+    page._follow_timer.stop()
+    page._follow_run_source()
+    assert page.root == other and not page.is_loading()

@@ -1,7 +1,8 @@
 """Opening a training folder on the Dataset page: the folder dialog, the scan in a pool thread, and filling the
 page's widgets from the finished scan one per event-loop turn, so even 10,000 images never freeze the window.
-A dataset config (sd-scripts' TOML) opens the same way: ``root`` is then the file, its subsets the concepts,
-and the shared config's ``dataset_config`` names it (the run trains from it).
+A dataset config (sd-scripts' TOML) opens the same way: ``root`` is then the file, its subsets the concepts.
+Whatever opened, the run trains it (``train_what_is_shown``: dataset_config names the file, or is cleared and
+train_data_dir names the folder).
 
 :class:`DatasetOpening` is a mixin of :class:`widgets.dataset.dataset_page.DatasetPage`; it uses the page's widgets
 (``model``, ``view``, ``concepts``, ``tag_stats``, ``hygiene``, ``buckets``, ``editor``, ``path_label``,
@@ -140,8 +141,7 @@ class DatasetOpening:
 
     def _finish_open(self, root: Path, scan, old) -> None:
         self._filling = False
-        if is_dataset_config(root) and self.config_model.get().dataset_config != os.fspath(root):
-            self.edit_settings(dataset_config=os.fspath(root))  # the run trains from the file shown
+        self.train_what_is_shown(root)  # the run trains the folder or dataset config shown
         if old is not None and old is not scan:
             _release(old)
         gc.freeze()  # the scan lives as long as it is shown: keep full collections from walking it

@@ -186,6 +186,10 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self._rescan_timer.setSingleShot(True)
         self._rescan_timer.setInterval(600)  # the extension is typed a key at a time
         self._rescan_timer.timeout.connect(self.reload)
+        self._follow_timer = QTimer(self)  # another page changed what the run trains: show that
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(600)
+        self._follow_timer.timeout.connect(self._follow_run_source)
         self._unfollow = follow(self, self.config_model, self._config_changed)  # edits made on any page
 
     # ------------------------------------------------------------------ grid and selection

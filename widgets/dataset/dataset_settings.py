@@ -9,6 +9,7 @@ made, comes back through :meth:`_config_changed`.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from widgets.dataset.bucket_preview import BUCKET_FIELDS as BUCKET_PREVIEW_FIELDS
 
@@ -16,6 +17,20 @@ DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
                   "caption_extension", "alpha_mask", "conditioning_data_dir")
 BUCKET_FIELDS = set(BUCKET_PREVIEW_FIELDS)
+
+
+def run_source(cfg) -> str | None:
+    """What a run of ``cfg`` trains from, as the trainer picks it: its dataset config when it names one (None
+    while that is not a file yet), else its training folder (None while that is not a folder)."""
+    if cfg.dataset_config:
+        return cfg.dataset_config if os.path.isfile(cfg.dataset_config) else None
+    return cfg.train_data_dir if cfg.train_data_dir and os.path.isdir(cfg.train_data_dir) else None
+
+
+def same_path(a, b) -> bool:
+    if not a or not b:
+        return False
+    return os.fspath(a) == os.fspath(b) or os.path.realpath(a) == os.path.realpath(b)
 
 
 class DatasetSettings:
@@ -38,8 +53,8 @@ class DatasetSettings:
         names = changed & set(DATASET_FIELDS)
         if names:
             self._show_settings(cfg, names)
-        if "dataset_config" in changed and source is not self:
-            self._follow_dataset_config(cfg.dataset_config)
+        if changed & {"dataset_config", "train_data_dir"} and source is not self:
+            self._follow_timer.start()  # a path typed a key at a time: once the typing pauses
         if source is self:  # what the user changed on this page (tests and the window may listen)
             self.settingsEdited.emit({k: getattr(cfg, k) for k in changed})
 
@@ -54,12 +69,24 @@ class DatasetSettings:
         if "caption_extension" in names and self.root is not None:
             self._rescan_timer.start()  # captions are other files now: read the folder again
 
-    def _follow_dataset_config(self, path: str) -> None:
-        """A run config named a dataset config (opened on the Training page): show it here too."""
-        import os
+    def train_what_is_shown(self, root) -> None:
+        """The one rule of what the run trains once the page opened ``root``: a dataset config file names
+        itself in dataset_config; a training folder clears dataset_config (else the run would keep training
+        the config's folders) and becomes train_data_dir (the same folder written differently is left)."""
+        path = os.fspath(root)
+        if os.path.isfile(path):
+            self.edit_settings(dataset_config=path)
+        elif not same_path(self.config_model.get().train_data_dir, path):
+            self.edit_settings(dataset_config="", train_data_dir=path)
+        else:
+            self.edit_settings(dataset_config="")
 
-        if path and os.path.isfile(path) and (self.root is None or os.fspath(self.root) != path):
-            self.open_dataset(path)
+    def _follow_run_source(self) -> None:
+        """dataset_config or train_data_dir changed on another page (a run config opened, a path typed):
+        show what the run trains now (a dataset config before the training folder, as the trainer reads)."""
+        target = run_source(self.config_model.get())
+        if target is not None and not same_path(self.root, target):
+            self.open_dataset(target)
 
     def dataset_cfgs(self) -> list | None:
         """The run's settings per [[datasets]] of the dataset config the page shows (None for a training
