@@ -145,3 +145,25 @@ def test_the_page_follows_what_another_page_points_the_run_at(qtbot, page, confi
     page._follow_timer.stop()
     page._follow_run_source()
     assert page.root == other and not page.is_loading()
+
+
+def test_the_buckets_tab_buckets_each_dataset_at_its_own_settings(qtbot, page, config_file):
+    from trainer.config.plan import dataset_bucket_counts
+
+    _open(qtbot, page, config_file)
+    page.tabs.setCurrentWidget(page.buckets)  # the page's own resolution stays TrainConfig's 512
+    qtbot.waitUntil(lambda: page.buckets.report is not None and not page.buckets.is_running(), timeout=10000)
+    table = page.buckets.table
+    rows = [(table.item(r, 0).text(), int(table.item(r, 1).text()), int(table.item(r, 2).text()))
+            for r in range(table.rowCount())]
+    # dataset 1 at 64 px: 3 images x 2 repeats; dataset 2 at 96 px: 2 images + 2 reg images balanced to them
+    assert rows == [("dataset 1 · 64×64  (1.00)", 3, 6), ("dataset 2 · 96×96  (1.00)", 4, 4)]
+    # what the trainer plans from (trainer.config.plan), per dataset
+    trained = dataset_bucket_counts(page.config_model.get())
+    assert [(b, counts) for b, counts in trained] == [(2, {(64, 64): 6}), (1, {(96, 96): 4})]
+    assert "dataset 2: 96,96, batch 1" in page.buckets.status.text()
+    table.selectRow(1)
+    shown = {page.buckets.images.item(r, 0).text() for r in range(page.buckets.images.rowCount())}
+    assert shown == {"1_bluesquare/img0.png", "1_bluesquare/img1.png", "1_circle/img0.png",
+                     "1_circle/img1.png"}
+    assert page.buckets.images.item(0, 2).text() == "96×96 ↑"  # the 64 px images enlarged to fit

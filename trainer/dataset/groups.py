@@ -51,13 +51,14 @@ def split_groups(scan: DatasetScan, cfgs: list) -> list[DatasetGroup]:
     return groups
 
 
-def bucket_groups(groups: list[DatasetGroup]) -> BucketReport:
+def bucket_groups(groups: list[DatasetGroup], sizes: dict | None = None) -> BucketReport:
     """Bucket each group at its own settings (sets ``group.report``) -> one report of them all, for the
-    warnings and the run's bucket record (an image used by two datasets is in it once, by its first)."""
+    warnings and the run's bucket record (an image used by two datasets is in it once, by its first).
+    ``sizes``: image sizes already read (the Buckets tab's), so no header is read twice."""
     merged = BucketReport()
     counts: dict = {}
     for g in groups:
-        g.report = assign_buckets(g.scan, bucketer_of(g.cfg))
+        g.report = assign_buckets(g.scan, bucketer_of(g.cfg), sizes=sizes)
         for path, a in g.report.assignments.items():
             merged.assignments.setdefault(path, a)
         for bucket, n in g.report.counts.items():

@@ -1,7 +1,11 @@
 """Aspect-ratio bucket preview: for the chosen ``resolution``, ``enable_bucket``, ``min/max_bucket_reso``,
 ``bucket_reso_steps`` and ``bucket_no_upscale``, every image's bucket, resized size and crop, and the images per
 bucket. It calls the trainer's own code (:class:`trainer.dataset.buckets.Bucketer`,
-:func:`trainer.dataset.plan.assign_buckets`) in a pool thread, so it agrees exactly with training."""
+:func:`trainer.dataset.plan.assign_buckets`) in a pool thread, so it agrees exactly with training.
+
+A dataset config is bucketed as the trainer buckets it (trainer.dataset.groups): each [[datasets]] at its own
+resolution and bucket keys, the fields above standing in only for keys a dataset does not set; with several
+datasets each row names its dataset."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +20,15 @@ from app.i18n import tr
 from widgets.common.worker import run_task
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+DATASET_ROLE = Qt.ItemDataRole.UserRole + 2  # the bucket row's [[datasets]] index
+
+
+def _bucket_datasets(scan, cfgs: list, sizes: dict):
+    """Pool thread: the scan's [[datasets]] bucketed each at its own settings -> (groups, merged report)."""
+    from trainer.dataset.groups import bucket_groups, split_groups
+
+    groups = split_groups(scan, cfgs)
+    return groups, bucket_groups(groups, sizes)
 
 
 class _BarDelegate(QStyledItemDelegate):
@@ -40,6 +53,8 @@ class BucketPreview(QWidget):
         super().__init__(parent)
         self.scan = None
         self.report = None
+        self.groups = None  # the [[datasets]] with their reports, when a dataset config is shown
+        self.dataset_cfgs = lambda: None  # the page's: the run's settings per [[datasets]], None for a folder
         self.sizes: dict[Path, tuple[int, int]] = {}
         self.task = None
         self._pending = False
@@ -153,6 +168,7 @@ class BucketPreview(QWidget):
         self.scan = scan
         self.sizes = {}
         self.report = None
+        self.groups = None
         self.table.setRowCount(0)
         self.images.setRowCount(0)
         if self.isVisible():  # otherwise when the tab is first shown: header reads compete with loading
@@ -168,12 +184,16 @@ class BucketPreview(QWidget):
         self.sizes.update(sizes)
 
     def compute(self) -> None:
+        from trainer.dataset.groups import bucketer_of
         from trainer.dataset.plan import assign_buckets
 
         if self.scan is None:
             return
+        cfgs = self.dataset_cfgs()
         try:
             bucketer = self.bucketer()
+            for c in cfgs or ():
+                bucketer_of(c)  # a dataset's own resolution may be wrong too
         except Exception as e:  # ConfigError / ValueError: a sentence for the user
             self.status.setText(str(e))
             self.status.setStyleSheet("color: #c0392b")
@@ -184,6 +204,10 @@ class BucketPreview(QWidget):
             return
         self.status.setText(tr("Sorting images into buckets…"))
         scan = self.scan
+        if cfgs:
+            self.task = run_task(_bucket_datasets, scan, cfgs, dict(self.sizes), owner=self,
+                                 on_error=self._failed, on_done=lambda r, s=scan: self._done(s, None, r[1], r[0]))
+            return
         self.task = run_task(assign_buckets, scan, bucketer, sizes=dict(self.sizes),
                              owner=self, on_done=lambda r, s=scan, b=bucketer: self._done(s, b, r), on_error=self._failed)
 
@@ -194,7 +218,7 @@ class BucketPreview(QWidget):
         self.task = None
         self.status.setText(msg)
 
-    def _done(self, scan, bucketer, report) -> None:
+    def _done(self, scan, bucketer, report, groups=None) -> None:
         self.task = None
         if self._pending:
             self._pending = False
@@ -203,24 +227,39 @@ class BucketPreview(QWidget):
         if scan is not self.scan:
             return
         self.report = report
+        self.groups = groups
         self.bucketer_used = bucketer
         for p, a in report.assignments.items():
             self.sizes[p] = a.image_size
         self._fill()
         self.reportReady.emit(report)
 
+    def _rows(self) -> list:
+        """(dataset index or None, bucket, images, items) per table row: each dataset's buckets in turn."""
+        groups = self.groups if self.groups and len(self.groups) > 1 else None
+        reports = [(g.index, g.report) for g in groups] if groups else [(None, self.report)]
+        rows = []
+        for index, r in reports:
+            images: dict = {}
+            for a in r.assignments.values():
+                images[a.bucket] = images.get(a.bucket, 0) + 1
+            rows += [(index, b, images.get(b, 0), items) for b, items in r.counts.items()]
+        return rows
+
     def _fill(self) -> None:
         r = self.report
-        per_bucket_images: dict[tuple[int, int], int] = {}
-        for a in r.assignments.values():
-            per_bucket_images[a.bucket] = per_bucket_images.get(a.bucket, 0) + 1
-        top = max(r.counts.values(), default=1)
-        self.table.setRowCount(len(r.counts))
-        for i, (b, items) in enumerate(r.counts.items()):
-            cell = QTableWidgetItem(f"{b[0]}×{b[1]}  ({b[0] / b[1]:.2f})")
+        rows = self._rows()
+        top = max((row[3] for row in rows), default=1)
+        self.table.setRowCount(len(rows))
+        for i, (index, b, images, items) in enumerate(rows):
+            text = f"{b[0]}×{b[1]}  ({b[0] / b[1]:.2f})"
+            if index is not None:
+                text = tr("dataset {n}").format(n=index + 1) + " · " + text
+            cell = QTableWidgetItem(text)
             cell.setData(Qt.ItemDataRole.UserRole, b)
+            cell.setData(DATASET_ROLE, index)
             self.table.setItem(i, 0, cell)
-            n = QTableWidgetItem(str(per_bucket_images.get(b, 0)))
+            n = QTableWidgetItem(str(images))
             n.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(i, 1, n)
             it = QTableWidgetItem(str(items))
@@ -231,15 +270,25 @@ class BucketPreview(QWidget):
             self.table.setItem(i, 3, bar)
         up = len(r.upscaled())
         text = tr("{n} images in {b} bucket(s); mean aspect-ratio error {e:.3f}").format(
-            n=len(r.assignments), b=len(r.counts), e=r.mean_ar_error)
+            n=len(r.assignments), b=len(rows), e=r.mean_ar_error)
         if up:
             text += "; " + tr("{n} enlarged to fill their bucket").format(n=up)
         left_out = [p for p in r.problems if p.kind != "large_image"]  # large images are trained
         if left_out:
             text += "; " + tr("{n} left out (unreadable or too small)").format(n=len(left_out))
+        if self.groups is not None:
+            text += "\n" + self._datasets_note()
         self.status.setText(text)
-        if r.counts:
+        if rows:
             self.table.selectRow(0)
+
+    def _datasets_note(self) -> str:
+        """Which settings each dataset of the config buckets at (the fields above fill in only the keys a
+        dataset leaves out)."""
+        each = "; ".join(tr("dataset {n}: {res}, batch {b}").format(
+            n=g.index + 1, res=g.cfg.resolution, b=g.batch_size) for g in self.groups)
+        return tr("Bucketed as the dataset config sets it ({each}); the fields above count only where a "
+                  "dataset sets nothing.").format(each=each)
 
     def _bucket_selected(self) -> None:
         from trainer.dataset.buckets import crop_for
@@ -248,8 +297,10 @@ class BucketPreview(QWidget):
         if not rows or self.report is None:
             self.images.setRowCount(0)
             return
-        b = self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
-        items = [(p, a) for p, a in self.report.assignments.items() if a.bucket == tuple(b)][:200]
+        cell = self.table.item(rows[0].row(), 0)
+        b, index = cell.data(Qt.ItemDataRole.UserRole), cell.data(DATASET_ROLE)
+        report = self.report if index is None else next(g.report for g in self.groups if g.index == index)
+        items = [(p, a) for p, a in report.assignments.items() if a.bucket == tuple(b)][:200]
         self.images.setRowCount(len(items))
         for i, (p, a) in enumerate(items):
             name = QTableWidgetItem(f"{p.parent.name}/{p.name}")

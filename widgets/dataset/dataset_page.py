@@ -146,6 +146,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self.hygiene.imageActivated.connect(self.select_path)
         self.hygiene.datasetChanged.connect(self.reload)
         self.buckets = BucketPreview(self.config_model.get())
+        self.buckets.dataset_cfgs = self.dataset_cfgs  # a dataset config: each dataset at its own settings
         self.buckets.settingsChanged.connect(self._bucket_settings_changed)
         self.buckets.reportReady.connect(self._bucket_report)
         self.buckets.imageActivated.connect(self.select_path)
@@ -337,7 +338,8 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
             batch = batches.get(0, int(self.values["train_batch_size"])) if batches else \
                 int(self.values["train_batch_size"])
             self.totals_bar.show_totals(self.scan, self.bucket_report, batch,
-                                        int(self.values["gradient_accumulation_steps"]), batches)
+                                        int(self.values["gradient_accumulation_steps"]), batches,
+                                        self.buckets.groups)
 
     # ------------------------------------------------------------------ window plumbing
     def save_current(self) -> bool:

@@ -62,9 +62,11 @@ class TotalsBar(QFrame):
             box.setValue(int(value))
             box.blockSignals(False)
 
-    def show_totals(self, scan, bucket_report, batch: int, accum: int, batches: dict | None = None) -> None:
+    def show_totals(self, scan, bucket_report, batch: int, accum: int, batches: dict | None = None,
+                    groups: list | None = None) -> None:
         """``batches``: dataset -> its batch size, for a dataset config with several [[datasets]] (each cuts
-        its own batches, so the steps add up per dataset)."""
+        its own batches, so the steps add up per dataset); ``groups``: those datasets bucketed
+        (trainer.dataset.groups), for the count with buckets."""
         from trainer.dataset.plan import plan_steps
         from trainer.dataset.reg import balanced_counts
 
@@ -83,9 +85,15 @@ class TotalsBar(QFrame):
             tr("at batch {b}").format(b=at)
         if accum > 1:
             text += " " + tr("with gradient accumulation {a}").format(a=accum)
-        if bucket_report is not None and bucket_report.counts and not several:  # one resolution's buckets
+        counts = None
+        if several and groups and all(g.index in batches for g in groups):
+            # each dataset's buckets at its batch size as set now (not the one the groups were sorted at)
+            counts = [(batches[g.index], balanced_counts(g.scan, g.report)) for g in groups]
+        elif bucket_report is not None and bucket_report.counts and not several:  # one resolution's buckets
+            counts = balanced_counts(scan, bucket_report)
+        if counts:
             try:
-                plan = plan_steps(balanced_counts(scan, bucket_report), batch, accum)  # repeats as edited now
+                plan = plan_steps(counts, batch, accum)  # repeats as edited now
                 if plan.steps_per_epoch != simple:
                     text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
                         n=plan.steps_per_epoch, b=len(plan.buckets))
