@@ -71,3 +71,48 @@ def test_validation_loss_is_deterministic_for_a_seed(tiny_ckpt, tmp_path):
     a = [e.loss for e in run_training(_config(tiny_ckpt, tmp_path / "a"))[1] if isinstance(e, ev.Validation)]
     b = [e.loss for e in run_training(_config(tiny_ckpt, tmp_path / "b"))[1] if isinstance(e, ev.Validation)]
     assert a == b and len(a) == 3
+
+
+def test_a_folders_own_augmentation_never_reaches_its_validation_images(tmp_path):
+    """A dataset-config folder's flip_aug / random_crop / color_aug / shuffle_caption / caption dropout are
+    turned off for its held-out images as the run's are (they used to apply per folder)."""
+    import numpy as np
+    from PIL import Image
+
+    from trainer.config.fields import TrainConfig
+    from trainer.dataset.buckets import crop_for
+    from trainer.dataset.config_file import dataset_configs
+    from trainer.dataset.groups import bucket_groups, split_groups
+    from trainer.dataset.sources import scan_sources
+    from trainer.run.data import build_group_items
+    from trainer.validation.loss import Validator
+
+    data = make_dataset(tmp_path / "data", {"1_wide": 6}, size=(96, 64))  # wider than its 64 px bucket
+    toml = tmp_path / "ds.toml"
+    toml.write_text(f"""[[datasets]]
+resolution = 64
+  [[datasets.subsets]]
+  image_dir = "{(data / '1_wide').as_posix()}"
+  flip_aug = true
+  random_crop = true
+  color_aug = true
+  shuffle_caption = true
+  caption_tag_dropout_rate = 0.5
+""", encoding="utf-8")
+    cfg = TrainConfig(dataset_config=str(toml), validation_split=0.5)
+    groups = split_groups(scan_sources(cfg), dataset_configs(cfg))
+    bucket_groups(groups)
+    items, _ = build_group_items(groups)
+    validator = Validator(items, cfg, seed=1)
+    loaded = validator.data()
+    for b in range(len(validator.items)):
+        batch = loaded[b]
+        item = validator.items[batch["indices"][0]]
+        assert not loaded.last_flip
+        a = item.assignment
+        with Image.open(item.entry.path) as im:
+            expected = im.convert("RGB").resize(a.resized, Image.Resampling.LANCZOS).crop(crop_for(a))
+        want = np.asarray(expected, dtype=np.float32) / 127.5 - 1.0
+        assert np.allclose(batch["pixels"][0].permute(1, 2, 0).numpy(), want, atol=1e-6)  # centred, as is
+        assert batch["captions"] == [item.entry.caption]  # as written: not shuffled, no tag dropped
+    assert items[0].entry.concept.options["flip_aug"] is True  # the training still flips

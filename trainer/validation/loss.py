@@ -1,8 +1,9 @@
 """The validation loss: the held-out images through the model being trained, without grad, at sd-scripts'
 four fixed timesteps (200, 400, 600, 800 of 1000) and with noise fixed per image and timestep, so values
 from different steps of a run are comparable. Captions are used as written (no shuffle or dropout), images
-centre-cropped and not flipped. Latents (and, with cached text-encoder outputs, the conditioning) are made
-once, at the first measurement; the random generators are left as they were."""
+centre-cropped and not flipped or colour-shifted, whether the run or a dataset-config folder of its own asks
+for it (:data:`UNAUGMENTED` overrides both). Latents (and, with cached text-encoder outputs, the conditioning)
+are made once, at the first measurement; the random generators are left as they were."""
 from __future__ import annotations
 
 import hashlib
@@ -13,15 +14,35 @@ import torch
 from ..placement import on_device
 
 NUM_TIMESTEPS = 4  # sd-scripts' NUM_VALIDATION_TIMESTEPS
+# the options that make a training image or caption vary from step to step, at their "off" values
+UNAUGMENTED = {"flip_aug": False, "random_crop": False, "color_aug": False, "face_crop_aug_range": "",
+               "shuffle_caption": False, "caption_dropout_rate": 0.0, "caption_tag_dropout_rate": 0.0,
+               "caption_dropout_every_n_epochs": 0, "token_warmup_step": 0.0}
 
 
 def _seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") % 2**63
 
 
+def unaugmented(items: list) -> list:
+    """The held-out items with their folders' own augmentation options turned off too (a dataset-config
+    folder's flip_aug = true would otherwise mirror its validation images): copies, the training's
+    concepts are left as they are."""
+    from dataclasses import replace
+
+    plain: dict = {}  # one copy per concept folder
+    out = []
+    for item in items:
+        c = item.entry.concept
+        if id(c) not in plain:
+            plain[id(c)] = replace(c, images=[], options={**(c.options or {}), **UNAUGMENTED})
+        out.append(replace(item, entry=replace(item.entry, concept=plain[id(c)])))
+    return out
+
+
 class Validator:
     def __init__(self, items: list, cfg, seed: int):
-        self.items, self.cfg = items, cfg
+        self.items, self.cfg = unaugmented(items), cfg
         self.seed = cfg.validation_seed if cfg.validation_seed is not None else seed
         self.paths = [str(i.entry.path) for i in items]
         # noise keys: concept folder and file name, so a copied or moved dataset gives the same values
@@ -40,12 +61,15 @@ class Validator:
         return bool(cfg.validate_every_n_steps) and step % cfg.validate_every_n_steps == 0
 
     # --- the fixed inputs, made once
-    def _prepare(self) -> list[dict]:
+    def data(self):
+        """The held-out images one per batch, unaugmented (no torch model needed)."""
         from trainer.run.data import TrainData
 
-        cfg = self.cfg.replace(train_batch_size=1, shuffle_caption=False, caption_dropout_rate=0.0,
-                               caption_tag_dropout_rate=0.0, flip_aug=False, random_crop=False)
-        data = TrainData(self.items, [1] * len(self.items), cfg, self.seed)
+        cfg = self.cfg.replace(train_batch_size=1, **UNAUGMENTED)
+        return TrainData(self.items, [1] * len(self.items), cfg, self.seed)
+
+    def _prepare(self) -> list[dict]:
+        data = self.data()
         limit = min(len(self.items), self.cfg.max_validation_steps or len(self.items))
         model, rt = self.model, self.rt
         batches = [data[b] for b in range(limit)]
