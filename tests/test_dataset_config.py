@@ -129,7 +129,7 @@ def test_a_run_trains_from_a_dataset_config_and_records_reg_dirs(folders, tiny_c
     with safe_open(path, "pt") as f:
         md = f.metadata()
     assert md["ss_num_reg_images"] == "2" and md["ss_num_train_images"] == "8"
-    assert md["ss_batch_size_per_device"] == "3"
+    assert "ss_batch_size_per_device" not in md and "ss_resolution" not in md  # in ss_datasets only
     (ds,) = json.loads(md["ss_datasets"])  # sd-scripts' record of a dataset_config run
     assert (ds["batch_size_per_device"], ds["num_train_images"], ds["num_reg_images"]) == (3, 8, 2)
     red, blue, reg = ds["subsets"]

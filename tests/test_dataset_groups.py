@@ -110,6 +110,10 @@ def test_a_run_trains_two_datasets_and_records_each(two_datasets, tiny_ckpt):
     assert json.loads(md["ss_dataset_dirs"]) == {"2_redcircle": {"n_repeats": 2, "img_count": 3},
                                                  "1_bluesquare": {"n_repeats": 1, "img_count": 2},
                                                  "2_redcircle (2)": {"n_repeats": 1, "img_count": 3}}
+    assert "ss_resolution" not in md and "ss_bucket_info" not in md  # per dataset only, as sd-scripts writes
+    from trainer.tools.check import summarize_metadata
+
+    assert summarize_metadata(md)["resolution"] == "(64, 64), (96, 96)"  # the check tool reads them there
 
 
 def test_the_memory_estimate_takes_the_largest_dataset(two_datasets, tiny_ckpt):

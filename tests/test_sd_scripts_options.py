@@ -112,6 +112,25 @@ def test_metadata_has_every_key_sd_scripts_writes():
     assert md["modelspec.prediction_type"] == "epsilon"
 
 
+def test_a_dataset_config_run_writes_ss_datasets_instead_of_the_run_wide_dataset_keys():
+    """sd-scripts' train_network.py writes ss_resolution, ss_batch_size_per_device, ss_flip_aug, ...,
+    ss_reg_dataset_dirs and ss_bucket_info only without --dataset_config (its `else` branch)."""
+    from trainer.network.metadata import build_metadata
+
+    folder_only = {"ss_batch_size_per_device", "ss_total_batch_size", "ss_resolution", "ss_color_aug",
+                   "ss_flip_aug", "ss_random_crop", "ss_shuffle_caption", "ss_enable_bucket",
+                   "ss_bucket_no_upscale", "ss_min_bucket_reso", "ss_max_bucket_reso", "ss_keep_tokens",
+                   "ss_reg_dataset_dirs", "ss_bucket_info"}
+    plain = build_metadata(TrainConfig(), _run_info())
+    assert folder_only <= set(plain) and "ss_datasets" not in plain
+    run = _run_info(datasets=[{"batch_size_per_device": 2}])
+    md = build_metadata(TrainConfig(dataset_config="ds.toml"), run)
+    assert not folder_only & set(md)
+    assert set(plain) - set(md) == folder_only  # everything else is written as before
+    assert md["ss_datasets"] == '[{"batch_size_per_device": 2}]' and "ss_dataset_dirs" in md
+    assert "ss_tag_frequency" in md and "ss_num_reg_images" in md
+
+
 def test_modelspec_for_sdxl_v_pred_and_metadata_options():
     from trainer.network.metadata import build_metadata
 

@@ -7,6 +7,13 @@ from .reg import reg_summary
 from .subsets import option
 from .tags import tag_frequency
 
+# run-wide keys sd-scripts (train_network.py) writes only for a train_data_dir + reg_data_dir run; with
+# --dataset_config it leaves them out and records each dataset's and subset's values in ss_datasets instead
+FOLDER_RUN_KEYS = ("ss_batch_size_per_device", "ss_total_batch_size", "ss_resolution", "ss_color_aug",
+                   "ss_flip_aug", "ss_random_crop", "ss_shuffle_caption", "ss_enable_bucket",
+                   "ss_bucket_no_upscale", "ss_min_bucket_reso", "ss_max_bucket_reso", "ss_keep_tokens",
+                   "ss_reg_dataset_dirs", "ss_bucket_info")
+
 
 def train_samples(data) -> int:
     """Training (not regularization) samples per epoch of a TrainData: sd-scripts' num_train_images."""

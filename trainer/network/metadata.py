@@ -126,8 +126,11 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_bucket_info": json.dumps(run.bucket_info),
         "ss_lora_desk_version": APP_VERSION,
     }
-    if run.datasets is not None:
+    if run.datasets is not None:  # a dataset_config run: its datasets instead of the run-wide keys
+        from trainer.dataset.run_info import FOLDER_RUN_KEYS
+
         md["ss_datasets"] = json.dumps(run.datasets, ensure_ascii=False)
+        md = {k: v for k, v in md.items() if k not in FOLDER_RUN_KEYS}
     if cfg.network_args:
         md["ss_network_args"] = json.dumps(parse_network_args(cfg.network_args))
     if cfg.pretrained_model_name_or_path:

@@ -99,6 +99,11 @@ _SUMMARY = [
 
 def summarize_metadata(md: dict) -> dict:
     out = {label: md[k] for k, label in _SUMMARY if md.get(k) not in (None, "", "None")}
+    if "resolution" not in out and md.get("ss_datasets"):  # a dataset_config run records it per dataset
+        try:
+            out["resolution"] = ", ".join(str(tuple(d["resolution"])) for d in json.loads(md["ss_datasets"]))
+        except (ValueError, KeyError, TypeError):
+            pass
     freq = md.get("ss_tag_frequency")
     if freq:
         try:
