@@ -92,6 +92,8 @@ class BucketPreview(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        # the bucket column fits "dataset 2 · 64×128  (0.50)"; the bar takes what is left
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setItemDelegateForColumn(3, _BarDelegate(self.table))
@@ -276,19 +278,21 @@ class BucketPreview(QWidget):
         left_out = [p for p in r.problems if p.kind != "large_image"]  # large images are trained
         if left_out:
             text += "; " + tr("{n} left out (unreadable or too small)").format(n=len(left_out))
+        self.status.setToolTip("")
         if self.groups is not None:
             text += "\n" + self._datasets_note()
+            self.status.setToolTip(tr("The fields above count only where a dataset of the config sets "
+                                      "nothing."))
         self.status.setText(text)
         if rows:
             self.table.selectRow(0)
 
     def _datasets_note(self) -> str:
         """Which settings each dataset of the config buckets at (the fields above fill in only the keys a
-        dataset leaves out)."""
+        dataset leaves out: the label's tooltip says so)."""
         each = "; ".join(tr("dataset {n}: {res}, batch {b}").format(
             n=g.index + 1, res=g.cfg.resolution, b=g.batch_size) for g in self.groups)
-        return tr("Bucketed as the dataset config sets it ({each}); the fields above count only where a "
-                  "dataset sets nothing.").format(each=each)
+        return tr("As the dataset config sets it: {each}.").format(each=each)
 
     def _bucket_selected(self) -> None:
         from trainer.dataset.buckets import crop_for
