@@ -167,3 +167,31 @@ def test_the_buckets_tab_buckets_each_dataset_at_its_own_settings(qtbot, page, c
     assert shown == {"1_bluesquare/img0.png", "1_bluesquare/img1.png", "1_circle/img0.png",
                      "1_circle/img1.png"}
     assert page.buckets.images.item(0, 2).text() == "96×96 ↑"  # the 64 px images enlarged to fit
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_concepts_options_wrap_to_the_lists_width_and_none_is_cut_off(qtbot, page, config_file, lang):
+    from app import i18n
+
+    i18n.set_language(lang)
+    _open(qtbot, page, config_file)
+    tree = page.concepts
+    blue = tree.topLevelItem(2)
+    c = tree._concept_of(blue)
+    c.options.update(keep_tokens=2, flip_aug=True, caption_dropout_rate=0.25, caption_extension=".caption")
+    tree._fill(blue, c)
+    tr = i18n.tr
+    whole = " · ".join([tr("dataset {n}").format(n=2), tr("keep {n}").format(n=2), tr("shuffle"), tr("flip"),
+                        tr("drop {p}%").format(p=25), ".caption"])
+    for width in (1200, 240, 170):  # the concept column as wide as the page, then squeezed by the splitter
+        page.split.setSizes([width, 1200 - width, 0])
+
+        def fits():
+            room = tree.viewport().width() - tree.indentation()
+            lines = [blue.child(i).text(0) for i in range(blue.childCount())]
+            return all(tree.fontMetrics().horizontalAdvance(t) <= room for t in lines) and \
+                " · ".join(t.strip() for t in lines) == whole
+
+        qtbot.waitUntil(fits, timeout=5000)
+        assert blue.child(0).toolTip(0) == whole
+    assert blue.childCount() > 1  # narrow: several lines, broken between options

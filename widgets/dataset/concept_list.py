@@ -1,8 +1,10 @@
 """The concept folders of the dataset (``6_maid``: repeats, images, samples per epoch, own options), with an
-"All" row on top; choosing one shows only its images, double-clicking one edits its options."""
+"All" row on top; choosing one shows only its images, double-clicking one edits its options. A concept's own
+options are grey lines under it, wrapped between options to the list's width (again when it is resized), so
+none is cut off however narrow the column or long the Russian wording."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
@@ -11,6 +13,9 @@ from app.i18n import tr
 from widgets.dataset.concept_options import dataset_config_buttons  # noqa: F401  (the Dataset page's buttons under this list)
 
 CONCEPT_ROLE = Qt.ItemDataRole.UserRole + 1
+PARTS_ROLE = Qt.ItemDataRole.UserRole + 2  # a concept row's option pieces, wrapped into its grey lines
+INDENT = "   "
+SEP = " · "
 
 
 class ConceptList(QTreeWidget):
@@ -32,6 +37,12 @@ class ConceptList(QTreeWidget):
             h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.currentItemChanged.connect(self._changed)
         self._concepts = []
+        # the list (or its scroll bar) changed width: the stretched first column follows, the lines wrap again
+        self._wrap_timer = QTimer(self)
+        self._wrap_timer.setSingleShot(True)
+        self._wrap_timer.setInterval(0)
+        self._wrap_timer.timeout.connect(self._rewrap)
+        h.sectionResized.connect(lambda i, _old, _new: i == 0 and self._wrap_timer.start())
 
     def set_scan(self, scan) -> None:
         self.blockSignals(True)
@@ -66,24 +77,42 @@ class ConceptList(QTreeWidget):
                 return
 
     def _fill(self, it, c) -> None:
-        from widgets.dataset.concept_options import options_summary
+        from widgets.dataset.concept_options import options_parts
 
         for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)]):
             it.setText(col, text)
         it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
             name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
-        it.takeChildren()
-        summary = options_summary(c)
+        parts = options_parts(c)
         if len({x.dataset for x in self._concepts}) > 1:  # several [[datasets]]: which one, first
-            summary = " · ".join(p for p in (tr("dataset {n}").format(n=c.dataset + 1), summary) if p)
-        if summary:  # the concept's own options on a line of their own under it
-            sub = QTreeWidgetItem(["   " + summary])
+            parts.insert(0, tr("dataset {n}").format(n=c.dataset + 1))
+        it.setData(0, PARTS_ROLE, parts)
+        self._wrap(it)
+
+    def _wrap(self, it) -> None:
+        """The concept's options as grey lines under it, as many as the list's width needs."""
+        parts = it.data(0, PARTS_ROLE) or []
+        lines = wrap_parts(parts, self.fontMetrics(), self._line_width())
+        if [it.child(i).text(0) for i in range(it.childCount())] == [INDENT + line for line in lines]:
+            return
+        it.takeChildren()
+        for line in lines:
+            sub = QTreeWidgetItem([INDENT + line])
             sub.setData(0, CONCEPT_ROLE, it.data(0, CONCEPT_ROLE))
             sub.setForeground(0, QColor("#6b6f76"))
-            sub.setToolTip(0, summary)
-            it.addChild(sub)
+            sub.setToolTip(0, SEP.join(parts))
+            it.addChild(sub)  # in the tree first: only then can it span the columns and be expanded
             sub.setFirstColumnSpanned(True)
-            it.setExpanded(True)
+        it.setExpanded(bool(lines))
+
+    def _line_width(self) -> int:
+        """Room for one grey line: the list's width less the child indent, the prefix and the cell margins."""
+        indent = self.indentation() + self.fontMetrics().horizontalAdvance(INDENT)
+        return self.viewport().width() - indent - 12
+
+    def _rewrap(self) -> None:
+        for i in range(self.topLevelItemCount()):
+            self._wrap(self.topLevelItem(i))
 
     def _edit(self, it, _col=0) -> None:
         from widgets.dataset.concept_options import edit_concept_options
@@ -99,3 +128,16 @@ class ConceptList(QTreeWidget):
 
     def _changed(self, *_):
         self.conceptChosen.emit(self.concept())
+
+
+def wrap_parts(parts: list[str], metrics, width: int) -> list[str]:
+    """``parts`` joined with " · " into lines no wider than ``width`` pixels, broken only between parts;
+    a part wider than a line on its own is elided."""
+    lines: list[str] = []
+    for part in parts:
+        joined = lines[-1] + SEP + part if lines else part
+        if lines and metrics.horizontalAdvance(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(metrics.elidedText(part, Qt.TextElideMode.ElideRight, max(width, 40)))
+    return lines

@@ -31,6 +31,11 @@ INHERIT = Qt.CheckState.PartiallyChecked
 
 def options_summary(concept) -> str:
     """``"keep 1 · shuffle · flip · drop 10% · .caption · reg"``: what differs from the run, for the list."""
+    return " · ".join(options_parts(concept))
+
+
+def options_parts(concept) -> list[str]:
+    """The pieces of :func:`options_summary`, in its order (the concept list wraps between them)."""
     o = getattr(concept, "options", None) or {}
     parts = []
     if o.get("keep_tokens") is not None:
@@ -44,7 +49,7 @@ def options_summary(concept) -> str:
         parts.append(o["caption_extension"])
     if getattr(concept, "is_reg", False):
         parts.append(tr("reg"))
-    return " · ".join(parts)
+    return parts
 
 
 def _tristate(value) -> QCheckBox:
