@@ -123,7 +123,8 @@ class BulkResult:
         return undo
 
 
-def _apply_to_first_line(text: str, operation: TagOperation) -> str:
+def apply_to_first_line(text: str, operation: TagOperation) -> str:
+    """``operation`` on the tags of the caption's first line (the one training reads); the rest is kept."""
     first, sep, rest = text.partition("\n")
     new_first = join_tags(operation(split_tags(first)))
     return new_first + sep + rest
@@ -169,7 +170,7 @@ def preview_bulk(
         except DatasetError as e:
             skipped.append(Problem(path, ProblemKind.CAPTION_ENCODING, str(e)))
             continue
-        new_text = _apply_to_first_line(cf.text, operation)
+        new_text = apply_to_first_line(cf.text, operation)
         if new_text != cf.text:
             changes.append(CaptionChange(path, cf.text, new_text, cf.newline, cf.encoding))
     return BulkPreview(changes=changes, examined=examined, skipped=skipped)

@@ -20,7 +20,7 @@ from trainer.dataset.captions import CaptionEncodingError, join_tags, read_capti
 from trainer.dataset.images import ImageReadError
 from trainer.dataset.scan import Problem, ProblemKind, pair_captions, parse_concept_folder_name
 # the bulk editor's edit of a caption's first line (the trained caption), shared so both edit the same way
-from trainer.dataset.tags import BulkPreview, CaptionChange, _apply_to_first_line
+from trainer.dataset.tags import BulkPreview, CaptionChange, apply_to_first_line
 from trainer.errors import DatasetError, UserError
 
 from .model import WDTagger
@@ -116,7 +116,7 @@ def _outcome(target: Target, tags: list[str], opts: TagOptions) -> tuple[TagOutc
         change = CaptionChange(target.caption, None, after + "\n") if after else None
         return TagOutcome(target, tags, None, after), change
     cf = read_caption(target.caption)
-    new_text = _apply_to_first_line(cf.text, merge)
+    new_text = apply_to_first_line(cf.text, merge)
     outcome = TagOutcome(target, tags, cf.caption, training_caption(new_text))
     if not outcome.changed:
         return outcome, None
