@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
+from trainer.fileio import unused_path
 from trainer.paths import user_log_dir
 
 _previous: tuple | None = None
@@ -57,11 +58,7 @@ def write_crash_log(exc_type, exc, tb, thread_name: str | None = None) -> Path:
     for folder in (user_log_dir(), Path(os.environ.get("TMPDIR") or os.environ.get("TEMP") or "/tmp")):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"crash-{stamp}-{os.getpid()}.log"
-            n = 1
-            while path.exists():
-                path = folder / f"crash-{stamp}-{os.getpid()}-{n}.log"
-                n += 1
+            path = unused_path(folder, f"crash-{stamp}-{os.getpid()}", ".log")
             path.write_text(text, encoding="utf-8")
             return path
         except OSError:

@@ -224,3 +224,30 @@ def test_a_resume_state_holding_code_is_refused_naming_the_file_and_nothing_runs
     save_file({"x": torch.zeros(1)}, str(folder / "trainer.pt"))  # not a torch file at all
     with pytest.raises(UserError, match="trainer.pt"):
         load_state(folder, *_parts())
+
+
+def test_a_rescued_lora_and_a_crash_log_never_replace_a_file_already_there(tmp_path, monkeypatch):
+    """One rule (trainer.fileio.unused_path) names both: the name, else name-2, name-3, ..."""
+    import time
+
+    from app.crash import write_crash_log
+    from trainer.fileio import unused_path
+    from trainer.run.save_guard import rescue_path
+
+    assert unused_path(tmp_path, "a", ".log") == tmp_path / "a.log"
+    (tmp_path / "a.log").write_text("x")
+    (tmp_path / "a-2.log").write_text("x")
+    assert unused_path(tmp_path, "a", ".log") == tmp_path / "a-3.log"
+
+    monkeypatch.setenv("LORA_DESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20261130-120000" if "%H%M%S" in fmt else "now")
+    first = rescue_path("my_lora.safetensors")
+    assert first.name == "my_lora-20261130-120000.safetensors"
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"weights")
+    assert rescue_path("my_lora.safetensors").name == "my_lora-20261130-120000-2.safetensors"
+
+    logs = [write_crash_log(ValueError, ValueError("x"), None) for _ in range(2)]  # in the same second
+    assert [p.name for p in logs] == [f"crash-20261130-120000-{os.getpid()}.log",
+                                      f"crash-20261130-120000-{os.getpid()}-2.log"]
+    assert all(p.read_text(encoding="utf-8").startswith("LoRA Desk crash report") for p in logs)

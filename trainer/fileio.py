@@ -1,7 +1,8 @@
 """Atomic writes for files the user owns (configs, LoRAs, presets): a temp file in the same folder, flushed
 to disk, then renamed over the target. A crash or a full disk leaves the old file as it was. The file gets
 the permissions of the file it replaces, or those the user's umask gives a new file (mkstemp's 0600 would
-hide a LoRA from another user's ComfyUI/A1111)."""
+hide a LoRA from another user's ComfyUI/A1111). :func:`unused_path` names a new file that must not replace
+one already there (a rescued LoRA, a crash log)."""
 from __future__ import annotations
 
 import os
@@ -45,3 +46,13 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> int:
             os.unlink(tmp)
         raise
     return len(data)
+
+
+def unused_path(folder: str | os.PathLike, stem: str, suffix: str) -> Path:
+    """``folder/<stem><suffix>``, or the first of ``<stem>-2<suffix>``, ``<stem>-3<suffix>``, ... not taken
+    yet."""
+    folder = Path(folder)
+    path, n = folder / f"{stem}{suffix}", 2
+    while path.exists():
+        path, n = folder / f"{stem}-{n}{suffix}", n + 1
+    return path

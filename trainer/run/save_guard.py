@@ -12,7 +12,7 @@ from pathlib import Path
 
 from trainer import events as ev
 from trainer.errors import UserError
-from trainer.fileio import write_atomic
+from trainer.fileio import unused_path, write_atomic
 
 _REASONS = {
     errno.ENOSPC: "the disk is full",
@@ -40,14 +40,7 @@ def rescue_folder() -> Path:
 
 def rescue_path(name: str) -> Path:
     """A new file in the rescue folder: the intended name plus the time, so nothing there is replaced."""
-    stem = Path(name).stem
-    folder = rescue_folder()
-    path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
-    n = 2
-    while path.exists():
-        path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{n}.safetensors"
-        n += 1
-    return path
+    return unused_path(rescue_folder(), f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}", ".safetensors")
 
 
 def write_lora(path: Path, data: bytes, *, final: bool, emit) -> tuple[Path, int] | None:
