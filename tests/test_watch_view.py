@@ -66,6 +66,22 @@ def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_pa
     x = view.watch_plots.val_curve.getData()[0]
     assert x is None or len(x) == 0
     assert not view.lr_plot.plotItem.getAxis("right").isVisible()
+    assert "validation" not in view.loss_plot.plotItem.titleLabel.text
+    assert "d*lr" not in view.lr_plot.plotItem.titleLabel.text
+
+
+def test_plot_ranges_grow_with_the_data_and_shrink_only_when_far_too_wide():
+    import numpy as np
+
+    from widgets.training.live_plots import fit_range
+
+    assert fit_range(None, np.array([np.nan])) is None
+    first = fit_range(None, np.array([0.2, 0.3]))
+    assert first == pytest.approx((0.19, 0.315))
+    assert fit_range(first, np.array([0.21, 0.3])) is None  # still inside and not 4x too wide: no repaint
+    assert fit_range(first, np.array([0.1, 0.3]))[0] < 0.1  # grows
+    assert fit_range((0.0, 100.0), np.array([1.0, 2.0])) == pytest.approx((0.9, 2.15))  # far too wide: shrinks
+    assert fit_range(None, np.array([0.0, 2e-4]), floor=0.0) == pytest.approx((0.0, 2.3e-4))
 
 
 def test_prompt_file_editor_previews_and_saves(qtbot, app_env, tmp_path, monkeypatch):
