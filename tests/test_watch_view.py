@@ -70,6 +70,33 @@ def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_pa
     assert "d*lr" not in view.lr_plot.plotItem.titleLabel.text
 
 
+def test_sample_thumbnails_are_decoded_small_off_the_gui_thread(qtbot, app_env, tmp_path, monkeypatch):
+    import threading
+
+    from widgets.training import sample_strip
+    from widgets.training.sample_strip import THUMB, SampleStrip
+
+    threads = []
+    real = sample_strip.thumbnail
+    monkeypatch.setattr(sample_strip, "thumbnail", lambda p: threads.append(threading.current_thread()) or real(p))
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1024, 640), "red").save(big)
+    strip = SampleStrip()
+    qtbot.addWidget(strip)
+    for step in (10, 20):  # the same file twice: decoded once
+        strip.add(ev.Sample(str(big), 0, step, None, "a red field"))
+    assert strip.pending()
+    qtbot.waitUntil(lambda: not strip.pending(), timeout=10000)
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    items = [strip.latest.item(0)] + [strip.history.item(i) for i in range(strip.history.count())]
+    assert len(items) == 3
+    for item in items:
+        sizes = item.icon().availableSizes()
+        assert sizes and max(sizes[0].width(), sizes[0].height()) == THUMB
+    img = real(str(big))
+    assert (img.width(), img.height()) == (THUMB, 70)
+
+
 def test_plot_ranges_grow_with_the_data_and_shrink_only_when_far_too_wide():
     import numpy as np
 
