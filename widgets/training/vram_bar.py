@@ -47,9 +47,10 @@ def breakdown_html(est) -> str:
     from html import escape
 
     def row(label, gib, note=""):
-        note = f" ({escape(tr_core(note))})" if note else ""
-        return (f"<tr><td>{escape(tr_core(label))}</td><td align='right'>&nbsp;{trf('{gib:.3f} GiB', gib=gib)}"
-                f"</td><td>{note}</td></tr>")
+        note = escape(tr_core(note)) if note else ""
+        return (f"<tr><td>{escape(tr_core(label))}</td><td align='right' style='padding-left:8px'>"
+                f"{trf('{gib:.3f} GiB', gib=gib).replace(' ', '&nbsp;')}</td>"
+                f"<td style='padding-left:8px; color:#555'>{note}</td></tr>")
 
     groups = {"weights": tr("Weights"), "training": tr("Training"), "activations": tr("Activations"),
               "overhead": tr("Overhead")}
