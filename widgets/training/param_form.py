@@ -7,6 +7,9 @@ for text and for lists), its unit, the recommended value, a help line (English o
 validation sentence. Fields marked ``advanced`` sit in a collapsed "Advanced" part of their group. Fields
 that do not apply to the other settings are disabled with the reason.
 
+Only the section shown first is made with the form; the others when chosen, when one of their rows is asked
+for (``form.rows`` is a widgets/training/form_rows.RowMap), or one per idle turn once the form is shown.
+
 No torch here: the form only knows ``trainer.config.fields`` (plain dataclasses).
 """
 from __future__ import annotations
