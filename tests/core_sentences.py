@@ -13,7 +13,7 @@ SENTENCE = re.compile(r"[a-z]{3,} [a-z]{2,} [a-z]{2,}")  # three words of prose,
 
 def _render(node) -> list[str] | None:
     """A literal's texts with every {placeholder} written as 7 (a value both kinds of template field match);
-    ``a + (b if c else d)`` gives both texts."""
+    ``a + (b if c else d)`` gives both texts, ``a + f(x)`` writes the call as a placeholder too."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
     if isinstance(node, ast.JoinedStr):
@@ -23,7 +23,9 @@ def _render(node) -> list[str] | None:
         return None if a is None or b is None else a + b
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         a, b = _render(node.left), _render(node.right)
-        return None if a is None or b is None else [x + y for x in a for y in b]
+        if a is None and b is None:
+            return None
+        return [x + y for x in (a or ["7"]) for y in (b or ["7"])]  # text + a call: the call is a placeholder
     return None
 
 
