@@ -74,7 +74,7 @@ class LivePlots(QSplitter):
         self.loss_plot.setLabel("bottom", tr("step"))
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(LOSS_PEN, width=1))
         self.avg_curve = self.loss_plot.plot(pen=pg.mkPen(AVG_PEN, width=2))
-        self._titles: dict[str, str] = {}
+        self._titles: dict[int, str] = {}  # id(plot) -> the title it shows
         self.extra_losses = np.empty(0)  # other points on the loss plot's scale (validation, watch_plots.py)
         self.set_loss_title()
         self.lr_plot = pg.PlotWidget(background="w")
