@@ -35,7 +35,8 @@ def sentence_literals(relpath: str) -> list[tuple[int, str]]:
     tree = ast.parse((ROOT / relpath).read_text(encoding="utf-8"))
     skip = set()
     for n in ast.walk(tree):
-        if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body and isinstance(n.body[0], ast.Expr):
+        if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body \
+                and isinstance(n.body[0], ast.Expr):
             skip.add(id(n.body[0].value))
     out = []
     for n in ast.walk(tree):
@@ -44,7 +45,7 @@ def sentence_literals(relpath: str) -> list[tuple[int, str]]:
         texts = _render(n) if isinstance(n, (ast.Constant, ast.JoinedStr, ast.BinOp)) else None
         if texts is None:
             continue
-        skip.update(id(c) for c in ast.walk(n))  # the pieces of a joined literal are not sentences of their own
+        skip.update(id(c) for c in ast.walk(n))  # a joined literal's pieces are not sentences of their own
         out += [(n.lineno, t) for t in texts if SENTENCE.search(t) and t.rstrip().endswith((".", "?"))]
     return out
 
@@ -56,7 +57,8 @@ def untranslated(text: str) -> list[str]:
     if _one(text, 0) is not None:
         return []
     parts = _SPLIT.split(text)
-    return [p for i, p in enumerate(parts) if not i % 2 and re.search("[A-Za-z]{3}", p) and _one(p, 0) is None]
+    return [p for i, p in enumerate(parts)
+            if not i % 2 and re.search("[A-Za-z]{3}", p) and _one(p, 0) is None]
 
 
 def english_prose(text: str) -> list[str]:

@@ -60,7 +60,8 @@ def test_set_config_writes_only_the_changed_fields(qtbot, app_env, monkeypatch):
     assert "learning_rate" in form.form_errors()
     written = []
     real = field_row.FieldRow.set_value
-    monkeypatch.setattr(field_row.FieldRow, "set_value", lambda self, v: written.append(self.name) or real(self, v))
+    monkeypatch.setattr(field_row.FieldRow, "set_value",
+                        lambda self, v: written.append(self.name) or real(self, v))
     form.set_config(form.config().replace(train_batch_size=6))
     assert sorted(written) == ["learning_rate", "train_batch_size"]
     assert form.rows["train_batch_size"].editor.value() == 6 and not form.form_errors()

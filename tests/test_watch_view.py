@@ -78,7 +78,8 @@ def test_sample_thumbnails_are_decoded_small_off_the_gui_thread(qtbot, app_env, 
 
     threads = []
     real = sample_strip.thumbnail
-    monkeypatch.setattr(sample_strip, "thumbnail", lambda p: threads.append(threading.current_thread()) or real(p))
+    monkeypatch.setattr(sample_strip, "thumbnail",
+                        lambda p: threads.append(threading.current_thread()) or real(p))
     big = tmp_path / "big.png"
     Image.new("RGB", (1024, 640), "red").save(big)
     strip = SampleStrip()
@@ -107,7 +108,7 @@ def test_plot_ranges_grow_with_the_data_and_shrink_only_when_far_too_wide():
     assert first == pytest.approx((0.19, 0.315))
     assert fit_range(first, np.array([0.21, 0.3])) is None  # still inside and not 4x too wide: no repaint
     assert fit_range(first, np.array([0.1, 0.3]))[0] < 0.1  # grows
-    assert fit_range((0.0, 100.0), np.array([1.0, 2.0])) == pytest.approx((0.9, 2.15))  # far too wide: shrinks
+    assert fit_range((0.0, 100.0), np.array([1.0, 2.0])) == pytest.approx((0.9, 2.15))  # far too wide
     assert fit_range(None, np.array([0.0, 2e-4]), floor=0.0) == pytest.approx((0.0, 2.3e-4))
 
 

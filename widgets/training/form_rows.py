@@ -1,7 +1,8 @@
 """The parameter form's rows by field name, made when first needed (widgets/training/param_form.py).
 
-The form builds only the section that is shown; asking this mapping for a field of a section not built yet builds
-that section (so ``form.rows[name]`` works for every field, as it did when all ~200 rows were made at once).
+The form builds only the section that is shown; asking this mapping for a field of a section not built yet
+builds that section (so ``form.rows[name]`` works for every field, as it did when all ~200 rows were
+made at once).
 The form's own loops (values, checks, read-only) walk :meth:`RowMap.built` and leave unbuilt sections alone:
 a section is given the current state when it is made.
 """

@@ -32,9 +32,9 @@ def group_names() -> dict[str, str]:
 
 
 def fit_range(current, values: np.ndarray, floor=None):
-    """The y range that holds ``values``: None while ``current`` holds them and is not far too wide (a change of
-    range repaints the axes, the costliest part of a redraw); else a range with 15 % room above the data and
-    10 % below it (none below ``floor`` when given)."""
+    """The y range that holds ``values``: None while ``current`` holds them and is not far too wide (a change
+    of range repaints the axes, the costliest part of a redraw); else a range with 15 % room above the data
+    and 10 % below it (none below ``floor`` when given)."""
     finite = values[np.isfinite(values)]
     if not len(finite):
         return None
@@ -157,8 +157,8 @@ class LivePlots(QSplitter):
         """The learning-rate plot's title: one entry per group and ``extra`` (colour, name) entries."""
         self._lr_extra = list(extra)
         names = group_names()
-        self._set_title(self.lr_plot, titled_legend(
-            tr("Learning rate"), [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves] + self._lr_extra))
+        entries = [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves] + self._lr_extra
+        self._set_title(self.lr_plot, titled_legend(tr("Learning rate"), entries))
 
     def _set_title(self, plot, title: str) -> None:
         if self._titles.get(id(plot)) != title:  # a new title lays the plot out again
@@ -184,8 +184,8 @@ class LivePlots(QSplitter):
     def fit_loss(self) -> None:
         """The loss plot's range around the losses and the extra points."""
         losses = self.losses.view()
-        self._fit_y(self.loss_plot, "_loss_range",
-                    np.concatenate([losses, self.extra_losses]) if len(self.extra_losses) else losses, floor=None)
+        values = np.concatenate([losses, self.extra_losses]) if len(self.extra_losses) else losses
+        self._fit_y(self.loss_plot, "_loss_range", values, floor=None)
 
     def _fit_y(self, plot, attr: str, values: np.ndarray, floor) -> None:
         new = fit_range(getattr(self, attr, None), values, floor)

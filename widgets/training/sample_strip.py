@@ -39,7 +39,8 @@ def thumbnail(path: str) -> QImage:
         reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
     img = reader.read()
     if not img.isNull() and (img.width() > THUMB or img.height() > THUMB):  # a reader that ignores the size
-        img = img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        img = img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                         Qt.TransformationMode.SmoothTransformation)
     return img
 
 

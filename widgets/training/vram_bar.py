@@ -67,8 +67,8 @@ def breakdown_html(est) -> str:
             rows.append(f"<tr><td colspan=3><b>{escape(groups.get(group, group))}</b></td></tr>")
         rows.append(row(p.label, p.gib, p.note))
     if est.not_added:
-        rows.append(f"<tr><td colspan=3><b>{tr('Not added (a smaller transient at another moment of the step)')}"
-                    "</b></td></tr>")
+        title = tr("Not added (a smaller transient at another moment of the step)")
+        rows.append(f"<tr><td colspan=3><b>{title}</b></td></tr>")
         rows += [row(p.label, p.gib, p.note) for p in est.not_added]
     tail = [trf("Live tensors at the peak: {gib:.3f} GiB", gib=est.allocated_bytes / GiB)]
     if est.caching_peak_bytes is not None:

@@ -70,7 +70,7 @@ class WatchPlots:
                 self.val_curve = view.loss_plot.plot(pen=pg.mkPen(VAL_PEN, width=2), symbol="o", symbolSize=6,
                                                      symbolBrush=VAL_PEN, symbolPen=None)
             self.val_curve.setData(self.val_steps, self.val_losses)
-            view.plots.extra_losses = np.asarray(self.val_losses, dtype=float)  # fitted with the losses from now on
+            view.plots.extra_losses = np.asarray(self.val_losses, dtype=float)  # fitted with the losses now
             view.plots.fit_loss()
             view.plots.set_loss_title(self.legend())
         if self.dlr_steps:
