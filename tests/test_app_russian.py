@@ -199,13 +199,15 @@ def test_core_text_keeps_english_and_untranslated_parts():
 # the core modules whose sentences the window shows: the settings checks beside the fields and in the Start
 # blockers (validate and what it calls), the output checks, the memory estimate and the model reading behind
 # it, the learning-rate preview, and the Tools page's checks and results
-CORE_MODULES = ("trainer/config/validate.py", "trainer/config/validate_options.py", "trainer/config/validate_watch.py",
+CORE_MODULES = ("trainer/config/validate.py", "trainer/config/validate_options.py",
+                "trainer/config/validate_watch.py",
                 "trainer/config/ranges.py", "trainer/config/compat.py", "trainer/config/netargs.py",
                 "trainer/network/spec.py", "trainer/optim/checks.py", "trainer/optim/args.py",
                 "trainer/dataset/checks.py", "trainer/run/output_plan.py", "trainer/vram/estimate.py",
                 "trainer/vram/optimizer.py", "trainer/vram/model.py", "trainer/config/plan.py",
                 "trainer/optim/preview.py", "trainer/dataset/plan.py", "trainer/models/family.py",
-                "trainer/models/checkpoint_io.py", "trainer/models/loader.py", "trainer/tools/lora_modules.py",
+                "trainer/models/checkpoint_io.py", "trainer/models/loader.py",
+                "trainer/tools/lora_modules.py",
                 "trainer/tools/merge.py", "trainer/tools/resize.py", "trainer/tools/sample.py",
                 "trainer/tools/sample_axes.py", "trainer/tools/stream_io.py", "trainer/tools/check.py")
 
@@ -231,7 +233,8 @@ def test_the_sentence_scan_catches_a_new_english_sentence(tmp_path, monkeypatch)
     from app import i18n
 
     (tmp_path / "m.py").write_text('def f(x):\n    """Doc string is not a sentence shown."""\n'
-                                   '    raise ValueError(f"network_args {x} is set twice; the zebra wins.")\n')
+                                   '    raise ValueError(f"network_args {x} is set twice; '
+                                   'the zebra wins.")\n')
     monkeypatch.setattr(core_sentences, "ROOT", tmp_path)
     found = core_sentences.sentence_literals("m.py")
     assert found == [(3, "network_args 7 is set twice; the zebra wins.")]
@@ -247,9 +250,11 @@ def test_the_sentence_scan_catches_a_new_english_sentence(tmp_path, monkeypatch)
     dict(network_module="lycoris.kohya", network_args=["algo=loha"], fp8_base=True, mixed_precision="bf16"),
     dict(network_args=["preset=attn-only"]),
     dict(optimizer_type="SGDNesterov", optimizer_args=["nesterov=False", "lr=1"]),
-    dict(lr_scheduler="cosine_annealing_warmup_restarts", lr_scheduler_args=["T_0=0", "gamma=2", "down_factor=2"]),
+    dict(lr_scheduler="cosine_annealing_warmup_restarts",
+         lr_scheduler_args=["T_0=0", "gamma=2", "down_factor=2"]),
     dict(lr_scheduler="cosin"),
     dict(optimizer_type="AdaFactor", lr_scheduler="linear", lr_warmup_steps=10),
+    dict(train_batch_size=0, network_dropout=1.5, save_precision="fp8"),  # range sentences, made from templates
 ])
 def test_validation_sentences_read_russian(change, app_env):  # noqa: F811
     from app import i18n
