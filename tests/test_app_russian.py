@@ -200,16 +200,15 @@ def test_core_text_keeps_english_and_untranslated_parts():
 # blockers (validate and what it calls), the output checks, the memory estimate and the model reading behind
 # it, the learning-rate preview, and the Tools page's checks and results
 CORE_MODULES = ("trainer/config/validate.py", "trainer/config/validate_options.py",
-                "trainer/config/validate_watch.py",
-                "trainer/config/ranges.py", "trainer/config/compat.py", "trainer/config/netargs.py",
-                "trainer/network/spec.py", "trainer/optim/checks.py", "trainer/optim/args.py",
-                "trainer/dataset/checks.py", "trainer/run/output_plan.py", "trainer/vram/estimate.py",
-                "trainer/vram/optimizer.py", "trainer/vram/model.py", "trainer/config/plan.py",
-                "trainer/optim/preview.py", "trainer/dataset/plan.py", "trainer/models/family.py",
-                "trainer/models/checkpoint_io.py", "trainer/models/loader.py",
-                "trainer/tools/lora_modules.py",
-                "trainer/tools/merge.py", "trainer/tools/resize.py", "trainer/tools/sample.py",
-                "trainer/tools/sample_axes.py", "trainer/tools/stream_io.py", "trainer/tools/check.py")
+                "trainer/config/validate_watch.py", "trainer/config/ranges.py", "trainer/config/compat.py",
+                "trainer/config/netargs.py", "trainer/network/spec.py", "trainer/optim/checks.py",
+                "trainer/optim/args.py", "trainer/dataset/checks.py", "trainer/run/output_plan.py",
+                "trainer/vram/estimate.py", "trainer/vram/optimizer.py", "trainer/vram/model.py",
+                "trainer/config/plan.py", "trainer/optim/preview.py", "trainer/dataset/plan.py",
+                "trainer/models/family.py", "trainer/models/checkpoint_io.py", "trainer/models/loader.py",
+                "trainer/tools/lora_modules.py", "trainer/tools/merge.py", "trainer/tools/resize.py",
+                "trainer/tools/sample.py", "trainer/tools/sample_axes.py", "trainer/tools/stream_io.py",
+                "trainer/tools/check.py")
 
 
 def test_every_core_sentence_the_window_shows_has_a_russian_template():
