@@ -194,3 +194,100 @@ def test_core_text_keeps_english_and_untranslated_parts():
                        "alpha <= dim.").startswith("network_alpha (16,5) больше network_dim (8)")
     finally:
         i18n.set_language("en")
+
+
+# the core modules whose sentences the window shows: the settings checks beside the fields and in the Start
+# blockers (validate and what it calls), the output checks, the memory estimate and the model reading behind
+# it, the learning-rate preview, and the Tools page's checks and results
+CORE_MODULES = ("trainer/config/validate.py", "trainer/config/validate_options.py",
+                "trainer/config/validate_watch.py", "trainer/config/ranges.py", "trainer/config/compat.py",
+                "trainer/config/netargs.py", "trainer/network/spec.py", "trainer/optim/checks.py",
+                "trainer/optim/args.py", "trainer/dataset/checks.py", "trainer/run/output_plan.py",
+                "trainer/vram/estimate.py", "trainer/vram/optimizer.py", "trainer/vram/model.py",
+                "trainer/config/plan.py", "trainer/optim/preview.py", "trainer/dataset/plan.py",
+                "trainer/models/family.py", "trainer/models/checkpoint_io.py", "trainer/models/loader.py",
+                "trainer/tools/lora_modules.py", "trainer/tools/merge.py", "trainer/tools/resize.py",
+                "trainer/tools/sample.py", "trainer/tools/sample_axes.py", "trainer/tools/stream_io.py",
+                "trainer/tools/check.py")
+
+
+def test_every_core_sentence_the_window_shows_has_a_russian_template():
+    from app import i18n
+    from core_sentences import sentence_literals, untranslated
+
+    i18n.set_language("ru")
+    try:
+        missing = [f"{path}:{line}: {text!r} -> {untranslated(text)}" for path in CORE_MODULES
+                   for line, text in sentence_literals(path) if untranslated(text)]
+        found = sum(len(sentence_literals(path)) for path in CORE_MODULES)
+    finally:
+        i18n.set_language("en")
+    assert found > 100  # the scan sees the sentences
+    assert not missing, "\n".join(missing)
+
+
+def test_the_sentence_scan_catches_a_new_english_sentence(tmp_path, monkeypatch):
+    import core_sentences
+
+    from app import i18n
+
+    (tmp_path / "m.py").write_text('def f(x):\n    """Doc string is not a sentence shown."""\n'
+                                   '    raise ValueError(f"network_args {x} is set twice; '
+                                   'the zebra wins.")\n')
+    monkeypatch.setattr(core_sentences, "ROOT", tmp_path)
+    found = core_sentences.sentence_literals("m.py")
+    assert found == [(3, "network_args 7 is set twice; the zebra wins.")]
+    i18n.set_language("ru")
+    try:
+        assert core_sentences.untranslated(found[0][1]) == ["network_args 7 is set twice", "the zebra wins."]
+    finally:
+        i18n.set_language("en")
+
+
+@pytest.mark.parametrize("change", [
+    dict(network_module="lycoris.kohya", network_args=["algo=lokrr"]),
+    dict(network_module="lycoris.kohya", network_args=["algo=loha"], fp8_base=True, mixed_precision="bf16"),
+    dict(network_args=["preset=attn-only"]),
+    dict(optimizer_type="SGDNesterov", optimizer_args=["nesterov=False", "lr=1"]),
+    dict(lr_scheduler="cosine_annealing_warmup_restarts",
+         lr_scheduler_args=["T_0=0", "gamma=2", "down_factor=2"]),
+    dict(lr_scheduler="cosin"),
+    dict(optimizer_type="AdaFactor", lr_scheduler="linear", lr_warmup_steps=10),
+    dict(train_batch_size=0, network_dropout=1.5, save_precision="fp8"),  # range sentences, made from templates
+])
+def test_validation_sentences_read_russian(change, app_env):  # noqa: F811
+    from app import i18n
+    from app.core_text import tr_core
+    from core_sentences import english_prose
+    from trainer.config.fields import TrainConfig
+    from trainer.config.validate import validate
+
+    issues = validate(TrainConfig(**change), need_paths=False)
+    assert issues
+    i18n.set_language("ru")
+    try:
+        shown = [tr_core(i.message) for i in issues]
+    finally:
+        i18n.set_language("en")
+    assert all(re.search("[а-я]", s) and not english_prose(s) for s in shown), shown
+
+
+def test_memory_tooltip_reads_russian(tiny_ckpt, app_env):  # noqa: F811
+    from app import i18n
+    from core_sentences import english_prose
+    from trainer.config.fields import TrainConfig
+    from trainer.vram import estimate
+    from widgets.training.vram_bar import breakdown_html
+
+    base = dict(pretrained_model_name_or_path=str(tiny_ckpt()))
+    ests = [estimate(TrainConfig(**base, **kw)) for kw in (
+        {}, dict(cache_latents=True, flip_aug=True, gradient_checkpointing=True, optimizer_type="Prodigy"),
+        dict(cache_text_encoder_outputs=True, network_train_unet_only=True, ema="gpu", mixed_precision="bf16",
+             fp8_base=True, sample_prompts="p.txt", sample_every_n_epochs=1, optimizer_type="my.Optim"))]
+    i18n.set_language("ru")
+    try:
+        tips = [breakdown_html(e) for e in ests]
+    finally:
+        i18n.set_language("en")
+    for tip in tips:
+        assert "ГиБ" in tip and "GiB" not in tip and not english_prose(tip), tip

@@ -66,6 +66,50 @@ def test_samples_validation_and_d_lr_in_the_progress_view(qtbot, app_env, tmp_pa
     x = view.watch_plots.val_curve.getData()[0]
     assert x is None or len(x) == 0
     assert not view.lr_plot.plotItem.getAxis("right").isVisible()
+    assert "validation" not in view.loss_plot.plotItem.titleLabel.text
+    assert "d*lr" not in view.lr_plot.plotItem.titleLabel.text
+
+
+def test_sample_thumbnails_are_decoded_small_off_the_gui_thread(qtbot, app_env, tmp_path, monkeypatch):
+    import threading
+
+    from widgets.training import sample_strip
+    from widgets.training.sample_strip import THUMB, SampleStrip
+
+    threads = []
+    real = sample_strip.thumbnail
+    monkeypatch.setattr(sample_strip, "thumbnail",
+                        lambda p: threads.append(threading.current_thread()) or real(p))
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1024, 640), "red").save(big)
+    strip = SampleStrip()
+    qtbot.addWidget(strip)
+    for step in (10, 20):  # the same file twice: decoded once
+        strip.add(ev.Sample(str(big), 0, step, None, "a red field"))
+    assert strip.pending()
+    qtbot.waitUntil(lambda: not strip.pending(), timeout=10000)
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    items = [strip.latest.item(0)] + [strip.history.item(i) for i in range(strip.history.count())]
+    assert len(items) == 3
+    for item in items:
+        sizes = item.icon().availableSizes()
+        assert sizes and max(sizes[0].width(), sizes[0].height()) == THUMB
+    img = real(str(big))
+    assert (img.width(), img.height()) == (THUMB, 70)
+
+
+def test_plot_ranges_grow_with_the_data_and_shrink_only_when_far_too_wide():
+    import numpy as np
+
+    from widgets.training.live_plots import fit_range
+
+    assert fit_range(None, np.array([np.nan])) is None
+    first = fit_range(None, np.array([0.2, 0.3]))
+    assert first == pytest.approx((0.19, 0.315))
+    assert fit_range(first, np.array([0.21, 0.3])) is None  # still inside and not 4x too wide: no repaint
+    assert fit_range(first, np.array([0.1, 0.3]))[0] < 0.1  # grows
+    assert fit_range((0.0, 100.0), np.array([1.0, 2.0])) == pytest.approx((0.9, 2.15))  # far too wide
+    assert fit_range(None, np.array([0.0, 2e-4]), floor=0.0) == pytest.approx((0.0, 2.3e-4))
 
 
 def test_prompt_file_editor_previews_and_saves(qtbot, app_env, tmp_path, monkeypatch):

@@ -26,6 +26,27 @@ def titled_legend(title: str, entries) -> str:
     return f"{html.escape(title)}&nbsp;&nbsp;&nbsp;{keys}"
 
 
+def group_names() -> dict[str, str]:
+    """The parameter groups' names in the plot titles."""
+    return {"unet": tr("UNet"), "textencoder": tr("text encoder")}
+
+
+def fit_range(current, values: np.ndarray, floor=None):
+    """The y range that holds ``values``: None while ``current`` holds them and is not far too wide (a change
+    of range repaints the axes, the costliest part of a redraw); else a range with 15 % room above the data
+    and 10 % below it (none below ``floor`` when given)."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    if floor is not None:
+        lo = floor
+    span = max(hi - lo, abs(hi) * 1e-3, 1e-12)
+    if current is not None and current[0] <= lo and current[1] >= hi and (current[1] - current[0]) < 4 * span:
+        return None
+    return lo - (0 if floor is not None else 0.1 * span), hi + 0.15 * span
+
+
 class _Buffer:
     """Growing float64 arrays without reallocating on every point."""
 
@@ -53,7 +74,9 @@ class LivePlots(QSplitter):
         self.loss_plot.setLabel("bottom", tr("step"))
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(LOSS_PEN, width=1))
         self.avg_curve = self.loss_plot.plot(pen=pg.mkPen(AVG_PEN, width=2))
-        self.loss_plot.setTitle(titled_legend(tr("Loss"), [(LOSS_PEN, tr("loss")), (AVG_PEN, tr("moving average"))]))
+        self._titles: dict[int, str] = {}  # id(plot) -> the title it shows
+        self.extra_losses = np.empty(0)  # other points on the loss plot's scale (validation, watch_plots.py)
+        self.set_loss_title()
         self.lr_plot = pg.PlotWidget(background="w")
         self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
         self.lr_plot.setLabel("bottom", tr("step"))
@@ -74,7 +97,7 @@ class LivePlots(QSplitter):
         self.addWidget(self.loss_plot)
         self.addWidget(self.lr_plot)
         self.lr_curves: dict[str, object] = {}
-        self._lr_title_text = ""
+        self._lr_extra: list = []
         self.clear(LR_PENS)
 
     def clear(self, groups=LR_PENS) -> None:
@@ -89,7 +112,9 @@ class LivePlots(QSplitter):
             curve.setData([], [])
         for name in groups:
             self._lr_curve(name)
-        self._lr_title()
+        self.extra_losses = np.empty(0)
+        self.set_loss_title()  # a new run: no validation entry until its first value
+        self.set_lr_title()
         self.loss_curve.setData([], [])
         self._loss_range = self._lr_range = None
         self.avg_curve.setData([], [])
@@ -121,14 +146,24 @@ class LivePlots(QSplitter):
             self.lrs[name] = _Buffer()
         if name not in self.lr_curves:
             self.lr_curves[name] = self.lr_plot.plot(pen=pg.mkPen(LR_PENS.get(name, "#333"), width=2))
-            self._lr_title()
+            self.set_lr_title(self._lr_extra)
 
-    def _lr_title(self) -> None:
-        names = {"unet": tr("UNet"), "textencoder": tr("text encoder")}
-        title = titled_legend(tr("Learning rate"), [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves])
-        if title != self._lr_title_text:
-            self._lr_title_text = title
-            self.lr_plot.setTitle(title)
+    def set_loss_title(self, extra=()) -> None:
+        """The loss plot's title: its two curves and ``extra`` (colour, name) entries."""
+        self._set_title(self.loss_plot, titled_legend(
+            tr("Loss"), [(LOSS_PEN, tr("loss")), (AVG_PEN, tr("moving average")), *extra]))
+
+    def set_lr_title(self, extra=()) -> None:
+        """The learning-rate plot's title: one entry per group and ``extra`` (colour, name) entries."""
+        self._lr_extra = list(extra)
+        names = group_names()
+        entries = [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.lr_curves] + self._lr_extra
+        self._set_title(self.lr_plot, titled_legend(tr("Learning rate"), entries))
+
+    def _set_title(self, plot, title: str) -> None:
+        if self._titles.get(id(plot)) != title:  # a new title lays the plot out again
+            self._titles[id(plot)] = title
+            plot.setTitle(title)
 
     def redraw(self) -> None:
         x = self.steps.view()
@@ -136,7 +171,7 @@ class LivePlots(QSplitter):
         losses, avgs = self.losses.view(), self.avgs.view()
         self.loss_curve.setData(x[::k], losses[::k])
         self.avg_curve.setData(x[::k], avgs[::k])
-        self._fit_y(self.loss_plot, "_loss_range", losses, floor=None)
+        self.fit_loss()
         peak = 0.0
         for name, buf in self.lrs.items():
             values = buf.view()
@@ -146,18 +181,14 @@ class LivePlots(QSplitter):
         if peak > 0:
             self._fit_y(self.lr_plot, "_lr_range", np.array([0.0, peak]), floor=0.0)
 
+    def fit_loss(self) -> None:
+        """The loss plot's range around the losses and the extra points."""
+        losses = self.losses.view()
+        values = np.concatenate([losses, self.extra_losses]) if len(self.extra_losses) else losses
+        self._fit_y(self.loss_plot, "_loss_range", values, floor=None)
+
     def _fit_y(self, plot, attr: str, values: np.ndarray, floor) -> None:
-        """Grow (or, when far too wide, shrink) the y range to hold the data; unchanged otherwise."""
-        finite = values[np.isfinite(values)]
-        if not len(finite):
-            return
-        lo, hi = float(finite.min()), float(finite.max())
-        if floor is not None:
-            lo = floor
-        cur = getattr(self, attr, None)
-        span = max(hi - lo, abs(hi) * 1e-3, 1e-12)
-        if cur is not None and cur[0] <= lo and cur[1] >= hi and (cur[1] - cur[0]) < 4 * span:
-            return
-        new = (lo - (0 if floor is not None else 0.1 * span), hi + 0.15 * span)
-        setattr(self, attr, new)
-        plot.setYRange(*new, padding=0)
+        new = fit_range(getattr(self, attr, None), values, floor)
+        if new is not None:
+            setattr(self, attr, new)
+            plot.setYRange(*new, padding=0)

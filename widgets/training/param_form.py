@@ -7,18 +7,21 @@ for text and for lists), its unit, the recommended value, a help line (English o
 validation sentence. Fields marked ``advanced`` sit in a collapsed "Advanced" part of their group. Fields
 that do not apply to the other settings are disabled with the reason.
 
+Only the section shown first is made with the form; the others when chosen, when one of their rows is asked
+for (``form.rows`` is a widgets/training/form_rows.RowMap), or one per idle turn once the form is shown.
+
 No torch here: the form only knows ``trainer.config.fields`` (plain dataclasses).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
                                QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from app.i18n import tr
 
 from widgets.training.field_row import FieldRow, translate
-
+from widgets.training.form_rows import RowMap
 
 
 # the side list's sections: a title and the config groups (trainer/config/fields.py GROUPS) it shows, in order; a
@@ -93,6 +96,8 @@ def not_applicable(cfg) -> dict[str, str]:
     return out
 
 
+IDLE_BUILD_MS = 10  # between two hidden sections made after the form is shown (each takes ~20-40 ms)
+
 FORM_STYLE = """
 QLabel#fieldLabel { font-family: monospace; }
 QLabel#fieldHelp { color: #666; font-size: 8.5pt; }
@@ -115,9 +120,13 @@ class ParamForm(QWidget):
         from trainer.config.fields import FIELDS, TrainConfig
 
         self._cfg = config if config is not None else TrainConfig()
-        self.rows: dict[str, FieldRow] = {}
+        # only the shown section is made now (~200 rows at once took most of the page's build time); the
+        # others when first shown or when one of their rows is asked for (form_rows.RowMap)
+        self.rows = RowMap(FIELDS, self._build_section_of)
         self.advanced_toggles: dict[str, QToolButton] = {}
         self._parse_errors: dict[str, str] = {}
+        self._messages: dict[str, tuple[str, str]] = {}  # the last show_issues, for sections made later
+        self._read_only = False
         self.setStyleSheet(FORM_STYLE)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -129,9 +138,9 @@ class ParamForm(QWidget):
         lay.addWidget(self.sections)
         lay.addWidget(self.stack, 1)
         self.group_tabs: dict[str, int] = {}  # group -> index of its section
+        self._section_groups: list[tuple] = []
+        self._pages: list[QWidget] = []
         for title, groups in sections():
-            # the page is in place before its rows are made: each widget is then styled once, not again
-            # at every level a finished page would be inserted into
             page = QWidget()
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
@@ -139,26 +148,22 @@ class ParamForm(QWidget):
             scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # help lines wrap instead
             scroll.setWidget(page)
             self.stack.addWidget(scroll)
-            v = QVBoxLayout(page)
-            v.setContentsMargins(8, 4, 8, 8)
-            count = 0
+            self._pages.append(page)
+            self._section_groups.append(groups)
             for group in groups:
-                names = [n for n, f in FIELDS.items() if f.metadata.get("group") == group]
-                count += len(names)
-                if len(groups) > 1:
-                    head = QLabel(translate(group_title(group)))
-                    head.setObjectName("groupTitle")
-                    v.addWidget(head)
-                v.addLayout(self._grid([n for n in names if not FIELDS[n].metadata.get("advanced")]))
-                adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
-                if adv:
-                    self._advanced(group, adv, v)
                 self.group_tabs[group] = self.stack.count() - 1
-            v.addStretch(1)
+            count = sum(f.metadata.get("group") in groups for f in FIELDS.values())
             item = QListWidgetItem(translate(title))
             item.setToolTip(tr("{n} settings").format(n=count))
             self.sections.addItem(item)
-        self.sections.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self._built: set[int] = set()
+        self._build_section(0)
+        # the rest are made one per event-loop turn once the form has been shown, so a later click on a
+        # section (or an edit from another page) finds it ready
+        self._idle_build = QTimer(self)
+        self._idle_build.setInterval(IDLE_BUILD_MS)
+        self._idle_build.timeout.connect(self._build_next)
+        self.sections.currentRowChanged.connect(self._section_chosen)
         self.sections.setCurrentRow(0)
         fm = self.sections.fontMetrics()
         widest = max((fm.horizontalAdvance(self.sections.item(i).text()) for i in range(self.sections.count())),
@@ -167,7 +172,65 @@ class ParamForm(QWidget):
         self.sections.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.sections.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.sections.setFixedWidth(min(widest + 28, 236))
-        self.set_config(self._cfg)
+
+    def showEvent(self, e) -> None:
+        super().showEvent(e)
+        if len(self._built) < self.stack.count():
+            self._idle_build.start()
+
+    def pending(self) -> bool:
+        """True while hidden sections are being made (after the form was first shown)."""
+        return self._idle_build.isActive()
+
+    def _build_next(self) -> None:
+        todo = [i for i in range(self.stack.count()) if i not in self._built]
+        if todo:
+            self._build_section(todo[0])
+        if len(todo) <= 1:
+            self._idle_build.stop()
+
+    def _section_chosen(self, index: int) -> None:
+        if index >= 0:
+            self._build_section(index)  # before it is shown: its widgets appear with it
+        self.stack.setCurrentIndex(index)
+
+    def _build_section_of(self, name: str) -> None:
+        from trainer.config.fields import FIELDS
+
+        self._build_section(self.group_tabs[FIELDS[name].metadata.get("group")])
+
+    def _build_section(self, index: int) -> None:
+        """Make section ``index``'s rows (once) and give them the form's current values, checks and state."""
+        from trainer.config.fields import FIELDS
+
+        if index in self._built:
+            return
+        self._built.add(index)
+        groups, page = self._section_groups[index], self._pages[index]
+        before = set(self.rows.built())
+        # the page is in its scroll area before its rows are made: each widget is then styled once, not
+        # again at every level a finished page would be inserted into
+        v = QVBoxLayout(page)
+        v.setContentsMargins(8, 4, 8, 8)
+        for group in groups:
+            names = [n for n, f in FIELDS.items() if f.metadata.get("group") == group]
+            if len(groups) > 1:
+                head = QLabel(translate(group_title(group)))
+                head.setObjectName("groupTitle")
+                v.addWidget(head)
+            v.addLayout(self._grid([n for n in names if not FIELDS[n].metadata.get("advanced")]))
+            adv = [n for n in names if FIELDS[n].metadata.get("advanced")]
+            if adv:
+                self._advanced(group, adv, v)
+        v.addStretch(1)
+        new = {n: r for n, r in self.rows.built().items() if n not in before}
+        reasons = not_applicable(self._cfg)
+        for name, row in new.items():
+            row.set_value(getattr(self._cfg, name))
+            row.set_applicable(reasons.get(name, ""))
+            self._show_message(name, row)
+            if self._read_only:
+                row.container.setEnabled(False)
 
     def _advanced(self, group: str, names: list, v: QVBoxLayout) -> None:
         """A collapsed "Advanced (n)" section of a group."""
@@ -200,7 +263,7 @@ class ParamForm(QWidget):
         r = 0
         for n in names:
             row = FieldRow(n, dict(FIELDS[n].metadata), self)
-            self.rows[n] = row
+            self.rows.add(n, row)
             g.addWidget(row.label, r, 0, Qt.AlignmentFlag.AlignTop)
             g.addWidget(row.container, r, 1)
             g.addWidget(row.help, r + 1, 1)
@@ -213,11 +276,15 @@ class ParamForm(QWidget):
 
     # ------------------------------------------------------------------ values
     def set_config(self, cfg) -> None:
-        """Show ``cfg`` (no ``changed`` signals)."""
-        self._cfg = cfg
+        """Show ``cfg`` (no ``changed`` signals). Only the fields whose value differs are written again (and a
+        field whose text did not parse, which now shows the config's value); sections not made yet read the
+        config when they are."""
+        old, self._cfg = self._cfg, cfg
+        stale = set(self._parse_errors)
         self._parse_errors.clear()
-        for name, row in self.rows.items():
-            row.set_value(getattr(cfg, name))
+        for name, row in self.rows.built().items():
+            if name in stale or getattr(cfg, name) != getattr(old, name):
+                row.set_value(getattr(cfg, name))
         self._update_applicable()
 
     def config(self):
@@ -248,7 +315,7 @@ class ParamForm(QWidget):
 
     def _update_applicable(self) -> None:
         reasons = not_applicable(self._cfg)
-        for name, row in self.rows.items():
+        for name, row in self.rows.built().items():
             row.set_applicable(reasons.get(name, ""))
 
     def show_issues(self, issues) -> None:
@@ -260,18 +327,22 @@ class ParamForm(QWidget):
             msgs[i.field] = (i.message, "error" if i.error else "warning")
         for name, text in self._parse_errors.items():
             msgs[name] = (text, "error")
-        for name, row in self.rows.items():
-            text, level = msgs.get(name, ("", ""))
-            if not text and row.disabled_reason:
-                text, level = row.disabled_reason, "note"
-            row.set_message(text, level)
+        self._messages = msgs
+        for name, row in self.rows.built().items():
+            self._show_message(name, row)
+
+    def _show_message(self, name: str, row: FieldRow) -> None:
+        text, level = self._messages.get(name, ("", ""))
+        if not text and row.disabled_reason:
+            text, level = row.disabled_reason, "note"
+        row.set_message(text, level)
 
     def focus_field(self, name: str) -> None:
         from trainer.config.fields import FIELDS
 
-        row = self.rows.get(name)
-        if row is None:
+        if name not in self.rows:
             return
+        row = self.rows[name]
         group = FIELDS[name].metadata.get("group")
         self.sections.setCurrentRow(self.group_tabs[group])
         toggle = self.advanced_toggles.get(group)
@@ -280,5 +351,6 @@ class ParamForm(QWidget):
         row.editor.setFocus()
 
     def set_read_only(self, read_only: bool) -> None:
-        for row in self.rows.values():
+        self._read_only = read_only
+        for row in self.rows.built().values():
             row.container.setEnabled(not read_only)

@@ -1,12 +1,16 @@
 """Sample images in the Progress view: the newest image of every prompt on the left, and beside it the
 chosen prompt's images over the run (a strip, oldest left). Double-click enlarges an image; with two
-images of the strip selected, Compare shows them side by side with their step or epoch."""
+images of the strip selected, Compare shows them side by side with their step or epoch.
+
+Thumbnails are decoded in a pool thread, at thumbnail size where the format allows it (QImageReader's scaled
+size: JPEG decodes at a fraction of the work), once per file: a run's 1024 px PNGs never stall the GUI thread,
+and switching prompts reuses them."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -23,6 +27,21 @@ def when_text(e) -> str:
     if e.epoch is not None:
         return tr("epoch {epoch}").format(epoch=e.epoch)
     return tr("step {step}").format(step=e.step)
+
+
+def thumbnail(path: str) -> QImage:
+    """The image at ``path`` scaled to fit THUMB x THUMB (a null image when it cannot be read); safe off the
+    GUI thread (QImage, not QPixmap)."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and (size.width() > THUMB or size.height() > THUMB):
+        reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
+    img = reader.read()
+    if not img.isNull() and (img.width() > THUMB or img.height() > THUMB):  # a reader that ignores the size
+        img = img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                         Qt.TransformationMode.SmoothTransformation)
+    return img
 
 
 def _list(flow_height: int) -> QListWidget:
@@ -95,6 +114,7 @@ class SampleStrip(QWidget):
 
     def clear(self) -> None:
         self.samples: dict[int, list] = {}  # prompt index -> its Sample events, oldest first
+        self._icons: dict[str, QIcon | None] = {}  # path -> thumbnail (None while it is decoded)
         self.latest.clear()
         self.history.clear()
         self.compare_btn.setEnabled(False)
@@ -122,15 +142,34 @@ class SampleStrip(QWidget):
                 return self.latest.item(i)
         return None
 
-    @staticmethod
-    def _fill(item: QListWidgetItem, e, text: str) -> None:
-        pix = QPixmap(e.path)
-        if not pix.isNull():
-            item.setIcon(QIcon(pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation)))
+    def _fill(self, item: QListWidgetItem, e, text: str) -> None:
         item.setText(text)
         item.setToolTip(f"{e.prompt}\n{Path(e.path).name}")
         item.setData(EVENT_ROLE, e)
+        path = str(e.path)
+        if path not in self._icons:
+            self._icons[path] = None
+            from widgets.common.worker import run_task
+
+            run_task(thumbnail, path, on_done=lambda img, p=path: self._decoded(p, img),
+                     on_error=lambda _msg, p=path: self._decoded(p, QImage()), owner=self)
+        item.setIcon(self._icons[path] or QIcon())
+
+    def _decoded(self, path: str, img: QImage) -> None:
+        """A thumbnail is ready: every item showing that file gets it."""
+        if path not in self._icons:  # cleared for a new run meanwhile
+            return
+        icon = QIcon(QPixmap.fromImage(img)) if not img.isNull() else QIcon()
+        self._icons[path] = icon
+        for w in (self.latest, self.history):
+            for i in range(w.count()):
+                item = w.item(i)
+                if str(item.data(EVENT_ROLE).path) == path:
+                    item.setIcon(icon)
+
+    def pending(self) -> bool:
+        """True while thumbnails are being decoded."""
+        return any(v is None for v in self._icons.values())
 
     def _add_history(self, e) -> None:
         item = QListWidgetItem()

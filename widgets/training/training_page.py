@@ -256,8 +256,9 @@ class TrainingPage(ConfigFilesMixin, QWidget):
         return self.run is not None and self.run.is_running()
 
     def settle(self) -> bool:
-        """True when nothing is pending (the preview is drawn): screenshots wait for it."""
-        return not self.lr_preview.busy() and not self._estimate_timer.isActive()
+        """True when nothing is pending (the preview is drawn, every form section made): screenshots wait
+        for it."""
+        return not self.lr_preview.busy() and not self._estimate_timer.isActive() and not self.form.pending()
 
     def start(self) -> bool:
         from app.train_worker import TrainRun

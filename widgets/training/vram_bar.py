@@ -9,6 +9,7 @@ training page calls it through a short single-shot timer so a burst of edits cos
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
@@ -38,6 +39,45 @@ def kind_of(part) -> str:
     if part.group == "activations":
         return "activations"
     return "context"  # the CUDA context and the allocator's reserve
+
+
+def breakdown_html(est) -> str:
+    """The estimate's breakdown (the CLI's ``est.format()`` table) as the label's tooltip, in the interface
+    language: every part with its size and note, the other peaks and the notes."""
+    from html import escape
+
+    def row(label, gib, note=""):
+        note = escape(tr_core(note)) if note else ""
+        return (f"<tr><td>{escape(tr_core(label))}</td><td align='right' style='padding-left:8px'>"
+                f"{trf('{gib:.3f} GiB', gib=gib).replace(' ', '&nbsp;')}</td>"
+                f"<td style='padding-left:8px; color:#555'>{note}</td></tr>")
+
+    groups = {"weights": tr("Weights"), "training": tr("Training"), "activations": tr("Activations"),
+              "overhead": tr("Overhead")}
+    w, h = est.resolution
+    head = [trf("Estimate for {family} {model}, {w}x{h}, batch {b}", family=est.family.upper(),
+                model=escape(Path(est.model).name), w=w, h=h, b=est.batch_size),
+            trf("LoRA: {n} modules, {params} trainable parameters", n=est.lora_modules,
+                params=est.trainable_params),
+            trf("Calibration: {status} (checked against measured GPU rows)", status=tr_core(est.calibration))]
+    rows, group = [], None
+    for p in est.parts:
+        if p.group != group:
+            group = p.group
+            rows.append(f"<tr><td colspan=3><b>{escape(groups.get(group, group))}</b></td></tr>")
+        rows.append(row(p.label, p.gib, p.note))
+    if est.not_added:
+        title = tr("Not added (a smaller transient at another moment of the step)")
+        rows.append(f"<tr><td colspan=3><b>{title}</b></td></tr>")
+        rows += [row(p.label, p.gib, p.note) for p in est.not_added]
+    tail = [trf("Live tensors at the peak: {gib:.3f} GiB", gib=est.allocated_bytes / GiB)]
+    if est.caching_peak_bytes is not None:
+        tail.append(trf("Latent caching: {gib:.3f} GiB", gib=est.caching_peak_bytes / GiB))
+    if est.sampling_peak_bytes is not None:
+        tail.append(trf("Sample images: {gib:.3f} GiB", gib=est.sampling_peak_bytes / GiB))
+    tail += [escape(tr_core(n)) for n in est.notes]
+    tail.append("<b>" + trf("Peak: {gib:.2f} GiB", gib=est.peak_gib) + "</b>")
+    return ("<br>".join(head) + "<table cellspacing=0>" + "".join(rows) + "</table>" + "<br>".join(tail))
 
 
 class _Bar(QWidget):
@@ -155,7 +195,7 @@ class VramBar(QWidget):
                 else:
                     text += " " + tr("Does not fit: see the advice in the tooltip.")
             self.label.setText(text)
-            self.label.setToolTip("<pre>" + est.format() + "</pre>")
+            self.label.setToolTip(breakdown_html(est))
         self.bar.total = gpu.total_bytes if gpu else None
         self.bar.free = gpu.free_bytes if gpu else None
         self.bar.marker_text = trf("card {total:.0f} GiB", total=gpu.total_gib) if gpu else ""

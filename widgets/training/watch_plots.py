@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt
 
 from app.i18n import tr
 
+from widgets.training.live_plots import fit_range, group_names
+
 VAL_PEN = "#2ca02c"
 DLR_PENS = {"unet": "#17becf", "textencoder": "#e377c2"}
 
@@ -21,6 +23,7 @@ class WatchPlots:
         # them paints exactly what it painted before (the view's first paint is timed)
         self.dlr_box = None  # made with the first d*lr value: runs without one paint nothing more
         self.dlr_curves: dict[str, object] = {}
+        self._dlr_range = None
         # drawn by the view's own refresh (at most once a second, never while hidden): no timer of its own
         self.reset()
 
@@ -33,6 +36,7 @@ class WatchPlots:
             self.val_curve.setData([], [])
         for c in self.dlr_curves.values():
             c.setData([], [])
+        self._dlr_range = None
         item = self.view.lr_plot.getPlotItem()
         if item.getAxis("right").isVisible():
             item.hideAxis("right")
@@ -66,12 +70,9 @@ class WatchPlots:
                 self.val_curve = view.loss_plot.plot(pen=pg.mkPen(VAL_PEN, width=2), symbol="o", symbolSize=6,
                                                      symbolBrush=VAL_PEN, symbolPen=None)
             self.val_curve.setData(self.val_steps, self.val_losses)
-            losses = np.concatenate([view.plots.losses.view(), np.asarray(self.val_losses)])
-            view.plots._fit_y(view.loss_plot, "_loss_range", losses, floor=None)
-            from widgets.training.live_plots import AVG_PEN, LOSS_PEN, titled_legend
-
-            view.loss_plot.setTitle(titled_legend(tr("Loss"), [(LOSS_PEN, tr("loss")),
-                                                               (AVG_PEN, tr("moving average"))] + self.legend()))
+            view.plots.extra_losses = np.asarray(self.val_losses, dtype=float)  # fitted with the losses now
+            view.plots.fit_loss()
+            view.plots.set_loss_title(self.legend())
         if self.dlr_steps:
             item = view.lr_plot.getPlotItem()
             if self.dlr_box is None:
@@ -86,9 +87,13 @@ class WatchPlots:
                     self.dlr_curves[name] = curve
                 self.dlr_curves[name].setData(self.dlr_steps[: len(values)], values)
                 top = max(top, max(values))
-            if top > 0:
-                self.dlr_box.setYRange(0, top * 1.15, padding=0)
-            self._lr_title()
+            new = fit_range(self._dlr_range, np.array([0.0, top]), floor=0.0) if top > 0 else None
+            if new is not None:
+                self._dlr_range = new
+                self.dlr_box.setYRange(*new, padding=0)
+            names = group_names()
+            view.plots.set_lr_title([(DLR_PENS.get(n, "#555"), tr("d*lr {name}").format(name=names.get(n, n)))
+                                     for n in self.dlr_curves])
 
     def _make_dlr_box(self, lr_item) -> None:
         """A second view box over the learning-rate plot with its own y scale, read on the right axis."""
@@ -102,11 +107,3 @@ class WatchPlots:
         self.dlr_box.setXLink(lr_item)
         self.dlr_box.setGeometry(lr_item.vb.sceneBoundingRect())
         lr_item.vb.sigResized.connect(lambda *_: self.dlr_box.setGeometry(lr_item.vb.sceneBoundingRect()))
-
-    def _lr_title(self) -> None:
-        from widgets.training.live_plots import LR_PENS, titled_legend
-
-        names = {"unet": tr("UNet"), "textencoder": tr("text encoder")}
-        entries = [(LR_PENS.get(n, "#333"), names.get(n, n)) for n in self.view.plots.lr_curves]
-        entries += [(DLR_PENS.get(n, "#555"), tr("d*lr {name}").format(name=names.get(n, n))) for n in self.dlr_curves]
-        self.view.lr_plot.setTitle(titled_legend(tr("Learning rate"), entries))
