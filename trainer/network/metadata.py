@@ -63,7 +63,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_lr_scheduler": cfg.lr_scheduler_type or cfg.lr_scheduler,
         "ss_network_module": cfg.network_module,
         "ss_network_dim": cfg.network_dim or 4,
-        "ss_network_alpha": alpha_text(cfg.network_alpha),
+        "ss_network_alpha": cfg.network_alpha,  # str() of the config's type like sd-scripts: "4" or "4.0"
         "ss_network_dropout": cfg.network_dropout,
         "ss_mixed_precision": cfg.mixed_precision,
         "ss_full_fp16": bool(cfg.full_fp16),
@@ -143,11 +143,6 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         md = {k: v for k, v in md.items() if k in MINIMUM_KEYS}
     md.update(build_modelspec(cfg, run.model_version, run.started_at, f"lora-desk/{APP_VERSION}"))
     return md
-
-
-def alpha_text(alpha: float) -> str:
-    """ss_network_alpha as sd-scripts writes a TOML's whole number: "4", not "4.0"."""
-    return str(int(alpha)) if float(alpha).is_integer() else str(alpha)
 
 
 def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str]:
