@@ -106,6 +106,7 @@ def test_metadata_has_every_key_sd_scripts_writes():
     missing = expected - set(md)
     assert missing == {"ss_sd_scripts_commit_hash"}  # not sd-scripts: ss_lora_desk_version instead
     assert md["ss_network_alpha"] == "4"  # a TOML int; 4.0 is written "4.0" (tests/test_lora_alpha_dtype.py)
+    assert md["ss_network_args"] == '{"conv_dim": "4", "dropout": null}'  # sd-scripts adds network_dropout
     assert md["modelspec.architecture"] == "stable-diffusion-v1/lora"
     assert md["modelspec.implementation"] == "diffusers"
     assert md["modelspec.title"] == "mine" and md["modelspec.resolution"] == "512x512"

@@ -129,7 +129,10 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
     if run.datasets is not None:
         md["ss_datasets"] = json.dumps(run.datasets, ensure_ascii=False)
     if cfg.network_args:
-        md["ss_network_args"] = json.dumps(parse_network_args(cfg.network_args))
+        net_args = parse_network_args(cfg.network_args)
+        if not cfg.dim_from_weights and "dropout" not in net_args:  # sd-scripts' "workaround for LyCORIS"
+            net_args["dropout"] = cfg.network_dropout
+        md["ss_network_args"] = json.dumps(net_args)
     if cfg.pretrained_model_name_or_path:
         md["ss_sd_model_name"] = os.path.basename(cfg.pretrained_model_name_or_path.rstrip("/\\"))
         if run.model_hashes:
