@@ -100,3 +100,21 @@ def test_every_reader_takes_int64_alphas(tiny_ckpt, dataset, tmp_path):
     out = load_file(str(path))
     key = "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight"
     assert torch.equal(out[key], load_file(str(src))[key])  # continued from the file (lr 0)
+
+
+def test_diffusers_applies_an_int64_alpha_like_the_float_one(tiny_ckpt, tmp_path):
+    """What A1111/ComfyUI/diffusers do (alpha.item()): the same weights with alpha 4 (int64) and 4.0 act alike
+    (diffusers' int path rounds differently in the last float32 bit)."""
+    from tests.diffusers_check import outputs, pipeline_for
+    from trainer.models.loader import load_base_model
+
+    _, unet_base = outputs(pipeline_for(load_base_model(tiny_ckpt())))
+    results = []
+    for alpha in (4, 4.0):
+        path = make_lora(tmp_path / f"a{alpha!r}.safetensors", alpha=alpha, args=["conv_dim=4", "conv_alpha=2"])
+        pipe = pipeline_for(load_base_model(tiny_ckpt()))
+        pipe.load_lora_weights(str(path), adapter_name="a")
+        results.append(outputs(pipe))
+    (te_int, unet_int), (te_float, unet_float) = results
+    assert (unet_float - unet_base).abs().max() > 1e-3  # the LoRA acts
+    assert torch.allclose(te_int, te_float, atol=1e-5) and torch.allclose(unet_int, unet_float, atol=1e-5)
