@@ -79,7 +79,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_multires_noise_discount": cfg.multires_noise_discount,
         "ss_adaptive_noise_scale": cfg.adaptive_noise_scale,
         "ss_zero_terminal_snr": cfg.zero_terminal_snr,
-        "ss_training_comment": cfg.training_comment or f"LoRA Desk {APP_VERSION}",
+        "ss_training_comment": cfg.training_comment or None,  # "None" as sd-scripts; the app is in its own keys
         "ss_optimizer": run.optimizer,
         "ss_max_grad_norm": cfg.max_grad_norm,
         "ss_caption_dropout_rate": cfg.caption_dropout_rate,
