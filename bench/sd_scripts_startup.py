@@ -136,11 +136,11 @@ def prepare(work: Path, model: Path | None = None) -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sd-scripts", required=True, type=Path, help="sd-scripts checkout (has train_network.py)")
+    ap.add_argument("--sd-scripts", required=True, type=Path, help="checkout with train_network.py")
     ap.add_argument("--sd-python", required=True, help="Python of sd-scripts' venv")
     ap.add_argument("--runs", type=int, default=3, help="runs of each (default 3)")
-    ap.add_argument("--work", type=Path, help="folder for the model and outputs, kept (default: a temporary one)")
-    ap.add_argument("--model", type=Path, help="an SD 1.x checkpoint both can load (default: a random SD 1.5)")
+    ap.add_argument("--work", type=Path, help="folder for the model and outputs, kept (default: temporary)")
+    ap.add_argument("--model", type=Path, help="an SD 1.x file both can load (default: a random SD 1.5)")
     a = ap.parse_args(argv)
     if not (a.sd_scripts / "train_network.py").is_file():
         raise SystemExit(f"{a.sd_scripts} has no train_network.py.")

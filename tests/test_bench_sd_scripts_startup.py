@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("sd_scripts_startup", ROOT / "bench" / "sd_scripts_startup.py")
+    path = ROOT / "bench" / "sd_scripts_startup.py"
+    spec = importlib.util.spec_from_file_location("sd_scripts_startup", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench

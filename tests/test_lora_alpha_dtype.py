@@ -111,7 +111,8 @@ def test_diffusers_applies_an_int64_alpha_like_the_float_one(tiny_ckpt, tmp_path
     _, unet_base = outputs(pipeline_for(load_base_model(tiny_ckpt())))
     results = []
     for alpha in (4, 4.0):
-        path = make_lora(tmp_path / f"a{alpha!r}.safetensors", alpha=alpha, args=["conv_dim=4", "conv_alpha=2"])
+        path = make_lora(tmp_path / f"a{alpha!r}.safetensors", alpha=alpha,
+                         args=["conv_dim=4", "conv_alpha=2"])
         pipe = pipeline_for(load_base_model(tiny_ckpt()))
         pipe.load_lora_weights(str(path), adapter_name="a")
         results.append(outputs(pipe))

@@ -43,7 +43,8 @@ def test_metadata_equals_what_sd_scripts_wrote(tiny_ckpt, tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text(FIXTURE["toml"], encoding="utf-8")
     cfg = from_dict({**read_toml(toml), "pretrained_model_name_or_path": str(model),
-                     "train_data_dir": str(ROOT / "examples" / "demo_dataset"), "output_dir": str(tmp_path / "out")})
+                     "train_data_dir": str(ROOT / "examples" / "demo_dataset"),
+                     "output_dir": str(tmp_path / "out")})
     path, _ = run_training(cfg)
     assert _tensor_dtypes(path) == FIXTURE["tensor_dtypes"]
     ours, theirs = read_metadata(path), FIXTURE["metadata"]

@@ -71,7 +71,7 @@ def _lycoris_kwargs(spec: NetworkSpec, cfg) -> dict:
     return kw
 
 
-def sd_scripts_alpha(spec: NetworkSpec, module) -> int | float:
+def _sd_scripts_alpha(spec: NetworkSpec, module) -> int | float:
     """The `.alpha` value of one module as sd-scripts' networks/lora.py stores it: torch.tensor(alpha) keeps
     the config's type (a TOML int -> int64, a float -> float32); conv_alpha is always a float; 0 means the
     module's rank (an int)."""
@@ -88,7 +88,7 @@ def _alphas_as_sd_scripts(net, spec: NetworkSpec) -> None:
         return
     for m in net.loras:
         if isinstance(getattr(m, "alpha", None), torch.Tensor) and hasattr(m, "lora_dim"):  # not train_norm's
-            m.alpha = torch.tensor(sd_scripts_alpha(spec, m), device=m.alpha.device)
+            m.alpha = torch.tensor(_sd_scripts_alpha(spec, m), device=m.alpha.device)
 
 
 class LoraNetwork:
