@@ -55,6 +55,8 @@ def test_networks_lora_alpha_dtypes_follow_sd_scripts():
 def test_lycoris_and_dylora_alpha_dtypes_follow_their_modules():
     lin, conv = _alphas("lycoris.kohya", alpha=4, args=["algo=locon", "conv_dim=4", "conv_alpha=2"])
     assert all(a.dtype == torch.float32 for a in lin + conv)  # LoCon: alpha * (dim / dim)
+    _, conv = _alphas("lycoris.kohya", alpha=4, args=["algo=locon", "conv_dim=4"])
+    assert conv and all(float(a) == 4.0 for a in conv)  # lycoris' create_network: conv_alpha = network_alpha
     lin, _ = _alphas("networks.dylora", alpha=4, args=["unit=4"])
     assert all(a.dtype == torch.int64 and int(a) == 4 for a in lin)  # torch.tensor(alpha), as sd-scripts
 
