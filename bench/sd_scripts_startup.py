@@ -1,6 +1,6 @@
 """Start-up against kohya-ss sd-scripts: process start to the end of the first training step, same TOML.
 
-    python bench/sd_scripts_startup.py --sd-scripts DIR --sd-python PATH [--runs 3] [--work DIR]
+    python bench/sd_scripts_startup.py --sd-scripts DIR --sd-python PATH [--runs 3] [--work DIR] [--model F]
 
 DIR is a checkout of sd-scripts and PATH the Python of a venv with its requirements (see docs/traps.md for
 one on this CPU-only machine). Both programs train the same TOML on the same dataset (examples/demo_dataset)
