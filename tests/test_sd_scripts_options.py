@@ -100,12 +100,13 @@ def test_metadata_has_every_key_sd_scripts_writes():
     from trainer.network.metadata import build_metadata, with_progress
 
     cfg = TrainConfig(pretrained_model_name_or_path="/m/base.safetensors", output_name="mine", network_dim=8,
-                      network_alpha=4.0, network_args=["conv_dim=4"])
+                      network_alpha=4, network_args=["conv_dim=4"])
     md = with_progress(build_metadata(cfg, _run_info()), epoch=2, step=6)
     expected = set(_names("sd_scripts_lora_metadata_keys.txt"))
     missing = expected - set(md)
     assert missing == {"ss_sd_scripts_commit_hash"}  # not sd-scripts: ss_lora_desk_version instead
-    assert md["ss_network_alpha"] == "4"
+    assert md["ss_network_alpha"] == "4"  # a TOML int; 4.0 is written "4.0" (tests/test_lora_alpha_dtype.py)
+    assert md["ss_network_args"] == '{"conv_dim": "4", "dropout": null}'  # sd-scripts adds network_dropout
     assert md["modelspec.architecture"] == "stable-diffusion-v1/lora"
     assert md["modelspec.implementation"] == "diffusers"
     assert md["modelspec.title"] == "mine" and md["modelspec.resolution"] == "512x512"

@@ -219,7 +219,7 @@ def test_version_in_one_place():
     r = subprocess.run([sys.executable, "main.py", "--version"], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == f"LoRA Desk {APP_VERSION}"
-    assert metadata.APP_VERSION is APP_VERSION  # ss_lora_desk_version / ss_training_comment read it
+    assert metadata.APP_VERSION is APP_VERSION  # ss_lora_desk_version / modelspec read it
     # pyproject.toml repeats it (a static field); keep the two equal
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == APP_VERSION
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")

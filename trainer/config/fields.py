@@ -119,7 +119,8 @@ class TrainConfig:
     network_dim: int | None = opt(None, "network", "Rank of the adapter: its capacity and file size. "
                                   "Above 128 is rarely useful; 32-64 for SD 1.x, 8-16 for SDXL.",
                                   min=1, max=1024, recommended=32)
-    network_alpha: float = opt(1.0, "network", "Scales the adapter by alpha/dim. Lower alpha trains slower "
+    # the int 1 like sd-scripts' default: its .alpha tensors are then int64 and ss_network_alpha "1"
+    network_alpha: float = opt(1, "network", "Scales the adapter by alpha/dim. Lower alpha trains slower "
                                "and needs a higher learning rate.", min=0.0, max=1024.0,
                                recommended="dim/4 to dim for styles, dim/16 or less for characters")
     network_args: list = opt([], "network", "Extra network options as key=value: conv_dim, conv_alpha, "

@@ -18,6 +18,9 @@ from trainer.fileio import write_atomic
 
 _HINTS = typing.get_type_hints(TrainConfig)
 INT_OR_RATIO = ("lr_warmup_steps", "lr_decay_steps")  # sd-scripts' int_or_float: 0.2 is a share, 20 steps
+# sd-scripts passes a TOML value to its code untouched (argparse converts only command-line text), so a TOML
+# int stays an int: network_alpha = 4 writes ss_network_alpha "4" and int64 .alpha tensors, 4.0 writes "4.0"
+KEEPS_TOML_INT = ("network_alpha",)
 
 
 def _base_types(name: str) -> tuple[set[type], bool]:
@@ -67,7 +70,8 @@ def coerce(name: str, value: Any, *, from_text: bool = False) -> Any:
                 pass
     elif float in allowed:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value) if not (name in INT_OR_RATIO and isinstance(value, int)) else value
+            keep_int = name in INT_OR_RATIO or (name in KEEPS_TOML_INT and not from_text)
+            return value if keep_int and isinstance(value, int) else float(value)
         if from_text and isinstance(value, str):
             try:
                 return int(value) if name in INT_OR_RATIO and value.isdigit() else float(value)

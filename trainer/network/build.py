@@ -71,6 +71,26 @@ def _lycoris_kwargs(spec: NetworkSpec, cfg) -> dict:
     return kw
 
 
+def _sd_scripts_alpha(spec: NetworkSpec, module) -> int | float:
+    """The `.alpha` value of one module as sd-scripts' networks/lora.py stores it: torch.tensor(alpha) keeps
+    the config's type (a TOML int -> int64, a float -> float32); conv_alpha is always a float; 0 means the
+    module's rank (an int)."""
+    org = module.org_module[0]
+    conv3 = isinstance(org, nn.Conv2d) and tuple(org.kernel_size) != (1, 1)
+    alpha = spec.conv_alpha if conv3 else spec.alpha
+    return module.lora_dim if alpha is None or alpha == 0 else alpha
+
+
+def _alphas_as_sd_scripts(net, spec: NetworkSpec) -> None:
+    """LyCORIS' LoCon module stores alpha * (dim / dim), always a float; networks.lora files keep the int
+    (LyCORIS' own algorithms and DyLoRA already store what sd-scripts + LyCORIS store)."""
+    if spec.module != "networks.lora" or as_bool(spec.args.get("rs_lora", False)):
+        return
+    for m in net.loras:
+        if isinstance(getattr(m, "alpha", None), torch.Tensor) and hasattr(m, "lora_dim"):  # not train_norm's
+            m.alpha = torch.tensor(_sd_scripts_alpha(spec, m), device=m.alpha.device)
+
+
 class LoraNetwork:
     """The lycoris network plus what the trainer needs: parameter groups, kohya state dict, max-norm."""
 
@@ -153,6 +173,7 @@ def build_network(cfg, unet: nn.Module, text_encoders: list[nn.Module]) -> LoraN
     te_arg = (named if len(named) > 1 else named[0]) if named else None
     net = lk.LycorisNetworkKohya(te_arg, unet, **_lycoris_kwargs(spec, cfg))
     net.apply_to(te_arg, unet, apply_text_encoder=bool(named), apply_unet=train_unet)
+    _alphas_as_sd_scripts(net, spec)
     use_lean_forward(net)
     if not net.loras:
         raise ConfigError(f"The network settings ({spec.module}, preset {spec.preset}) match no layer of "

@@ -63,7 +63,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_lr_scheduler": cfg.lr_scheduler_type or cfg.lr_scheduler,
         "ss_network_module": cfg.network_module,
         "ss_network_dim": cfg.network_dim or 4,
-        "ss_network_alpha": alpha_text(cfg.network_alpha),
+        "ss_network_alpha": cfg.network_alpha,  # str() of the config's type like sd-scripts: "4" or "4.0"
         "ss_network_dropout": cfg.network_dropout,
         "ss_mixed_precision": cfg.mixed_precision,
         "ss_full_fp16": bool(cfg.full_fp16),
@@ -79,7 +79,7 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         "ss_multires_noise_discount": cfg.multires_noise_discount,
         "ss_adaptive_noise_scale": cfg.adaptive_noise_scale,
         "ss_zero_terminal_snr": cfg.zero_terminal_snr,
-        "ss_training_comment": cfg.training_comment or f"LoRA Desk {APP_VERSION}",
+        "ss_training_comment": cfg.training_comment or None,  # "None" as sd-scripts; the app is in its own keys
         "ss_optimizer": run.optimizer,
         "ss_max_grad_norm": cfg.max_grad_norm,
         "ss_caption_dropout_rate": cfg.caption_dropout_rate,
@@ -132,7 +132,10 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         md["ss_datasets"] = json.dumps(run.datasets, ensure_ascii=False)
         md = {k: v for k, v in md.items() if k not in FOLDER_RUN_KEYS}
     if cfg.network_args:
-        md["ss_network_args"] = json.dumps(parse_network_args(cfg.network_args))
+        net_args = parse_network_args(cfg.network_args)
+        if not cfg.dim_from_weights and "dropout" not in net_args:  # sd-scripts' "workaround for LyCORIS"
+            net_args["dropout"] = cfg.network_dropout
+        md["ss_network_args"] = json.dumps(net_args)
     if cfg.pretrained_model_name_or_path:
         md["ss_sd_model_name"] = os.path.basename(cfg.pretrained_model_name_or_path.rstrip("/\\"))
         if run.model_hashes:
@@ -146,11 +149,6 @@ def build_metadata(cfg: TrainConfig, run: RunInfo) -> dict[str, str]:
         md = {k: v for k, v in md.items() if k in MINIMUM_KEYS}
     md.update(build_modelspec(cfg, run.model_version, run.started_at, f"lora-desk/{APP_VERSION}"))
     return md
-
-
-def alpha_text(alpha: float) -> str:
-    """ss_network_alpha as sd-scripts writes a TOML's whole number: "4", not "4.0"."""
-    return str(int(alpha)) if float(alpha).is_integer() else str(alpha)
 
 
 def with_progress(md: dict[str, str], *, epoch: int, step: int) -> dict[str, str]:

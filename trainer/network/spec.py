@@ -46,7 +46,9 @@ def network_spec(cfg) -> NetworkSpec:
         if preset not in PRESETS:
             raise ConfigError(f"network_args preset='{preset}' is not known; use one of {', '.join(PRESETS)}.")
         if "conv_dim" not in args:  # lycoris trains conv layers at network_dim unless told otherwise
-            conv_dim, conv_alpha = dim, alpha
+            conv_dim = dim
+        if "conv_alpha" not in args:  # and with network_alpha (its create_network), not sd-scripts' 1.0
+            conv_alpha = float(alpha)
     elif cfg.network_module in ("networks.lora", "networks.dylora"):
         algo = "dylora" if cfg.network_module == "networks.dylora" else "locon"
         preset = "sd-scripts"

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from trainer.errors import UserError
-from trainer.network.lora_file import lora_bytes, save_lora
+from trainer.network.lora_file import SAVE_DTYPES, lora_bytes, save_lora
 from trainer.network.naming import rename_modules, uses_both_unet_spellings
 
 
@@ -36,13 +36,24 @@ def network_state_dict(network, unet, family: str) -> dict[str, torch.Tensor]:
     return sd
 
 
+def _as_saved(sd: dict[str, torch.Tensor], save_precision) -> dict[str, torch.Tensor]:
+    """sd-scripts' save_weights converts every tensor to save_precision when one is given, the int64 .alpha
+    of a TOML int network_alpha included (lora_bytes converts only the floats, as its merge/resize do)."""
+    if not save_precision:
+        return sd
+    dtype = SAVE_DTYPES[save_precision]
+    return {k: v if v.is_floating_point() else v.to(dtype) for k, v in sd.items()}
+
+
 def save_network(network, base, path: Path, metadata: dict, save_precision) -> int:
-    return save_lora(path, network_state_dict(network, base.unet, base.family), metadata, save_precision)
+    sd = _as_saved(network_state_dict(network, base.unet, base.family), save_precision)
+    return save_lora(path, sd, metadata, save_precision)
 
 
 def network_bytes(network, base, metadata: dict, save_precision) -> bytes:
     """The LoRA file in memory (written by trainer.run.save_guard, which keeps it when the disk refuses)."""
-    return lora_bytes(network_state_dict(network, base.unet, base.family), metadata, save_precision)
+    sd = _as_saved(network_state_dict(network, base.unet, base.family), save_precision)
+    return lora_bytes(sd, metadata, save_precision)
 
 
 @dataclass

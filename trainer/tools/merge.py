@@ -312,7 +312,7 @@ def merge_loras(models: list, ratios: list | None, save_to, *, new_rank: int | N
             down, up, rank = _svd_of_deltas(name, parts, layer_shapes.get(name), new_rank)
         result_sd[f"{name}.lora_down.weight"] = down
         result_sd[f"{name}.lora_up.weight"] = up
-        result_sd[f"{name}.alpha"] = torch.tensor(float(rank))  # scale 1: the ratios and scales are in lora_up
+        result_sd[f"{name}.alpha"] = torch.tensor(int(rank))  # int64 as svd_merge_lora.py; scale 1
         if on_progress:
             on_progress(i + 1, len(names))
     how = "concatenated" if new_rank is None else f"SVD to rank {new_rank}"
