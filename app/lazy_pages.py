@@ -46,6 +46,7 @@ def make_training_page(win):
     page.send_to_tools.connect(win.send_to_tools)
     page.sample_saved.connect(win.sample_saved)
     page.lora_saved.connect(win._lora_saved)
+    page.trainingChanged.connect(win.dataset_page.set_training)  # a run's source stays while it runs
     swap_in(win.tabs, 1, page, tr("Training"))
     return page
 

@@ -174,6 +174,8 @@ def save_dataset_config_from(page, path: str | None = None) -> str | None:
     except (OSError, UserError) as e:
         QMessageBox.warning(page, tr("Cannot save the dataset config"), str(e))
         return None
-    page.edit_settings(dataset_config=path)  # the run reads this file (the Training page shows it)
     page.status.emit(tr("Saved {path}").format(path=path))
+    page.train_what_is_shown(path)  # the run reads this file, with the concepts' own options
+    if opened is None:  # the page shows what the run trains: the file written, its subsets as the concepts
+        page.show_again(path)
     return path

@@ -1,14 +1,16 @@
 """Opening a training folder on the Dataset page: the folder dialog, the scan in a pool thread, and filling the
 page's widgets from the finished scan one per event-loop turn, so even 10,000 images never freeze the window.
 A dataset config (sd-scripts' TOML) opens the same way: ``root`` is then the file, its subsets the concepts.
-Whatever opened, the run trains it (``train_what_is_shown``: dataset_config names the file, or is cleared and
-train_data_dir names the folder).
+What the user opened (or the page followed from another page) the run trains (``train_what_is_shown``:
+dataset_config names the file, or is cleared and train_data_dir names the folder); reading the same root again
+(``reload``: a caption extension edit, files removed by the hygiene check) leaves the run's source alone.
 
 :class:`DatasetOpening` is a mixin of :class:`widgets.dataset.dataset_page.DatasetPage`; it uses the page's widgets
 (``model``, ``view``, ``concepts``, ``tag_stats``, ``hygiene``, ``buckets``, ``editor``, ``path_label``,
 ``banner``), its signals (``status``, ``datasetOpened``), its settings (``values``, ``_resolution``,
 ``_update_totals``, ``_update_completion``, ``select_path``) and the state the page starts with (``root``,
-``scan``, ``error``, ``bucket_report``, ``_by_image``, ``_by_caption``, ``_scan_task``, ``_filling``).
+``scan``, ``error``, ``bucket_report``, ``_by_image``, ``_by_caption``, ``_scan_task``, ``_filling``,
+``_train_when_shown``).
 ``_reselect`` (an image path) is selected again once the scan is shown (set by ``reload`` and the main window).
 """
 from __future__ import annotations
@@ -78,10 +80,12 @@ class DatasetOpening:
         if path:
             self.open_dataset(path)
 
-    def open_dataset(self, folder) -> None:
-        """Open a training folder, or a dataset config file (its subsets become the concepts)."""
+    def open_dataset(self, folder, train: bool = True) -> None:
+        """Open a training folder, or a dataset config file (its subsets become the concepts). ``train``: the
+        run trains it once it is shown; False when the page only reads what it shows again."""
         if not self.editor.set_entry(None):
             return
+        self._train_when_shown = self._train_when_shown or train  # a reload while an open is pending keeps it
         self.root = Path(folder)
         self.path_label.setText(os.fspath(self.root))
         self.banner.hide()
@@ -92,10 +96,16 @@ class DatasetOpening:
                                    on_error=lambda m, r=root: self._scan_failed(r, m))
 
     def reload(self) -> None:
+        """Read the folder or dataset config shown again (what the run trains is not changed by it)."""
         if self.root is not None:
-            keep = self.editor.entry.path if self.editor.entry is not None else None
-            self._reselect = keep
-            self.open_dataset(self.root)
+            self.show_again(self.root)
+
+    def show_again(self, root) -> None:
+        """Show ``root`` keeping the selected image: the dataset shown, read again (or from the dataset config
+        it was just written to)."""
+        keep = self.editor.entry.path if self.editor.entry is not None else None
+        self._reselect = keep
+        self.open_dataset(root, train=False)
 
     def is_loading(self) -> bool:
         return self._scan_task is not None or self._filling or self.buckets.is_running()
@@ -104,6 +114,7 @@ class DatasetOpening:
         if root != self.root:
             return
         self._scan_task = None
+        self._train_when_shown = False  # the run is not pointed at what cannot be read
         self.error = msg
         self.banner.setText(msg)
         self.banner.show()
@@ -141,13 +152,15 @@ class DatasetOpening:
 
     def _finish_open(self, root: Path, scan, old) -> None:
         self._filling = False
-        self.train_what_is_shown(root)  # the run trains the folder or dataset config shown
         if old is not None and old is not scan:
             _release(old)
         gc.freeze()  # the scan lives as long as it is shown: keep full collections from walking it
         self.datasetOpened.emit(os.fspath(root))
         self.status.emit(tr("{n} images in {c} concepts; {p} problems found by the scan.").format(
             n=len(scan.images), c=len(scan.concepts), p=len(scan.problems)))
+        if self._train_when_shown:  # opened by the user or followed: the run trains it (after the sentence
+            self._train_when_shown = False  # above: while a run is on, the page says what it does instead)
+            self.train_what_is_shown(root)
         again = getattr(self, "_reselect", None)
         self._reselect = None
         if again is not None and self.select_path(again):

@@ -56,6 +56,9 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self.config_model = shared_model(config)  # the window's (shared with the Training page), or its own
         self._scan_task = None  # DatasetOpening's state: the running scan, widgets still being filled
         self._filling = False
+        self._train_when_shown = False  # a root the user opened: the run trains it once shown
+        self._training = False  # a run is on (the window's Training page says so): its source stays
+        self._train_after_run = None  # what the page opened meanwhile, trained once the run ends
         self._by_image: dict[str, object] = {}
         self._by_caption: dict[str, object] = {}
         self.bucket_report = None

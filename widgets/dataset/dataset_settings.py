@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from app.i18n import tr
+
 from widgets.dataset.bucket_preview import BUCKET_FIELDS as BUCKET_PREVIEW_FIELDS
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
@@ -72,14 +74,28 @@ class DatasetSettings:
     def train_what_is_shown(self, root) -> None:
         """The one rule of what the run trains once the page opened ``root``: a dataset config file names
         itself in dataset_config; a training folder clears dataset_config (else the run would keep training
-        the config's folders) and becomes train_data_dir (the same folder written differently is left)."""
+        the config's folders) and becomes train_data_dir (the same folder written differently is left).
+        While a run is on, its source (shown on the Training page) stays: ``root`` is trained once it ends."""
         path = os.fspath(root)
+        if self._training:
+            self._train_after_run = path
+            self.status.emit(tr("Training is running: the next run trains {path}.").format(path=path))
+            return
         if os.path.isfile(path):
             self.edit_settings(dataset_config=path)
         elif not same_path(self.config_model.get().train_data_dir, path):
             self.edit_settings(dataset_config="", train_data_dir=path)
         else:
             self.edit_settings(dataset_config="")
+
+    def set_training(self, on: bool) -> None:
+        """A run started or ended (the window's Training page): what the page opened meanwhile is trained
+        next, if the page still shows it."""
+        self._training = bool(on)
+        if not on and self._train_after_run is not None:
+            path, self._train_after_run = self._train_after_run, None
+            if same_path(path, self.root):
+                self.train_what_is_shown(path)
 
     def _follow_run_source(self) -> None:
         """dataset_config or train_data_dir changed on another page (a run config opened, a path typed):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton, QSplitter,
@@ -25,13 +24,6 @@ from widgets.training.param_form import ParamForm
 from widgets.training.vram_bar import VramBar
 
 ESTIMATE_DEBOUNCE_MS = 10  # the VRAM bar follows an edit within 50 ms
-
-
-def use_dataset_folder(model, folder: str) -> None:
-    """The run trains on the folder the Dataset page opened (the same folder written differently is left)."""
-    current = model.get().train_data_dir
-    if folder and current != folder and not (current and Path(current).resolve() == Path(folder).resolve()):
-        model.update(train_data_dir=folder)
 
 
 def lr_groups(cfg) -> dict:
