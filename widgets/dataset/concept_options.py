@@ -1,7 +1,7 @@
 """Per-concept options (sd-scripts' [[datasets.subsets]] keys): a dialog to edit one concept's repeats, keep
 tokens, shuffle, caption extension, flip, caption dropout and is-regularization, the short summary the concept
-list shows, and the Dataset page's "Open dataset config…" / "Save dataset config…" buttons that read and write
-them (trainer.dataset.config_file, config_edit) and point the Training page at the file.
+list shows (options_parts), and the Dataset page's "Open dataset config…" / "Save dataset config…" buttons
+that read and write them (trainer.dataset.config_file, config_edit) and point the Training page at the file.
 
 An option left "as the run" is not stored: the concept then follows the Training page's setting."""
 from __future__ import annotations
@@ -29,13 +29,9 @@ from app.i18n import tr
 INHERIT = Qt.CheckState.PartiallyChecked
 
 
-def options_summary(concept) -> str:
-    """``"keep 1 · shuffle · flip · drop 10% · .caption · reg"``: what differs from the run, for the list."""
-    return " · ".join(options_parts(concept))
-
-
 def options_parts(concept) -> list[str]:
-    """The pieces of :func:`options_summary`, in its order (the concept list wraps between them)."""
+    """What differs from the run, for the concept list: ``["keep 1", "shuffle", "flip", "drop 10%", ".caption",
+    "reg"]``; the list joins them with " · " and wraps between them."""
     o = getattr(concept, "options", None) or {}
     parts = []
     if o.get("keep_tokens") is not None:
