@@ -153,13 +153,11 @@ class BucketPreview(QWidget):
 
     def bucketer(self):
         """The trainer's Bucketer for these settings; raises ValueError/ConfigError with a sentence."""
-        from trainer.dataset.buckets import Bucketer
-        from trainer.config.validate import parse_resolution
+        from types import SimpleNamespace
 
-        s = self.settings()
-        return Bucketer(parse_resolution(s["resolution"]), enable_bucket=s["enable_bucket"],
-                        min_bucket_reso=s["min_bucket_reso"], max_bucket_reso=s["max_bucket_reso"],
-                        bucket_reso_steps=s["bucket_reso_steps"], bucket_no_upscale=s["bucket_no_upscale"])
+        from trainer.dataset.groups import bucketer_of
+
+        return bucketer_of(SimpleNamespace(**self.settings()))
 
     def _changed(self, *_):
         self.settingsChanged.emit(self.settings())
