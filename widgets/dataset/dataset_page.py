@@ -337,12 +337,8 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
 
     def _update_totals(self) -> None:
         if self.scan is not None:
-            batches = self.dataset_batch_sizes()
-            batch = batches.get(0, int(self.values["train_batch_size"])) if batches else \
-                int(self.values["train_batch_size"])
-            self.totals_bar.show_totals(self.scan, self.bucket_report, batch,
-                                        int(self.values["gradient_accumulation_steps"]), batches,
-                                        self.buckets.groups)
+            self.totals_bar.show_totals(self.scan, self.dataset_groups(),
+                                        int(self.values["gradient_accumulation_steps"]))
 
     # ------------------------------------------------------------------ window plumbing
     def save_current(self) -> bool:

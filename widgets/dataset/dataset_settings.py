@@ -119,10 +119,20 @@ class DatasetSettings:
         except UserError:
             return None
 
-    def dataset_batch_sizes(self) -> dict | None:
-        """dataset -> its batch size, when the page shows a dataset config."""
-        cfgs = self.dataset_cfgs()
-        return None if cfgs is None else {n: int(c.train_batch_size) for n, c in enumerate(cfgs)}
+    def dataset_groups(self) -> list:
+        """The scan shown as the trainer groups it (trainer.dataset.groups): one group at the run's settings
+        for a training folder, one per [[datasets]] of a dataset config, batch sizes as set now; each with
+        the Buckets tab's report of it when there is one."""
+        from trainer.dataset.groups import split_groups
+
+        groups = split_groups(self.scan, self.dataset_cfgs() or [self.config_model.get()])
+        if self.buckets.groups is not None:  # a dataset config: bucketed per dataset
+            reports = {g.index: g.report for g in self.buckets.groups}
+            for g in groups:
+                g.report = reports.get(g.index)
+        elif len(groups) == 1:
+            groups[0].report = self.bucket_report
+        return groups
 
     def bucketer_for(self, entry):
         """The bucketer an image trains with: its dataset's resolution and bucket keys in a dataset config."""

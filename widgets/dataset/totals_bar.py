@@ -62,38 +62,26 @@ class TotalsBar(QFrame):
             box.setValue(int(value))
             box.blockSignals(False)
 
-    def show_totals(self, scan, bucket_report, batch: int, accum: int, batches: dict | None = None,
-                    groups: list | None = None) -> None:
-        """``batches``: dataset -> its batch size, for a dataset config with several [[datasets]] (each cuts
-        its own batches, so the steps add up per dataset); ``groups``: those datasets bucketed
-        (trainer.dataset.groups), for the count with buckets."""
+    def show_totals(self, scan, groups: list, accum: int) -> None:
+        """``groups``: the scan as the trainer groups it (trainer.dataset.groups: one for a training folder,
+        one per [[datasets]] of a dataset config), each cutting its own batches of its batch size as set now,
+        with its bucket report when the Buckets tab has one (for the count with buckets)."""
+        from trainer.dataset.groups import plan_counts
         from trainer.dataset.plan import plan_steps
-        from trainer.dataset.reg import balanced_counts
 
         parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
         samples = scan.samples_per_epoch
-        several = batches is not None and len(batches) > 1
-        if several:
-            per = {d: sum(c.samples for c in scan.concepts if c.dataset == d) for d in batches}
-            simple = -(-sum(-(-n // batches[d]) for d, n in per.items()) // accum)
-            at = ", ".join(str(batches[d]) for d in sorted(batches))
-        else:
-            simple = -(-(-(-samples // batch)) // accum)
-            at = str(batch)
+        batches = sum(-(-sum(c.samples for c in g.scan.concepts) // g.batch_size) for g in groups)
+        simple = -(-batches // accum)
+        at = ", ".join(str(g.batch_size) for g in groups)
         text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
         text += " · <b>" + tr("{n} steps per epoch").format(n=simple) + "</b> " + \
             tr("at batch {b}").format(b=at)
         if accum > 1:
             text += " " + tr("with gradient accumulation {a}").format(a=accum)
-        counts = None
-        if several and groups and all(g.index in batches for g in groups):
-            # each dataset's buckets at its batch size as set now (not the one the groups were sorted at)
-            counts = [(batches[g.index], balanced_counts(g.scan, g.report)) for g in groups]
-        elif bucket_report is not None and bucket_report.counts and not several:  # one resolution's buckets
-            counts = balanced_counts(scan, bucket_report)
-        if counts:
+        if groups and all(g.report is not None and g.report.counts for g in groups):
             try:
-                plan = plan_steps(counts, batch, accum)  # repeats as edited now
+                plan = plan_steps(plan_counts(groups), groups[0].batch_size, accum)  # repeats as edited now
                 if plan.steps_per_epoch != simple:
                     text += " " + tr("({n} with {b} buckets: a batch never mixes buckets)").format(
                         n=plan.steps_per_epoch, b=len(plan.buckets))
