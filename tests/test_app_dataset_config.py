@@ -195,3 +195,24 @@ def test_a_concepts_options_wrap_to_the_lists_width_and_none_is_cut_off(qtbot, p
         qtbot.waitUntil(fits, timeout=5000)
         assert blue.child(0).toolTip(0) == whole
     assert blue.childCount() > 1  # narrow: several lines, broken between options
+
+
+def test_the_dataset_config_is_read_once_until_it_or_the_settings_change(qtbot, page, config_file, monkeypatch):
+    import trainer.dataset.config_file as config_file_module
+    from widgets.dataset.concept_options import save_dataset_config_from
+
+    _open(qtbot, page, config_file)
+    real, reads = config_file_module.dataset_configs, []
+    monkeypatch.setattr(config_file_module, "dataset_configs", lambda cfg: reads.append(1) or real(cfg))
+    page.forget_dataset_cfgs()
+    for row in range(page.model.rowCount()):  # selection changes, each asking for its dataset's bucketer
+        page.view.setCurrentIndex(page.model.index(row))
+    page._update_totals()
+    assert page.model.rowCount() == 7 and len(reads) == 1
+    page.totals_bar.batch.setValue(3)  # a setting changed: the datasets are read again, at the new one
+    assert len(reads) == 2 and "at batch 2, 3" in page.totals.text()
+    reads.clear()
+    page.scan.concepts[0].repeats = 4
+    save_dataset_config_from(page, str(config_file))  # the file written: read afresh
+    page._update_totals()
+    assert len(reads) == 1

@@ -170,6 +170,7 @@ def save_dataset_config_from(page, path: str | None = None) -> str | None:
     except (OSError, UserError) as e:
         QMessageBox.warning(page, tr("Cannot save the dataset config"), str(e))
         return None
+    page.forget_dataset_cfgs()  # the file shown may be the one written
     page.status.emit(tr("Saved {path}").format(path=path))
     page.train_what_is_shown(path)  # the run reads this file, with the concepts' own options
     if opened is None:  # the page shows what the run trains: the file written, its subsets as the concepts

@@ -86,6 +86,7 @@ class DatasetOpening:
         if not self.editor.set_entry(None):
             return
         self._train_when_shown = self._train_when_shown or train  # a reload while an open is pending keeps it
+        self.forget_dataset_cfgs()  # the file may have changed since it was read
         self.root = Path(folder)
         self.path_label.setText(os.fspath(self.root))
         self.banner.hide()

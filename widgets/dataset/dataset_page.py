@@ -59,6 +59,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
         self._train_when_shown = False  # a root the user opened: the run trains it once shown
         self._training = False  # a run is on (the window's Training page says so): its source stays
         self._train_after_run = None  # what the page opened meanwhile, trained once the run ends
+        self._cfgs_cache = None  # (root, config, the dataset config's per-dataset settings): see dataset_cfgs
         self._by_image: dict[str, object] = {}
         self._by_caption: dict[str, object] = {}
         self.bucket_report = None

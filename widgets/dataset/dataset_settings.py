@@ -106,18 +106,29 @@ class DatasetSettings:
 
     def dataset_cfgs(self) -> list | None:
         """The run's settings per [[datasets]] of the dataset config the page shows (None for a training
-        folder, or a config that cannot be read now)."""
+        folder, or a config that cannot be read now). Kept until the root or the config changes (asked for on
+        every selection, totals and bucket update: the TOML is read once); :meth:`forget_dataset_cfgs` drops it
+        when the file itself changes."""
         from widgets.dataset.dataset_opening import is_dataset_config
 
-        if not is_dataset_config(self.root):
-            return None
-        from trainer.dataset.config_file import dataset_configs
-        from trainer.errors import UserError
+        cfg = self.config_model.get()
+        if self._cfgs_cache is not None and self._cfgs_cache[0] == self.root and self._cfgs_cache[1] is cfg:
+            return self._cfgs_cache[2]
+        cfgs = None
+        if is_dataset_config(self.root):
+            from trainer.dataset.config_file import dataset_configs
+            from trainer.errors import UserError
 
-        try:
-            return dataset_configs(self.config_model.get().replace(dataset_config=str(self.root)))
-        except UserError:
-            return None
+            try:
+                cfgs = dataset_configs(cfg.replace(dataset_config=str(self.root)))
+            except UserError:
+                pass
+        self._cfgs_cache = (self.root, cfg, cfgs)
+        return cfgs
+
+    def forget_dataset_cfgs(self) -> None:
+        """The dataset config is read again on next use (opened again, or written by the page)."""
+        self._cfgs_cache = None
 
     def dataset_groups(self) -> list:
         """The scan shown as the trainer groups it (trainer.dataset.groups): one group at the run's settings
