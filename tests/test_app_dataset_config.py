@@ -197,7 +197,8 @@ def test_a_concepts_options_wrap_to_the_lists_width_and_none_is_cut_off(qtbot, p
     assert blue.childCount() > 1  # narrow: several lines, broken between options
 
 
-def test_the_dataset_config_is_read_once_until_it_or_the_settings_change(qtbot, page, config_file, monkeypatch):
+def test_the_dataset_config_is_read_once_until_it_or_the_settings_change(qtbot, page, config_file,
+                                                                         monkeypatch):
     import trainer.dataset.config_file as config_file_module
     from widgets.dataset.concept_options import save_dataset_config_from
 

@@ -22,8 +22,8 @@ def _page(qtbot, tmp_path, root):
                        bucket_reso_steps=32, train_batch_size=2)
     page.open_dataset(root)
     page.tabs.setCurrentWidget(page.buckets)
-    qtbot.waitUntil(lambda: page.scan is not None and not page.is_loading() and page.buckets.report is not None,
-                    timeout=10000)
+    qtbot.waitUntil(lambda: page.scan is not None and not page.is_loading()
+                    and page.buckets.report is not None, timeout=10000)
     return page
 
 

@@ -30,8 +30,8 @@ INHERIT = Qt.CheckState.PartiallyChecked
 
 
 def options_parts(concept) -> list[str]:
-    """What differs from the run, for the concept list: ``["keep 1", "shuffle", "flip", "drop 10%", ".caption",
-    "reg"]``; the list joins them with " · " and wraps between them."""
+    """What differs from the run, for the concept list: ``["keep 1", "shuffle", "flip", "drop 10%",
+    ".caption", "reg"]``; the list joins them with " · " and wraps between them."""
     o = getattr(concept, "options", None) or {}
     parts = []
     if o.get("keep_tokens") is not None:

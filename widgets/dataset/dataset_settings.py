@@ -106,9 +106,9 @@ class DatasetSettings:
 
     def dataset_cfgs(self) -> list | None:
         """The run's settings per [[datasets]] of the dataset config the page shows (None for a training
-        folder, or a config that cannot be read now). Kept until the root or the config changes (asked for on
-        every selection, totals and bucket update: the TOML is read once); :meth:`forget_dataset_cfgs` drops it
-        when the file itself changes."""
+        folder, or a config that cannot be read now). Kept until the root or the config changes (asked for
+        on every selection, totals and bucket update: the TOML is read once); :meth:`forget_dataset_cfgs`
+        drops it when the file itself changes."""
         from widgets.dataset.dataset_opening import is_dataset_config
 
         cfg = self.config_model.get()
