@@ -150,3 +150,24 @@ def test_training_page_has_the_new_fields_in_their_group(qtbot, app_env):
         assert name in form.rows
     assert form.rows["sample_prompts"].edit_button.text() == "Edit…"
     assert form.sections.item(form.group_tabs["watch"]).text() == "Samples, validation and EMA"
+
+
+def test_a_validation_point_is_fitted_into_the_loss_range_once_per_redraw(qtbot, app_env, tmp_path):
+    from widgets.training.train_view import TrainView
+
+    view = TrainView()
+    qtbot.addWidget(view)
+    view.show()
+    view.begin(str(tmp_path), {"unet": 1.0})
+    view.on_event(ev.Started(20, 2, 10, 10, 1, "plan"))
+    for step in range(1, 11):
+        view.on_event(ev.Step(step, 20, 1, 0.2, 0.15, {"unet": 1.0}, 2.0, 5.0, {}, {}))
+    view.refresh()
+    fits = []
+    real = view.plots.fit_loss
+    view.plots.fit_loss = lambda: fits.append(1) or real()
+    view.on_event(ev.Validation(10, 1, 2.0))  # far above the training losses
+    view.refresh()
+    assert len(fits) == 1
+    lo, hi = view.loss_plot.viewRange()[1]
+    assert lo <= 0.15 and hi >= 2.0  # that one fit holds the validation point too

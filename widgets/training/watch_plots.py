@@ -49,6 +49,8 @@ class WatchPlots:
                 return
             self.val_steps.append(e.step)
             self.val_losses.append(e.loss)
+            # on the loss plot's scale: the view's next redraw fits its range to them with the losses, once
+            self.view.plots.extra_losses = np.asarray(self.val_losses, dtype=float)
             self._dirty = True
         elif kind == "Step" and getattr(e, "dlrs", None):
             self.dlr_steps.append(e.step)
@@ -70,8 +72,6 @@ class WatchPlots:
                 self.val_curve = view.loss_plot.plot(pen=pg.mkPen(VAL_PEN, width=2), symbol="o", symbolSize=6,
                                                      symbolBrush=VAL_PEN, symbolPen=None)
             self.val_curve.setData(self.val_steps, self.val_losses)
-            view.plots.extra_losses = np.asarray(self.val_losses, dtype=float)  # fitted with the losses now
-            view.plots.fit_loss()
             view.plots.set_loss_title(self.legend())
         if self.dlr_steps:
             item = view.lr_plot.getPlotItem()
