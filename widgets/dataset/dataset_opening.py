@@ -35,7 +35,7 @@ def _scan_and_index(root: str, caption_extension: str):
     from trainer.dataset.tags import tag_frequency
 
     with gc_paused():
-        if os.path.isfile(root):
+        if is_dataset_config(root):
             scan = _scan_config(root, caption_extension)
         else:
             scan = scan_dataset(root, caption_extension)
@@ -55,6 +55,7 @@ def _scan_config(path: str, caption_extension: str):
 
 
 def is_dataset_config(root) -> bool:
+    """The one test of what the page opens: a file is a dataset config, anything else a training folder."""
     return root is not None and Path(root).is_file()
 
 

@@ -14,6 +14,7 @@ import os
 from app.i18n import tr
 
 from widgets.dataset.bucket_preview import BUCKET_FIELDS as BUCKET_PREVIEW_FIELDS
+from widgets.dataset.dataset_opening import is_dataset_config
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
@@ -25,7 +26,7 @@ def run_source(cfg) -> str | None:
     """What a run of ``cfg`` trains from, as the trainer picks it: its dataset config when it names one (None
     while that is not a file yet), else its training folder (None while that is not a folder)."""
     if cfg.dataset_config:
-        return cfg.dataset_config if os.path.isfile(cfg.dataset_config) else None
+        return cfg.dataset_config if is_dataset_config(cfg.dataset_config) else None
     return cfg.train_data_dir if cfg.train_data_dir and os.path.isdir(cfg.train_data_dir) else None
 
 
@@ -81,7 +82,7 @@ class DatasetSettings:
             self._train_after_run = path
             self.status.emit(tr("Training is running: the next run trains {path}.").format(path=path))
             return
-        if os.path.isfile(path):
+        if is_dataset_config(path):
             self.edit_settings(dataset_config=path)
         elif not same_path(self.config_model.get().train_data_dir, path):
             self.edit_settings(dataset_config="", train_data_dir=path)
@@ -109,8 +110,6 @@ class DatasetSettings:
         folder, or a config that cannot be read now). Kept until the root or the config changes (asked for
         on every selection, totals and bucket update: the TOML is read once); :meth:`forget_dataset_cfgs`
         drops it when the file itself changes."""
-        from widgets.dataset.dataset_opening import is_dataset_config
-
         cfg = self.config_model.get()
         if self._cfgs_cache is not None and self._cfgs_cache[0] == self.root and self._cfgs_cache[1] is cfg:
             return self._cfgs_cache[2]
