@@ -37,6 +37,7 @@ class ConceptList(QTreeWidget):
             h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.currentItemChanged.connect(self._changed)
         self._concepts = []
+        self._several = False  # concepts of several [[datasets]]: each line names its dataset
         # the list (or its scroll bar) changed width: the stretched first column follows, the lines wrap again
         self._wrap_timer = QTimer(self)
         self._wrap_timer.setSingleShot(True)
@@ -48,6 +49,7 @@ class ConceptList(QTreeWidget):
         self.blockSignals(True)
         self.clear()
         self._concepts = list(scan.concepts) if scan is not None else []
+        self._several = len({c.dataset for c in self._concepts}) > 1
         if scan is not None:
             all_item = QTreeWidgetItem([tr("All"), "", str(len(scan.images)), str(scan.samples_per_epoch)])
             f = all_item.font(0)
@@ -84,7 +86,7 @@ class ConceptList(QTreeWidget):
         it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
             name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
         parts = options_parts(c)
-        if len({x.dataset for x in self._concepts}) > 1:  # several [[datasets]]: which one, first
+        if self._several:  # several [[datasets]]: which one, first
             parts.insert(0, tr("dataset {n}").format(n=c.dataset + 1))
         it.setData(0, PARTS_ROLE, parts)
         self._wrap(it)
