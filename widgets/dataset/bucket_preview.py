@@ -206,10 +206,10 @@ class BucketPreview(QWidget):
         scan = self.scan
         if cfgs:
             self.task = run_task(_bucket_datasets, scan, cfgs, dict(self.sizes), owner=self,
-                                 on_error=self._failed, on_done=lambda r, s=scan: self._done(s, None, r[1], r[0]))
+                                 on_error=self._failed, on_done=lambda r, s=scan: self._done(s, r[1], r[0]))
             return
-        self.task = run_task(assign_buckets, scan, bucketer, sizes=dict(self.sizes),
-                             owner=self, on_done=lambda r, s=scan, b=bucketer: self._done(s, b, r), on_error=self._failed)
+        self.task = run_task(assign_buckets, scan, bucketer, sizes=dict(self.sizes), owner=self,
+                             on_done=lambda r, s=scan: self._done(s, r), on_error=self._failed)
 
     def is_running(self) -> bool:
         return self.task is not None
@@ -218,7 +218,7 @@ class BucketPreview(QWidget):
         self.task = None
         self.status.setText(msg)
 
-    def _done(self, scan, bucketer, report, groups=None) -> None:
+    def _done(self, scan, report, groups=None) -> None:
         self.task = None
         if self._pending:
             self._pending = False
@@ -228,7 +228,6 @@ class BucketPreview(QWidget):
             return
         self.report = report
         self.groups = groups
-        self.bucketer_used = bucketer
         for p, a in report.assignments.items():
             self.sizes[p] = a.image_size
         self._fill()
