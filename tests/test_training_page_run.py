@@ -147,6 +147,10 @@ def test_closing_the_window_during_training_asks_first(qtbot, app_env, tiny_ckpt
     page.set_config(cfg)
     assert page.start()
     qtbot.waitUntil(lambda: page.view.steps.n >= 1, timeout=180000)
+    other = make_dataset(tmp_path / "next", {"3_star": 2})  # the next dataset opened while this one trains
+    w.open_dataset(other)
+    qtbot.waitUntil(lambda: w.dataset_page.root == other and not w.dataset_page.is_loading(), timeout=30000)
+    assert page.config().train_data_dir == cfg.train_data_dir  # the running run's source stays shown
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
     w.close()
@@ -155,6 +159,7 @@ def test_closing_the_window_during_training_asks_first(qtbot, app_env, tiny_ckpt
     w.close()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=180000)
     assert not page.is_training() and page.view.saved and page.view.saved[-1].final
+    assert page.config().train_data_dir == str(other)  # the run over: the next one trains what was opened
 
 
 def test_training_starts_once_the_view_has_painted(qtbot, app_env):
