@@ -156,20 +156,19 @@ def dataset_settings(data: dict) -> list[dict]:
     return out
 
 
-def dataset_configs(cfg, data: dict | None = None) -> list:
+def dataset_configs(cfg) -> list:
     """One cfg per [[datasets]]: the run's settings with that dataset's keys applied ([cfg] without a dataset
-    config). ``data``: the config already read."""
+    config)."""
     if not getattr(cfg, "dataset_config", ""):
         return [cfg]
-    data = data if data is not None else read_dataset_config(cfg.dataset_config)
-    return [cfg.replace(**values) for values in dataset_settings(data)]
+    return [cfg.replace(**values) for values in dataset_settings(read_dataset_config(cfg.dataset_config))]
 
 
-def effective_config(cfg, data: dict | None = None):
+def effective_config(cfg):
     """cfg with the dataset keys that every [[datasets]] ends up with the same value of (all of them for one
     dataset; unchanged without a dataset config). Idempotent: dataset_configs() of the result is that of cfg,
     since a key the datasets differ in keeps the run's value that the datasets without it fall back to."""
-    cfgs = dataset_configs(cfg, data)
+    cfgs = dataset_configs(cfg)
     if len(cfgs) == 1:
         return cfgs[0]
     common = {k: getattr(cfgs[0], k) for k in DATASET_KEYS.values()
@@ -197,11 +196,11 @@ def run_values(options: dict) -> dict:
     return out
 
 
-def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
+def scan_dataset_config(cfg) -> DatasetScan:
     """One scan of every subset folder of cfg.dataset_config (regularization subsets flagged is_reg, each
-    concept's ``dataset`` the index of its [[datasets]]). ``data``: the config already read."""
+    concept's ``dataset`` the index of its [[datasets]])."""
     path = Path(cfg.dataset_config)
-    data = data if data is not None else read_dataset_config(path)
+    data = read_dataset_config(path)
     concepts: list[Concept] = []
     problems: list[Problem] = []
     for dataset, sub in subset_options(data, with_dataset=True):

@@ -155,13 +155,12 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _scan(self):
-        from trainer.dataset.config_file import dataset_configs, read_dataset_config
+        from trainer.dataset.config_file import dataset_configs
         from trainer.dataset.groups import bucket_groups, split_groups
         from trainer.dataset.sources import effective_config, scan_sources
 
-        data = read_dataset_config(self.cfg.dataset_config) if self.cfg.dataset_config else None
-        cfgs = dataset_configs(self.cfg, data)  # per [[datasets]]: its resolution, batch size, buckets
-        self.cfg = cfg = effective_config(self.cfg, data)  # the keys every dataset shares
+        cfgs = dataset_configs(self.cfg)  # per [[datasets]]: its resolution, batch size, buckets
+        self.cfg = cfg = effective_config(self.cfg)  # the keys every dataset shares
         scan = scan_sources(cfg)
         for p in scan.problems:
             self.emit(ev.Log(p.message, "warning"))
