@@ -143,7 +143,7 @@ class Trainer:
         self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
         self.optim = optim  # optimizer, scheduler, ss_optimizer text, group names
-        compile_step_model(model, cfg, plan, self.emit, data.plan_counts())  # torch_compile
+        compile_step_model(model, cfg, plan, self.emit)  # torch_compile
         self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
