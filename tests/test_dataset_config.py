@@ -252,6 +252,7 @@ def test_caption_and_image_options_of_a_subset_reach_only_that_subset(tmp_path):
 
 def test_a_folders_value_out_of_range_is_one_sentence_naming_it(tmp_path):
     from trainer.config.validate import validate
+    from trainer.dataset.checks import face_range_problem
 
     data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
     path = tmp_path / "ds.toml"
@@ -261,3 +262,9 @@ def test_a_folders_value_out_of_range_is_one_sentence_naming_it(tmp_path):
     errors = [i.message for i in validate(cfg, need_paths=True) if i.error]
     assert any(m.startswith("Folder '1_a' of the dataset config: ") and "resize_interpolation" in m for m in errors)
     assert any("Folder '1_a'" in m and "face_crop_aug_range must be two numbers" in m for m in errors)
+    # the run's own value gets the same sentence, without a folder
+    sentence = "Folder '1_a' of the dataset config: " + face_range_problem("4.0,2.0")
+    assert sentence in errors
+    run_errors = [i.message for i in validate(cfg.replace(dataset_config="", face_crop_aug_range="4,2"),
+                                              need_paths=False) if i.error]
+    assert face_range_problem("4,2") in run_errors and face_range_problem("2,4") is None
