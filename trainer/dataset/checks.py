@@ -75,11 +75,13 @@ def caching_issues(cfg) -> list[tuple[str, str]]:
     """What the latent and text-encoder caches cannot give (sd-scripts refuses the same): the run's
     options and every dataset-config folder's own ones, by the same rules; (field, sentence) once each."""
     out: list[tuple[str, str]] = []
+    said: set[tuple[str, str]] = set()  # (field, what): the run's sentence, or the first folder's, covers the rest
     views = [("", cfg)] + _folder_views(cfg)
 
     def add(field: str, what: str, folder: str, why: str) -> None:
         where = f" (set for the folder '{folder}' of the dataset config)" if folder else ""
-        if not any(f == field and f"with {what}" in m for f, m in out):  # the run's sentence covers folders
+        if (field, what) not in said:
+            said.add((field, what))
             out.append((field, f"{field} cannot be used with {what}{where}: {why}."))
 
     if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
