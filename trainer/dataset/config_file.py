@@ -138,7 +138,8 @@ def _read_checked(p: Path) -> dict:
     return data
 
 
-def _resolve_dir(folder: str, config_path: Path) -> Path:
+def resolve_dir(folder: str, config_path: Path) -> Path:
+    """A folder named in the dataset config at ``config_path``: a relative one is relative to the file."""
     d = Path(os.path.expanduser(folder))
     return d if d.is_absolute() else (config_path.parent / d)
 
@@ -204,7 +205,7 @@ def scan_dataset_config(cfg) -> DatasetScan:
     concepts: list[Concept] = []
     problems: list[Problem] = []
     for dataset, sub in subset_options(data, with_dataset=True):
-        folder = _resolve_dir(sub["image_dir"], path)
+        folder = resolve_dir(sub["image_dir"], path)
         if not folder.is_dir():
             raise DatasetError(f"image_dir '{sub['image_dir']}' of dataset config {path} is not a folder.")
         ignored = sorted(k for k in sub if k in NOT_APPLIED and sub[k])  # a default-off value changes nothing
