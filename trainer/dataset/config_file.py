@@ -177,16 +177,22 @@ def effective_config(cfg):
     return cfg.replace(**common)
 
 
+def subset_tables(data: dict) -> list[tuple[int, dict, dict]]:
+    """Per subset in file order: (index of its [[datasets]], the subset keys it inherits from [general] and
+    its [[datasets]] (sd-scripts' ascending), the subset's own table - the very dict inside ``data``)."""
+    def ascending(table: dict) -> dict:
+        return {k: v for k, v in table.items() if k in SUBSET_KEYS or k in NOT_APPLIED}
+
+    general = ascending(data.get("general", {}))
+    return [(n, {**general, **ascending(ds)}, sub)
+            for n, ds in enumerate(data["datasets"]) for sub in ds["subsets"]]
+
+
 def subset_options(data: dict, with_dataset: bool = False) -> list:
     """Every subset's keys with its [general] and [[datasets]] defaults merged in (sd-scripts' ascending);
     ``with_dataset``: (index of its [[datasets]], keys) pairs."""
-    general = {k: v for k, v in data.get("general", {}).items() if k in SUBSET_KEYS or k in NOT_APPLIED}
-    out = []
-    for n, ds in enumerate(data["datasets"]):
-        inherited = {**general, **{k: v for k, v in ds.items() if k in SUBSET_KEYS or k in NOT_APPLIED}}
-        for sub in ds["subsets"]:
-            out.append((n, {**inherited, **sub}) if with_dataset else {**inherited, **sub})
-    return out
+    return [(n, {**inherited, **sub}) if with_dataset else {**inherited, **sub}
+            for n, inherited, sub in subset_tables(data)]
 
 
 def run_values(options: dict) -> dict:
