@@ -75,7 +75,8 @@ def train_data(cfg):
     groups = split_groups(scan_sources(effective_config(cfg)), dataset_configs(cfg))
     bucket_groups(groups)
     items, repeats = build_group_items(groups)
-    return TrainData(items, repeats, effective_config(cfg), 1, batch_sizes={g.index: g.batch_size for g in groups})
+    sizes = {g.index: g.batch_size for g in groups}
+    return TrainData(items, repeats, effective_config(cfg), 1, batch_sizes=sizes)
 
 
 def run_training(cfg, stop=None):

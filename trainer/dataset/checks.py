@@ -75,7 +75,7 @@ def caching_issues(cfg) -> list[tuple[str, str]]:
     """What the latent and text-encoder caches cannot give (sd-scripts refuses the same): the run's
     options and every dataset-config folder's own ones, by the same rules; (field, sentence) once each."""
     out: list[tuple[str, str]] = []
-    said: set[tuple[str, str]] = set()  # (field, what): the run's sentence, or the first folder's, covers the rest
+    said: set[tuple[str, str]] = set()  # (field, what): the run's sentence, or the first folder's, covers all
     views = [("", cfg)] + _folder_views(cfg)
 
     def add(field: str, what: str, folder: str, why: str) -> None:
