@@ -125,3 +125,8 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
     assert torch.equal(masks.apply_masked_loss(loss, {"masks": small[None]}),
                        masks.apply_masked_loss(loss, {"masks": full[None]}))  # the same loss as before
     assert len(reads) == 1
+    resized = []
+    interpolate = F.interpolate
+    monkeypatch.setattr(F, "interpolate", lambda *a, **kw: resized.append(kw) or interpolate(*a, **kw))
+    masks.apply_masked_loss(loss, {"masks": small[None]})
+    assert not resized  # a mask made at the latent size is used as it is, not resampled every step
