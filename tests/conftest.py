@@ -64,6 +64,21 @@ def quick_config(model: Path, data: Path, out: Path, **kw):
     return TrainConfig(**base)
 
 
+def train_data(cfg):
+    """cfg's images as the trainer holds them: each [[datasets]] bucketed at its own settings, regularization
+    images balanced per dataset (trainer.run.trainer's _scan and _prepare_data, without a model)."""
+    from trainer.dataset.config_file import dataset_configs, effective_config
+    from trainer.dataset.groups import bucket_groups, split_groups
+    from trainer.dataset.sources import scan_sources
+    from trainer.run.data import TrainData, build_group_items
+
+    groups = split_groups(scan_sources(effective_config(cfg)), dataset_configs(cfg))
+    bucket_groups(groups)
+    items, repeats = build_group_items(groups)
+    sizes = {g.index: g.batch_size for g in groups}
+    return TrainData(items, repeats, effective_config(cfg), 1, batch_sizes=sizes)
+
+
 def run_training(cfg, stop=None):
     """Train and return (final path, events)."""
     from trainer.run.trainer import Trainer

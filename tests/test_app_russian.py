@@ -254,6 +254,7 @@ def test_the_sentence_scan_catches_a_new_english_sentence(tmp_path, monkeypatch)
     dict(lr_scheduler="cosin"),
     dict(optimizer_type="AdaFactor", lr_scheduler="linear", lr_warmup_steps=10),
     dict(train_batch_size=0, network_dropout=1.5, save_precision="fp8"),  # range sentences, made from templates
+    dict(face_crop_aug_range="4.0,2.0"),
 ])
 def test_validation_sentences_read_russian(change, app_env):  # noqa: F811
     from app import i18n

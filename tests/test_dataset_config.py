@@ -6,7 +6,7 @@ import random
 
 import pytest
 from app_fixtures import app_env, page  # noqa: F401
-from conftest import make_dataset, quick_config, run_training
+from conftest import make_dataset, quick_config, run_training, train_data
 
 from trainer.dataset.config_file import (
     concepts_to_dataset_config,
@@ -55,19 +55,9 @@ def folders(tmp_path):
     return path
 
 
-def _data(cfg):
-    from trainer.run.data import TrainData, build_items
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-
-    scan = scan_sources(cfg)
-    items, repeats = build_items(scan, assign_buckets(scan, Bucketer((64, 64), False, 256, 1024, 64, False)))
-    return TrainData(items, repeats, cfg, seed=1)
-
-
 def test_per_subset_options_reach_the_captions_of_that_subset_only(folders, tmp_path):
     cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(folders))
-    data = _data(cfg)
+    data = train_data(cfg)
     by_folder: dict[str, set[str]] = {}
     for i, item in enumerate(data.items):
         for k in range(12):
@@ -226,7 +216,7 @@ def test_caption_and_image_options_of_a_subset_reach_only_that_subset(tmp_path):
     path.write_text(SUBSET_OPTIONS.format(a=(data_dir / "1_a").as_posix(), b=(data_dir / "1_b").as_posix()),
                     encoding="utf-8")
     cfg = quick_config("m", tmp_path, tmp_path / "o", train_data_dir="", dataset_config=str(path))
-    data = _data(cfg)
+    data = train_data(cfg)
     a, b = (next(i for i, it in enumerate(data.items) if it.entry.concept.folder_name == n) for n in ("1_a", "1_b"))
     seen = {data.caption(a, 0, random.Random(k), step=20) for k in range(30)}
     # as sd-scripts: prefix and suffix wrap the whole file, then a line and each {a|b} are picked
@@ -252,6 +242,7 @@ def test_caption_and_image_options_of_a_subset_reach_only_that_subset(tmp_path):
 
 def test_a_folders_value_out_of_range_is_one_sentence_naming_it(tmp_path):
     from trainer.config.validate import validate
+    from trainer.dataset.checks import face_range_problem
 
     data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
     path = tmp_path / "ds.toml"
@@ -261,3 +252,9 @@ def test_a_folders_value_out_of_range_is_one_sentence_naming_it(tmp_path):
     errors = [i.message for i in validate(cfg, need_paths=True) if i.error]
     assert any(m.startswith("Folder '1_a' of the dataset config: ") and "resize_interpolation" in m for m in errors)
     assert any("Folder '1_a'" in m and "face_crop_aug_range must be two numbers" in m for m in errors)
+    # the run's own value gets the same sentence, without a folder
+    sentence = "Folder '1_a' of the dataset config: " + face_range_problem("4.0,2.0")
+    assert sentence in errors
+    run_errors = [i.message for i in validate(cfg.replace(dataset_config="", face_crop_aug_range="4,2"),
+                                              need_paths=False) if i.error]
+    assert face_range_problem("4,2") in run_errors and face_range_problem("2,4") is None

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_dataset, quick_config, run_training
+from conftest import make_dataset, quick_config, run_training, train_data
 
 from trainer.dataset.config_file import dataset_configs, effective_config
 
@@ -40,18 +40,6 @@ def two_datasets(tmp_path):
                         train_batch_size=1, resolution="128", max_train_epochs=1)
 
 
-def _train_data(cfg):
-    """The trainer's data path: groups bucketed each at its settings, items balanced per group."""
-    from trainer.dataset.groups import bucket_groups, split_groups
-    from trainer.dataset.sources import scan_sources
-    from trainer.run.data import TrainData, build_group_items
-
-    groups = split_groups(scan_sources(effective_config(cfg)), dataset_configs(cfg))
-    bucket_groups(groups)
-    items, repeats = build_group_items(groups)
-    return TrainData(items, repeats, effective_config(cfg), 1, batch_sizes={g.index: g.batch_size for g in groups})
-
-
 def test_each_dataset_keeps_its_own_resolution_and_batch_size(two_datasets):
     first, second = dataset_configs(two_datasets)
     assert (first.resolution, first.train_batch_size) == ("64,64", 2)
@@ -64,7 +52,7 @@ def test_each_dataset_keeps_its_own_resolution_and_batch_size(two_datasets):
 def test_every_batch_holds_one_dataset_at_its_resolution_and_steps_add_up(two_datasets):
     from trainer.config.plan import dataset_bucket_counts, resolve
 
-    data = _train_data(two_datasets)
+    data = train_data(two_datasets)
     # dataset 1: 3 images x 2 at 64 px in batches of 2 -> 3; dataset 2: 2 + 3 images at 96 px, batch 1 -> 5
     assert data.batches_per_epoch == 8
     seen = []

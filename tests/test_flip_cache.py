@@ -5,24 +5,18 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import make_dataset, quick_config, run_training
+from conftest import make_dataset, quick_config, run_training, train_data
 
 from trainer.config.fields import TrainConfig
 from trainer.config.validate import errors
 
 
 def _data(tiny_ckpt, root, **kw):
-    from trainer.run.data import TrainData, build_items
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.scan import scan_dataset
     from trainer.models.loader import load_base_model
 
     data_dir = make_dataset(root, {"1_redcircle": 2})
     cfg = quick_config(tiny_ckpt("sd1"), data_dir, root / "out", **kw)
-    scan = scan_dataset(data_dir)
-    items, repeats = build_items(scan, assign_buckets(scan, Bucketer((64, 64), False, 256, 1024, 64, False)))
-    return TrainData(items, repeats, cfg, seed=1), load_base_model(cfg.pretrained_model_name_or_path)
+    return train_data(cfg), load_base_model(cfg.pretrained_model_name_or_path)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from app_fixtures import app_env  # noqa: F401
-from conftest import make_dataset, quick_config, run_training
+from conftest import make_dataset, quick_config, run_training, train_data
 from PIL import Image
 
 
@@ -16,21 +16,10 @@ def _half_transparent(folder, name="img0.png", size=(64, 64)):
     Image.fromarray(rgba, "RGBA").save(folder / name)
 
 
-def _data(cfg):
-    from trainer.run.data import TrainData, build_items
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.sources import scan_sources
-
-    scan = scan_sources(cfg)
-    items, repeats = build_items(scan, assign_buckets(scan, Bucketer((64, 64), False, 256, 1024, 64, False)))
-    return TrainData(items, repeats, cfg, seed=1)
-
-
 def test_alpha_mask_follows_the_image_and_its_flip(tmp_path):
     data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
     _half_transparent(data_dir / "1_a")
-    data = _data(quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True))
+    data = train_data(quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True))
     data.last_flip = False
     m = data.mask(0, (0, 0))
     assert m.shape == (64, 64) and m[:, :32].min() == 1.0 and m[:, 32:].max() == 0.0
@@ -53,7 +42,7 @@ def test_mask_images_come_from_conditioning_data_dir_and_a_missing_one_is_one_se
     with pytest.raises(DatasetError, match=r"img1\.png' has no mask in .*1 image\(s\) of '1_a'"):
         scan_sources(cfg)
     Image.fromarray(arr).save(masks / "img1.png")
-    data = _data(cfg)
+    data = train_data(cfg)
     m = data.mask(0, (0, 0))
     assert m[:14].min() > 0.9 and m[18:].max() < 0.1  # jpeg edges aside
 
@@ -120,7 +109,7 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
 
     data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
     _half_transparent(data_dir / "1_a")
-    data = _data(quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True))
+    data = train_data(quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True))
     full = data.mask(0, (0, 0))  # pixels: the full-size mask
     data.latents, data.cached_crops = [torch.zeros(4, 8, 8)], [(0, 0)]
     reads = []
@@ -136,3 +125,8 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
     assert torch.equal(masks.apply_masked_loss(loss, {"masks": small[None]}),
                        masks.apply_masked_loss(loss, {"masks": full[None]}))  # the same loss as before
     assert len(reads) == 1
+    resized = []
+    interpolate = F.interpolate
+    monkeypatch.setattr(F, "interpolate", lambda *a, **kw: resized.append(kw) or interpolate(*a, **kw))
+    masks.apply_masked_loss(loss, {"masks": small[None]})
+    assert not resized  # a mask made at the latent size is used as it is, not resampled every step

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import make_dataset, quick_config, run_training
+from conftest import make_dataset, quick_config, run_training, train_data
 
 from trainer.dataset.reg import balance_reg_repeats
 
@@ -52,10 +52,6 @@ def test_a_missing_reg_folder_is_one_sentence(tiny_ckpt, tmp_path):
 
 @torch.no_grad()
 def test_a_reg_images_loss_is_scaled_by_prior_loss_weight(tiny_ckpt, tmp_path):
-    from trainer.run.data import TrainData, build_items
-    from trainer.dataset.buckets import Bucketer
-    from trainer.dataset.plan import assign_buckets
-    from trainer.dataset.sources import scan_sources
     from trainer.models.loader import load_base_model
     from trainer.run.runtime import make_runtime
     from trainer.run.setup import prepare_models
@@ -64,9 +60,8 @@ def test_a_reg_images_loss_is_scaled_by_prior_loss_weight(tiny_ckpt, tmp_path):
     reg = make_dataset(tmp_path / "reg", {"1_circle": 1})
     cfg = quick_config(tiny_ckpt("sd1"), data_dir, tmp_path / "out", reg_data_dir=str(reg), prior_loss_weight=0.25,
                        train_batch_size=1)
-    scan = scan_sources(cfg)
-    items, repeats = build_items(scan, assign_buckets(scan, Bucketer((64, 64), False, 256, 1024, 64, False)))
-    data = TrainData(items, repeats, cfg, seed=1)
+    data = train_data(cfg)
+    items = data.items
     base = load_base_model(cfg.pretrained_model_name_or_path)
     model = prepare_models(base, cfg, make_runtime(cfg), False, lambda e: None)
     reg_index = next(i for i, it in enumerate(items) if it.entry.concept.is_reg)

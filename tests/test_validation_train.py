@@ -73,9 +73,14 @@ def test_validation_loss_is_deterministic_for_a_seed(tiny_ckpt, tmp_path):
     assert a == b and len(a) == 3
 
 
-def test_a_folders_own_augmentation_never_reaches_its_validation_images(tmp_path):
-    """A dataset-config folder's flip_aug / random_crop / color_aug / shuffle_caption / caption dropout are
-    turned off for its held-out images as the run's are (they used to apply per folder)."""
+AUGMENTATIONS = {"flip_aug": True, "random_crop": True, "color_aug": True, "shuffle_caption": True,
+                 "caption_tag_dropout_rate": 0.5}
+
+
+@pytest.mark.parametrize("where", ["folder", "run"])
+def test_augmentation_never_reaches_the_validation_images(tmp_path, where):
+    """flip_aug / random_crop / color_aug / shuffle_caption / caption dropout, whether a dataset-config folder
+    sets them or the run does, are turned off for the held-out images (the folder's used to apply)."""
     import numpy as np
     from PIL import Image
 
@@ -84,6 +89,7 @@ def test_a_folders_own_augmentation_never_reaches_its_validation_images(tmp_path
     from trainer.dataset.config_file import dataset_configs
     from trainer.dataset.groups import bucket_groups, split_groups
     from trainer.dataset.sources import scan_sources
+    from trainer.dataset.subsets import option
     from trainer.run.data import build_group_items
     from trainer.validation.loss import Validator
 
@@ -93,13 +99,9 @@ def test_a_folders_own_augmentation_never_reaches_its_validation_images(tmp_path
 resolution = 64
   [[datasets.subsets]]
   image_dir = "{(data / '1_wide').as_posix()}"
-  flip_aug = true
-  random_crop = true
-  color_aug = true
-  shuffle_caption = true
-  caption_tag_dropout_rate = 0.5
-""", encoding="utf-8")
-    cfg = TrainConfig(dataset_config=str(toml), validation_split=0.5)
+""" + ("".join(f"  {k} = {str(v).lower()}\n" for k, v in AUGMENTATIONS.items()) if where == "folder" else ""),
+                    encoding="utf-8")
+    cfg = TrainConfig(dataset_config=str(toml), validation_split=0.5, **(AUGMENTATIONS if where == "run" else {}))
     groups = split_groups(scan_sources(cfg), dataset_configs(cfg))
     bucket_groups(groups)
     items, _ = build_group_items(groups)
@@ -115,4 +117,4 @@ resolution = 64
         want = np.asarray(expected, dtype=np.float32) / 127.5 - 1.0
         assert np.allclose(batch["pixels"][0].permute(1, 2, 0).numpy(), want, atol=1e-6)  # centred, as is
         assert batch["captions"] == [item.entry.caption]  # as written: not shuffled, no tag dropped
-    assert items[0].entry.concept.options["flip_aug"] is True  # the training still flips
+    assert option(items[0].entry.concept, cfg, "flip_aug") is True  # the training still flips

@@ -47,15 +47,11 @@ def option_issues(cfg: TrainConfig, need_paths: bool = True) -> list:
             if not os.path.isfile(f):
                 err("base_weights", f"base_weights file {f} does not exist.")
     if cfg.face_crop_aug_range:
-        from trainer.run.augment import parse_face_range
+        from trainer.dataset.checks import face_range_problem
 
-        try:
-            lo, hi = parse_face_range(cfg.face_crop_aug_range)
-            if not 0 < lo <= hi:
-                raise ValueError
-        except ValueError:
-            err("face_crop_aug_range", "face_crop_aug_range must be two numbers like 2.0,4.0, the first not "
-                                       "above the second.")
+        problem = face_range_problem(cfg.face_crop_aug_range)
+        if problem:
+            err("face_crop_aug_range", problem)
         if cfg.enable_bucket:
             warn("face_crop_aug_range", "face_crop_aug_range works only with enable_bucket off, as in sd-scripts.")
     # what the caches cannot give (color_aug, face_crop_aug_range, per-step captions): the run's options and

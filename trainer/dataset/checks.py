@@ -75,11 +75,13 @@ def caching_issues(cfg) -> list[tuple[str, str]]:
     """What the latent and text-encoder caches cannot give (sd-scripts refuses the same): the run's
     options and every dataset-config folder's own ones, by the same rules; (field, sentence) once each."""
     out: list[tuple[str, str]] = []
+    said: set[tuple[str, str]] = set()  # (field, what): the run's sentence, or the first folder's, covers all
     views = [("", cfg)] + _folder_views(cfg)
 
     def add(field: str, what: str, folder: str, why: str) -> None:
         where = f" (set for the folder '{folder}' of the dataset config)" if folder else ""
-        if not any(f == field and f"with {what}" in m for f, m in out):  # the run's sentence covers folders
+        if (field, what) not in said:
+            said.add((field, what))
             out.append((field, f"{field} cannot be used with {what}{where}: {why}."))
 
     if cfg.cache_text_encoder_outputs or cfg.cache_text_encoder_outputs_to_disk:
@@ -113,29 +115,35 @@ def folder_value_issues(cfg) -> list[tuple[str, str]]:
     """A dataset-config folder's own value outside the range the run's setting would have (the field's
     range check, or face_crop_aug_range not two numbers), naming the folder; (field, sentence)."""
     from trainer.config.fields import TrainConfig
-    from trainer.config.ranges import range_problems
+    from trainer.config.ranges import range_sentence
 
     fields = set(TrainConfig.__dataclass_fields__)
     out = []
     for folder, options in _folder_options(cfg):
-        own = {k: val for k, val in options.items() if k in fields and k in SUBSET_KEYS and val is not None}
-        if not own:
-            continue
-        for field, sentence in range_problems(cfg.replace(**own)):
-            if field in own:
+        for field, value in options.items():
+            if field not in fields or field not in SUBSET_KEYS or value is None:
+                continue
+            if field == "face_crop_aug_range":
+                sentence = face_range_problem(value)
+            else:
+                sentence = range_sentence(field, value)
+            if sentence:
                 out.append((field, f"Folder '{folder}' of the dataset config: {sentence}"))
-        face = own.get("face_crop_aug_range")
-        if face and not _face_range_ok(face):
-            out.append(("face_crop_aug_range", f"Folder '{folder}' of the dataset config: face_crop_aug_range must "
-                        "be two numbers like [2.0, 4.0], the first not above the second."))
     return out
 
 
-def _face_range_ok(value) -> bool:
+def face_range_problem(value) -> str | None:
+    """The sentence for a face_crop_aug_range that is not two numbers above 0 in order (the run's field, text
+    like "2.0,4.0", or a folder's in a dataset config); None when it is right or empty."""
     from trainer.run.augment import parse_face_range
 
+    if not value:
+        return None
     try:
         lo, hi = parse_face_range(value)
     except ValueError:
-        return False
-    return 0 < lo <= hi
+        lo, hi = 0, 0
+    if 0 < lo <= hi:
+        return None
+    return ("face_crop_aug_range must be two numbers above 0, the first not above the second: 2.0,4.0 in the "
+            "settings, [2.0, 4.0] in a dataset config.")

@@ -8,12 +8,11 @@ the subset inherits from [general] or its [[datasets]] is not copied into the su
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 from trainer.errors import ConfigError
 
-from .config_file import DATASET_KEYS, SUBSET_KEYS, read_dataset_config, save_dataset_config
+from .config_file import read_dataset_config, resolve_dir, save_dataset_config, subset_tables
 
 PAGE_KEYS = ("keep_tokens", "shuffle_caption", "caption_extension", "flip_aug", "caption_dropout_rate")
 
@@ -22,13 +21,11 @@ def apply_concepts(data: dict, concepts, path) -> dict:
     """``data`` (a dataset config as read) with each subset's shown keys set from its concept (one concept
     per subset, in file order, as trainer.dataset.config_file.scan_dataset_config makes them)."""
     out = copy.deepcopy(data)
-    subsets = [(ds, sub) for ds in out["datasets"] for sub in ds["subsets"]]
+    subsets = subset_tables(out)
     if len(subsets) != len(concepts):
         raise ConfigError(f"Dataset config {path} now has {len(subsets)} subsets, not the {len(concepts)} shown: "
                           "it was changed elsewhere; open it again before saving.")
-    general = {k: v for k, v in out.get("general", {}).items() if k in SUBSET_KEYS or k in DATASET_KEYS}
-    for (ds, sub), c in zip(subsets, concepts):
-        inherited = {**general, **{k: v for k, v in ds.items() if k in SUBSET_KEYS}}
+    for (_, inherited, sub), c in zip(subsets, concepts):
         _set(sub, "num_repeats", int(c.repeats), inherited.get("num_repeats", 1))
         _set(sub, "is_reg", bool(c.is_reg), False)
         options = c.options or {}
@@ -51,11 +48,11 @@ def save_concepts_into(path, concepts, target=None) -> None:
     """Read ``path`` again, apply the concepts, write it (or ``target``) atomically. Written to another
     folder, folders given relative to the file become absolute, so they still name the same folders."""
     data = apply_concepts(read_dataset_config(path), concepts, path)
-    target = Path(target or path)
-    if target.resolve().parent != Path(path).resolve().parent:
-        for ds in data["datasets"]:
-            for sub in ds["subsets"]:
-                for key in ("image_dir", "conditioning_data_dir"):
-                    if sub.get(key) and not Path(os.path.expanduser(sub[key])).is_absolute():
-                        sub[key] = (Path(path).resolve().parent / sub[key]).as_posix()
+    source, target = Path(path).resolve(), Path(target or path)
+    for _, _, sub in subset_tables(data):
+        for key in ("image_dir", "conditioning_data_dir"):
+            if sub.get(key):
+                here = resolve_dir(sub[key], source)
+                if here != resolve_dir(sub[key], target.resolve()):  # relative, and the file moves away
+                    sub[key] = here.as_posix()
     save_dataset_config(data, target)

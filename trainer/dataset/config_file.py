@@ -138,7 +138,8 @@ def _read_checked(p: Path) -> dict:
     return data
 
 
-def _resolve_dir(folder: str, config_path: Path) -> Path:
+def resolve_dir(folder: str, config_path: Path) -> Path:
+    """A folder named in the dataset config at ``config_path``: a relative one is relative to the file."""
     d = Path(os.path.expanduser(folder))
     return d if d.is_absolute() else (config_path.parent / d)
 
@@ -156,20 +157,19 @@ def dataset_settings(data: dict) -> list[dict]:
     return out
 
 
-def dataset_configs(cfg, data: dict | None = None) -> list:
+def dataset_configs(cfg) -> list:
     """One cfg per [[datasets]]: the run's settings with that dataset's keys applied ([cfg] without a dataset
-    config). ``data``: the config already read."""
+    config)."""
     if not getattr(cfg, "dataset_config", ""):
         return [cfg]
-    data = data if data is not None else read_dataset_config(cfg.dataset_config)
-    return [cfg.replace(**values) for values in dataset_settings(data)]
+    return [cfg.replace(**values) for values in dataset_settings(read_dataset_config(cfg.dataset_config))]
 
 
-def effective_config(cfg, data: dict | None = None):
+def effective_config(cfg):
     """cfg with the dataset keys that every [[datasets]] ends up with the same value of (all of them for one
     dataset; unchanged without a dataset config). Idempotent: dataset_configs() of the result is that of cfg,
     since a key the datasets differ in keeps the run's value that the datasets without it fall back to."""
-    cfgs = dataset_configs(cfg, data)
+    cfgs = dataset_configs(cfg)
     if len(cfgs) == 1:
         return cfgs[0]
     common = {k: getattr(cfgs[0], k) for k in DATASET_KEYS.values()
@@ -177,16 +177,22 @@ def effective_config(cfg, data: dict | None = None):
     return cfg.replace(**common)
 
 
+def subset_tables(data: dict) -> list[tuple[int, dict, dict]]:
+    """Per subset in file order: (index of its [[datasets]], the subset keys it inherits from [general] and
+    its [[datasets]] (sd-scripts' ascending), the subset's own table - the very dict inside ``data``)."""
+    def ascending(table: dict) -> dict:
+        return {k: v for k, v in table.items() if k in SUBSET_KEYS or k in NOT_APPLIED}
+
+    general = ascending(data.get("general", {}))
+    return [(n, {**general, **ascending(ds)}, sub)
+            for n, ds in enumerate(data["datasets"]) for sub in ds["subsets"]]
+
+
 def subset_options(data: dict, with_dataset: bool = False) -> list:
     """Every subset's keys with its [general] and [[datasets]] defaults merged in (sd-scripts' ascending);
     ``with_dataset``: (index of its [[datasets]], keys) pairs."""
-    general = {k: v for k, v in data.get("general", {}).items() if k in SUBSET_KEYS or k in NOT_APPLIED}
-    out = []
-    for n, ds in enumerate(data["datasets"]):
-        inherited = {**general, **{k: v for k, v in ds.items() if k in SUBSET_KEYS or k in NOT_APPLIED}}
-        for sub in ds["subsets"]:
-            out.append((n, {**inherited, **sub}) if with_dataset else {**inherited, **sub})
-    return out
+    return [(n, {**inherited, **sub}) if with_dataset else {**inherited, **sub}
+            for n, inherited, sub in subset_tables(data)]
 
 
 def run_values(options: dict) -> dict:
@@ -197,15 +203,15 @@ def run_values(options: dict) -> dict:
     return out
 
 
-def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
+def scan_dataset_config(cfg) -> DatasetScan:
     """One scan of every subset folder of cfg.dataset_config (regularization subsets flagged is_reg, each
-    concept's ``dataset`` the index of its [[datasets]]). ``data``: the config already read."""
+    concept's ``dataset`` the index of its [[datasets]])."""
     path = Path(cfg.dataset_config)
-    data = data if data is not None else read_dataset_config(path)
+    data = read_dataset_config(path)
     concepts: list[Concept] = []
     problems: list[Problem] = []
     for dataset, sub in subset_options(data, with_dataset=True):
-        folder = _resolve_dir(sub["image_dir"], path)
+        folder = resolve_dir(sub["image_dir"], path)
         if not folder.is_dir():
             raise DatasetError(f"image_dir '{sub['image_dir']}' of dataset config {path} is not a folder.")
         ignored = sorted(k for k in sub if k in NOT_APPLIED and sub[k])  # a default-off value changes nothing

@@ -42,7 +42,9 @@ class StepPlan:
     train_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     num_processes: int = 1
-    dataset_batch_sizes: tuple[int, ...] = ()  # per [[datasets]] when there are several
+    # (batch size, {bucket: items}) per [[datasets]] (one pair without several), empty buckets left out:
+    # what each dataset cuts its batches from (trainer.run.compile counts the step shapes from it)
+    datasets: tuple[tuple[int, dict[Size, int]], ...] = ()
 
     @property
     def batches_without_buckets(self) -> int:
@@ -53,9 +55,9 @@ class StepPlan:
         """One line for the user, e.g. ``172 samples per epoch in 3 buckets -> 44 batches of 4
         -> 44 steps per epoch; 10 epochs = 440 steps``."""
         parts = [f"{self.samples_per_epoch} samples per epoch in {len(self.buckets)} bucket(s)"]
-        if len(self.dataset_batch_sizes) > 1:
-            sizes = ", ".join(str(b) for b in self.dataset_batch_sizes)
-            parts.append(f"{self.batches_per_epoch} batches ({len(self.dataset_batch_sizes)} datasets, batch "
+        if len(self.datasets) > 1:
+            sizes = ", ".join(str(size) for size, _ in self.datasets)
+            parts.append(f"{self.batches_per_epoch} batches ({len(self.datasets)} datasets, batch "
                          f"size {sizes})")
         else:
             parts.append(f"{self.batches_per_epoch} batches of {self.train_batch_size}")
@@ -98,15 +100,16 @@ def plan_steps(
     for size, _ in parts:
         if size < 1:
             raise ConfigError(f"train_batch_size must be at least 1, not {size}.")
+    parts = tuple((size, {b: n for b, n in sorted(counts.items()) if n > 0}) for size, counts in parts)
     merged: dict[Size, int] = {}
     for _, counts in parts:
         for b, n in counts.items():
             merged[b] = merged.get(b, 0) + n
-    buckets = {b: n for b, n in sorted(merged.items()) if n > 0}
+    buckets = dict(sorted(merged.items()))
     samples = sum(buckets.values())
     if samples == 0:
         raise DatasetError("The dataset has no images to train on, so no steps can be planned.")
-    batches = sum(_ceil_div(n, size) for size, counts in parts for n in counts.values() if n > 0)
+    batches = sum(_ceil_div(n, size) for size, counts in parts for n in counts.values())
     # integer form of ceil(batches / num_processes / gradient_accumulation_steps)
     steps_per_epoch = _ceil_div(batches, num_processes * gradient_accumulation_steps)
     total = max_train_epochs * steps_per_epoch if max_train_epochs is not None else max_train_steps
@@ -121,7 +124,7 @@ def plan_steps(
         train_batch_size=train_batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps,
         num_processes=num_processes,
-        dataset_batch_sizes=tuple(size for size, _ in parts) if len(parts) > 1 else (),
+        datasets=parts,
     )
 
 

@@ -82,10 +82,13 @@ def datasets_entry(scan, cfg, data, report, index: int) -> dict:
              "min_bucket_reso": cfg.min_bucket_reso, "max_bucket_reso": cfg.max_bucket_reso,
              "tag_frequency": tag_frequency(scan), "subsets": subsets}
     if report is not None:
-        counts: dict = {}
-        for item, r in mine:
-            counts[item.bucket] = counts.get(item.bucket, 0) + r
-        entry["bucket_info"] = {"buckets": {i: {"resolution": list(b), "count": n}
-                                            for i, (b, n) in enumerate(sorted(counts.items()))},
-                                "mean_img_ar_error": report.mean_ar_error}
+        counts = {bucket: len(indices) for (d, bucket), indices in data.buckets.items() if d == index}
+        entry["bucket_info"] = bucket_info(counts, report.mean_ar_error)
     return entry
+
+
+def bucket_info(counts: dict, mean_ar_error: float) -> dict:
+    """sd-scripts' bucket record (ss_bucket_info, and each ss_datasets entry's): the buckets in (w, h) order,
+    numbered from 0, each with its samples per epoch; the mean aspect-ratio error of the images."""
+    buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(counts.items()))}
+    return {"buckets": buckets, "mean_img_ar_error": mean_ar_error}

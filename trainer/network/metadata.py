@@ -168,19 +168,18 @@ def run_metadata(cfg: TrainConfig, plan, base, scan, report, data, session_id: i
     run's [[datasets]] (trainer.dataset.groups), each recorded in ss_datasets."""
     from pathlib import Path
 
-    from trainer.dataset.run_info import dataset_metadata
+    from trainer.dataset.run_info import bucket_info, dataset_metadata
     from trainer.network.lora_file import file_hashes
 
     model_path = Path(cfg.pretrained_model_name_or_path)
     hashes = model_hashes or (file_hashes(model_path) if model_path.is_file() else None)
     vae_hashes = file_hashes(cfg.vae) if cfg.vae and Path(cfg.vae).is_file() else None
-    buckets = {i: {"resolution": list(b), "count": n} for i, (b, n) in enumerate(sorted(plan.buckets.items()))}
     run = RunInfo(
         model_version=base.model_version, session_id=session_id, started_at=time.time(),
         batches_per_epoch=data.batches_per_epoch,
         epochs=plan.epochs, total_steps=plan.total_steps, optimizer=optimizer,
         num_processes=num_processes,
         **dataset_metadata(scan, data, groups),  # the folders and datasets, counted as sd-scripts does
-        bucket_info={"buckets": buckets, "mean_img_ar_error": report.mean_ar_error},
+        bucket_info=bucket_info(plan.buckets, report.mean_ar_error),
         model_hashes=hashes, vae_hashes=vae_hashes, seed=seed)
     return build_metadata(cfg, run)

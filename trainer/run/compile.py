@@ -12,12 +12,11 @@ from trainer import events as ev
 STATIC_SHAPES_UP_TO = 8  # (bucket, batch size) pairs; more get one dynamic graph
 
 
-def step_shapes(plan, batch_size: int, counts=None) -> int:
-    """How many input shapes the steps can have: per bucket, full batches and possibly one smaller.
-    ``counts``: [(batch size, {bucket: items})] of several [[datasets]], each cutting its own batches."""
-    parts = counts if isinstance(counts, list) else [(batch_size, plan.buckets)]
+def step_shapes(plan) -> int:
+    """How many input shapes the steps can have: per bucket of each [[datasets]] (each cutting its own
+    batches), full batches and possibly one smaller."""
     shapes = set()
-    for size, buckets in parts:
+    for size, buckets in plan.datasets:
         for bucket, count in buckets.items():
             shapes.add((bucket, min(size, count)))
             if count % size and count > size:
@@ -25,13 +24,13 @@ def step_shapes(plan, batch_size: int, counts=None) -> int:
     return max(1, len(shapes))
 
 
-def compile_step_model(model, cfg, plan, emit, counts=None) -> None:
+def compile_step_model(model, cfg, plan, emit) -> None:
     if not cfg.torch_compile:
         return
     import torch
     import torch._dynamo as dynamo
 
-    shapes = step_shapes(plan, cfg.train_batch_size, counts)
+    shapes = step_shapes(plan)
     dynamic = shapes > STATIC_SHAPES_UP_TO
     if not dynamic:
         dynamo.config.recompile_limit = max(dynamo.config.recompile_limit, shapes + 1)

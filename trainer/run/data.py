@@ -268,16 +268,9 @@ def make_loader(data: TrainData, workers: int, persistent: bool) -> tuple[torch.
     return loader, sampler
 
 
-def build_items(scan, report) -> tuple[list[TrainItem], list[int]]:
-    """Usable images and their repeats per epoch (regularization images balanced as sd-scripts does)."""
-    from trainer.dataset.reg import balanced_items
-
-    chosen = balanced_items(scan, report)
-    return [TrainItem(e, a) for e, a, _ in chosen], [r for _, _, r in chosen]
-
-
 def build_group_items(groups) -> tuple[list[TrainItem], list[int]]:
-    """build_items for the [[datasets]] of trainer.dataset.groups, each bucketed and balanced on its own."""
+    """Usable images and their repeats per epoch of the [[datasets]] of trainer.dataset.groups, each bucketed
+    and balanced on its own (regularization images as sd-scripts balances them)."""
     from trainer.dataset.groups import group_items
 
     chosen = group_items(groups)

@@ -86,5 +86,6 @@ def apply_masked_loss(loss: torch.Tensor, batch: dict) -> torch.Tensor:
     if masks is None:
         return loss
     m = masks.to(loss.device, dtype=loss.dtype).unsqueeze(1)
-    m = F.interpolate(m, size=loss.shape[2:], mode="area")
+    if m.shape[2:] != loss.shape[2:]:
+        m = F.interpolate(m, size=loss.shape[2:], mode="area")
     return loss * m

@@ -143,7 +143,7 @@ class Trainer:
         self._check_stop()
         optim = S.optimization(network, cfg, plan.total_steps, self.emit)
         self.optim = optim  # optimizer, scheduler, ss_optimizer text, group names
-        compile_step_model(model, cfg, plan, self.emit, data.plan_counts())  # torch_compile
+        compile_step_model(model, cfg, plan, self.emit)  # torch_compile
         self._check_stop()
         return self._loop(data, plan, model, network, optim.optimizer, optim.scheduler, base, scan, report, seed)
 
@@ -155,13 +155,12 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _scan(self):
-        from trainer.dataset.config_file import dataset_configs, read_dataset_config
+        from trainer.dataset.config_file import dataset_configs
         from trainer.dataset.groups import bucket_groups, split_groups
         from trainer.dataset.sources import effective_config, scan_sources
 
-        data = read_dataset_config(self.cfg.dataset_config) if self.cfg.dataset_config else None
-        cfgs = dataset_configs(self.cfg, data)  # per [[datasets]]: its resolution, batch size, buckets
-        self.cfg = cfg = effective_config(self.cfg, data)  # the keys every dataset shares
+        cfgs = dataset_configs(self.cfg)  # per [[datasets]]: its resolution, batch size, buckets
+        self.cfg = cfg = effective_config(self.cfg)  # the keys every dataset shares
         scan = scan_sources(cfg)
         for p in scan.problems:
             self.emit(ev.Log(p.message, "warning"))

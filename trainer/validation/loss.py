@@ -65,7 +65,8 @@ class Validator:
         """The held-out images one per batch, unaugmented (no torch model needed)."""
         from trainer.run.data import TrainData
 
-        cfg = self.cfg.replace(train_batch_size=1, **UNAUGMENTED)
+        # the items' own options (unaugmented()) turn the augmentations off: TrainData reads them per folder
+        cfg = self.cfg.replace(train_batch_size=1)
         return TrainData(self.items, [1] * len(self.items), cfg, self.seed)
 
     def _prepare(self) -> list[dict]:
