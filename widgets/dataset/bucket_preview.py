@@ -105,6 +105,8 @@ class BucketPreview(QWidget):
         self.images.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.images.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.images.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):  # the numbers and their headers (longer in Russian) are never cut off
+            self.images.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.images.verticalHeader().setDefaultSectionSize(22)
         self.images.itemClicked.connect(self._image_clicked)
         split.addWidget(self.images)
