@@ -111,24 +111,7 @@ def real_model_shapes(family: str) -> dict:
 
 
 def real_model_spec(family: str):
-    from ..models.family import _sub, unet_spec_from_shapes
-    from ..models.spec import ModelSpec, TextEncoderSpec
+    """The ``ModelSpec`` of ``real_model_shapes(family)``, read from those shapes as from a checkpoint file."""
+    from ..models.family import detect
 
-    shapes = real_model_shapes(family)
-    unet = unet_spec_from_shapes(_sub(shapes, UNET_PREFIX), family)
-    if family == "sd1":
-        tes = (TextEncoderSpec(layout="clip", prefix=SD1_TE_PREFIX, hidden_size=768, num_layers=12, file_layers=12,
-                               num_heads=12, intermediate_size=3072, vocab_size=49408, max_position_embeddings=77,
-                               hidden_act="quick_gelu"),)
-    elif family == "sd2":
-        tes = (TextEncoderSpec(layout="open_clip", prefix=SD2_TE_PREFIX, hidden_size=1024, num_layers=23,
-                               file_layers=24, num_heads=16, intermediate_size=4096, vocab_size=49408,
-                               max_position_embeddings=77, hidden_act="gelu"),)
-    else:
-        tes = (TextEncoderSpec(layout="clip", prefix=SDXL_TE1_PREFIX, hidden_size=768, num_layers=12,
-                               file_layers=12, num_heads=12, intermediate_size=3072, vocab_size=49408,
-                               max_position_embeddings=77, hidden_act="quick_gelu"),
-               TextEncoderSpec(layout="open_clip", prefix=SDXL_TE2_PREFIX, hidden_size=1280, num_layers=32,
-                               file_layers=32, num_heads=20, intermediate_size=5120, vocab_size=49408,
-                               max_position_embeddings=77, hidden_act="gelu", projection_dim=1280))
-    return ModelSpec(family, unet, None, tes)
+    return detect(real_model_shapes(family), where=f"The real {family} model")
