@@ -114,13 +114,13 @@ def timed_run(cmd: list[str], cwd: Path, found) -> tuple[float, float | None]:
 def prepare(work: Path, model: Path | None = None) -> Path:
     """The model (made once unless given), a tokenizer folder as sd-scripts' tokenizer_cache_dir reads it,
     the TOML."""
-    model = model or work / "sd15-random.safetensors"
-    if not model.is_file():
-        sys.path.insert(0, str(ROOT))
-        from trainer.models.fullsize import write_full_size_checkpoint
+    if model is None:  # the GPU benches' random-weight SD 1.5 (2.1 GB), shared when --work is theirs
+        sys.path.insert(0, str(ROOT / "bench"))
+        from vram_calibration import make_models
 
-        print(f"writing a random-weight SD 1.5 checkpoint to {model} (2.1 GB, once)", flush=True)
-        write_full_size_checkpoint(work / "sd15-random.partial", "sd1", weights=True).rename(model)
+        model = make_models(work, ["sd1"], smoke=False)["sd1"]
+    elif not model.is_file():
+        raise SystemExit(f"--model {model} is not a file.")
     tok = work / "tokenizers" / "openai_clip-vit-large-patch14"
     tok.mkdir(parents=True, exist_ok=True)
     for name in ("vocab.json", "merges.txt"):

@@ -74,20 +74,25 @@ def label(row) -> str:
 
 def make_models(work: Path, families, smoke: bool) -> dict:
     """``{family: checkpoint}`` in ``work``, made when missing: full-size with random weights, or the tiny
-    test model with ``smoke`` (both GPU benches name them alike, so one --work folder serves both)."""
+    test model with ``smoke`` (the benches name them alike, so one --work folder serves them all). Written
+    under a ``.partial`` name and renamed when complete: a bench stopped while writing leaves no file that a
+    later run would take for a finished model."""
     out = {}
     for fam in families:
         path = work / f"{fam}{'-tiny' if smoke else ''}.safetensors"
         if not path.exists():
             t = time.perf_counter()
+            partial = path.with_name(path.stem + ".partial" + path.suffix)
             if smoke:
                 from trainer.models.tiny import make_tiny_checkpoint
 
-                make_tiny_checkpoint(path, fam)
+                make_tiny_checkpoint(partial, fam)
             else:
                 from trainer.models.fullsize import write_full_size_checkpoint
 
-                write_full_size_checkpoint(path, fam, weights=True)
+                print(f"writing a random-weight full-size {fam} checkpoint to {path} (once)", flush=True)
+                write_full_size_checkpoint(partial, fam, weights=True)
+            partial.replace(path)
             print(f"made {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s",
                   flush=True)
         out[fam] = path

@@ -33,3 +33,22 @@ def test_without_a_gpu_it_says_so(capsys):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.main([]) == 2 and "needs an NVIDIA GPU" in capsys.readouterr().out
+
+
+def test_models_are_made_once_under_a_partial_name(tmp_path):
+    """make_models (shared by the GPU benches and the sd-scripts start-up bench) renames a model into place
+    when it is complete and reuses it after; a leftover .partial from a stopped run is never taken."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vram_calibration", ROOT / "bench" / "vram_calibration.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "sd1-tiny.partial.safetensors").write_bytes(b"cut short")
+    path = bench.make_models(tmp_path, ["sd1"], smoke=True)["sd1"]
+    assert path == tmp_path / "sd1-tiny.safetensors"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    from trainer.models.loader import load_base_model
+
+    assert load_base_model(path).family == "sd1"
+    stamp = path.stat().st_mtime_ns
+    assert bench.make_models(tmp_path, ["sd1"], smoke=True)["sd1"] == path and path.stat().st_mtime_ns == stamp

@@ -61,6 +61,18 @@ def test_lycoris_and_dylora_alpha_dtypes_follow_their_modules():
     assert all(a.dtype == torch.int64 and int(a) == 4 for a in lin)  # torch.tensor(alpha), as sd-scripts
 
 
+
+def test_an_int_alpha_keeps_its_value_through_full_bf16():
+    """full_bf16/full_fp16 cast the network's float buffers; an int alpha is an int64 buffer, so 257 stays 257
+    (as a float32 buffer it would come back from bf16 as 256)."""
+    from trainer.models.tiny import make_tiny_models
+    from trainer.network.build import build_network
+
+    unet, _, tes = make_tiny_models("sd1")
+    net = build_network(tiny_config("networks.lora", 8, 257), unet, tes).to("cpu", dtype=torch.bfloat16)
+    alphas = [v for k, v in net.state_dict().items() if k.endswith(".alpha")]
+    assert alphas and all(a.dtype == torch.int64 and int(a) == 257 for a in alphas)
+
 @pytest.mark.parametrize("alpha,precision,dtype,text", [
     (4, None, torch.int64, "4"),
     (4, "fp16", torch.float16, "4"),     # save_precision converts every tensor, the int alpha too

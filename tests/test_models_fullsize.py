@@ -30,3 +30,21 @@ def test_random_weight_sdxl_file_with_a_scalar_reads_back(tmp_path, monkeypatch)
     assert all(v.dtype in (torch.float16, torch.int64) for v in sd.values())
     base = load_base_model(path)
     assert base.family == "sdxl" and len(base.text_encoders) == 2
+
+
+def test_real_sd2_shapes_come_from_the_full_size_models():
+    """check/merge without a checkpoint assume the real model's shapes: SD 2.x is built by full_size_models and
+    written by to_ldm_state_dict, with sd-scripts' dummy 24th text encoder block, which is no LoRA target."""
+    from trainer.tools.targets import real_model_shapes, real_model_spec, target_map
+
+    shapes = real_model_shapes("sd2")
+    assert shapes["cond_stage_model.model.transformer.resblocks.23.attn.in_proj_weight"] == (3072, 1024)
+    assert shapes["model.diffusion_model.input_blocks.1.1.proj_in.weight"] == (320, 320)  # linear projection
+    spec = real_model_spec("sd2")
+    te = spec.text_encoders[0]
+    assert (spec.family, te.layout, te.hidden_size, te.num_layers, te.file_layers) == ("sd2", "open_clip", 1024,
+                                                                                       23, 24)
+    names = target_map(shapes, spec)
+    assert "lora_te_text_model_encoder_layers_22_self_attn_q_proj" in names
+    assert not any("_layers_23_" in n for n in names)
+    assert len([n for n in names if n.startswith("lora_te_")]) == 23 * 6

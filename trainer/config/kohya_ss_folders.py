@@ -25,15 +25,12 @@ def save_dataset_config(res, config_path) -> str | None:
     """Write ``res.dataset_config`` beside the imported file as ``<name>.dataset.toml`` (never over an
     existing file) and point the imported config at it. Returns the path written, or None."""
     from trainer.dataset.config_file import save_dataset_config as save
+    from trainer.fileio import unused_path
 
     if not res.dataset_config:
         return None
     p = Path(config_path)
-    target = p.with_name(p.stem + ".dataset.toml")
-    n = 2
-    while target.exists():
-        target = p.with_name(f"{p.stem}.dataset-{n}.toml")
-        n += 1
+    target = unused_path(p.parent, p.stem + ".dataset", ".toml")
     save(res.dataset_config, target)
     res.config = res.config.replace(dataset_config=str(target), train_data_dir="")
     res.notes.append(f"Per-folder options saved to {target}.")

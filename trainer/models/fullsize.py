@@ -1,4 +1,5 @@
-"""The real SD 1.5 and SDXL architectures at full size, for the VRAM estimate's tests and its GPU calibration.
+"""The real SD 1.5, SD 2.x and SDXL architectures at full size, for the VRAM estimate's tests and its GPU
+calibration, and for the shapes ``check``/``merge`` assume when no checkpoint is given.
 
 ``full_size_models(family)`` builds them on the meta device (shapes only, no memory); ``write_full_size_checkpoint``
 writes them as a single-file original-layout ``.safetensors`` - header only (a sparse file: the estimate reads
@@ -16,7 +17,11 @@ CLIP_VOCAB, CLIP_POSITIONS = 49408, 77
 
 
 def full_size_models(family: str):
-    """(unet, vae, [text encoders]) of SD 1.5 (``sd1``) or SDXL (``sdxl``) on the meta device."""
+    """(unet, vae, [text encoders]) of SD 1.5 (``sd1``), SD 2.x (``sd2``) or SDXL (``sdxl``), on the meta
+    device.
+
+    SD 2.x's OpenCLIP tower has 23 of its 24 layers here, as sd-scripts loads it (the last one is never used);
+    ``to_ldm_state_dict`` writes sd-scripts' dummy 24th block."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -28,14 +33,18 @@ def full_size_models(family: str):
                              **({"projection_dim": proj} if proj else {}))
         return (CLIPTextModelWithProjection if proj else CLIPTextModel)(cfg)
 
-    if family not in ("sd1", "sdxl"):
-        raise ValueError(f"family must be sd1 or sdxl, not {family!r}")
+    if family not in ("sd1", "sd2", "sdxl"):
+        raise ValueError(f"family must be sd1, sd2 or sdxl, not {family!r}")
     with torch.device("meta"):
         vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
                             down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
         if family == "sd1":
             unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)
             tes = [te(768, 12, 3072, "quick_gelu")]
+        elif family == "sd2":
+            unet = UNet2DConditionModel(sample_size=96, cross_attention_dim=1024,
+                                        attention_head_dim=[5, 10, 20, 20], use_linear_projection=True)
+            tes = [te(1024, 23, 4096, "gelu")]
         else:
             unet = UNet2DConditionModel(
                 sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,

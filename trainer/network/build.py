@@ -74,16 +74,17 @@ def _lycoris_kwargs(spec: NetworkSpec, cfg) -> dict:
 def _sd_scripts_alpha(spec: NetworkSpec, module) -> int | float:
     """The `.alpha` value of one module as sd-scripts' networks/lora.py stores it: torch.tensor(alpha) keeps
     the config's type (a TOML int -> int64, a float -> float32); conv_alpha is always a float; 0 means the
-    module's rank (an int)."""
+    module's rank (an int). network_spec always sets both alphas (never None)."""
     org = module.org_module[0]
     conv3 = isinstance(org, nn.Conv2d) and tuple(org.kernel_size) != (1, 1)
     alpha = spec.conv_alpha if conv3 else spec.alpha
-    return module.lora_dim if alpha is None or alpha == 0 else alpha
+    return module.lora_dim if alpha == 0 else alpha
 
 
 def _alphas_as_sd_scripts(net, spec: NetworkSpec) -> None:
     """LyCORIS' LoCon module stores alpha * (dim / dim), always a float; networks.lora files keep the int
-    (LyCORIS' own algorithms and DyLoRA already store what sd-scripts + LyCORIS store)."""
+    (LyCORIS' own algorithms and DyLoRA already store what sd-scripts + LyCORIS store). Set on the live
+    modules, not when saving: full_bf16 casts the network's float buffers, and 257.0 in bf16 is 256."""
     if spec.module != "networks.lora" or as_bool(spec.args.get("rs_lora", False)):
         return
     for m in net.loras:

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from trainer.errors import UserError
-from trainer.network.lora_file import SAVE_DTYPES, lora_bytes, save_lora
+from trainer.fileio import write_atomic
+from trainer.network.lora_file import SAVE_DTYPES, lora_bytes
 from trainer.network.naming import rename_modules, uses_both_unet_spellings
 
 
@@ -45,15 +46,15 @@ def _as_saved(sd: dict[str, torch.Tensor], save_precision) -> dict[str, torch.Te
     return {k: v if v.is_floating_point() else v.to(dtype) for k, v in sd.items()}
 
 
-def save_network(network, base, path: Path, metadata: dict, save_precision) -> int:
-    sd = _as_saved(network_state_dict(network, base.unet, base.family), save_precision)
-    return save_lora(path, sd, metadata, save_precision)
-
-
 def network_bytes(network, base, metadata: dict, save_precision) -> bytes:
     """The LoRA file in memory (written by trainer.run.save_guard, which keeps it when the disk refuses)."""
     sd = _as_saved(network_state_dict(network, base.unet, base.family), save_precision)
     return lora_bytes(sd, metadata, save_precision)
+
+
+def save_network(network, base, path: Path, metadata: dict, save_precision) -> int:
+    """Write the LoRA file atomically (temp file + rename); returns its size."""
+    return write_atomic(path, network_bytes(network, base, metadata, save_precision))
 
 
 @dataclass

@@ -98,62 +98,20 @@ _REAL_SHAPES: dict = {}
 
 
 def real_model_shapes(family: str) -> dict:
-    """``{checkpoint key: shape}`` of the real SD 1.x / 2.x / SDXL base model (built on the meta device)."""
-    if family in _REAL_SHAPES:
-        return _REAL_SHAPES[family]
-    from ..models.diffusers_to_ldm import open_clip_to_ldm, unet_to_ldm
-
-    if family == "sd2":
-        import torch
-        from accelerate import init_empty_weights
-        from diffusers import UNet2DConditionModel
-        from transformers import CLIPTextConfig, CLIPTextModel
-
-        with init_empty_weights(), torch.device("meta"):
-            unet = UNet2DConditionModel(cross_attention_dim=1024, attention_head_dim=[5, 10, 20, 20],
-                                        use_linear_projection=True)
-            te = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
-                                              num_attention_heads=16, hidden_act="gelu"))
-        tes = [("open_clip", SD2_TE_PREFIX, te)]
-    else:  # SD 1.5 and SDXL: the architectures the VRAM estimate builds (one spelling of each)
+    """``{checkpoint key: shape}`` of the real SD 1.x / 2.x / SDXL base model (built on the meta device), in the
+    layout the app writes checkpoints (SD 2.x with sd-scripts' dummy 24th text encoder block)."""
+    if family not in _REAL_SHAPES:
+        from ..models.diffusers_to_ldm import to_ldm_state_dict
         from ..models.fullsize import full_size_models
 
         unet, _vae, encoders = full_size_models(family)
-        layouts = [("clip", SD1_TE_PREFIX)] if family == "sd1" else [("clip", SDXL_TE1_PREFIX),
-                                                                       ("open_clip", SDXL_TE2_PREFIX)]
-        tes = [(layout, prefix, model) for (layout, prefix), model in zip(layouts, encoders, strict=True)]
-    shapes = {UNET_PREFIX + k: tuple(v.shape)
-              for k, v in unet_to_ldm(unet.state_dict(), UNetLayout.from_config(dict(unet.config))).items()}
-    for layout, prefix, model in tes:
-        sd = model.state_dict()
-        if layout == "clip":
-            shapes.update({prefix + "text_model." + k.removeprefix("text_model."): tuple(v.shape) for k, v in sd.items()})
-        else:
-            shapes.update({prefix + k: tuple(v.shape)
-                           for k, v in open_clip_to_ldm(sd, model.config.num_hidden_layers).items()})
-    _REAL_SHAPES[family] = shapes
-    return shapes
+        sd = to_ldm_state_dict(family, unet, None, encoders)
+        _REAL_SHAPES[family] = {k: tuple(v.shape) for k, v in sd.items()}
+    return _REAL_SHAPES[family]
 
 
 def real_model_spec(family: str):
-    from ..models.family import _sub, unet_spec_from_shapes
-    from ..models.spec import ModelSpec, TextEncoderSpec
+    """The ``ModelSpec`` of ``real_model_shapes(family)``, read from those shapes as from a checkpoint file."""
+    from ..models.family import detect
 
-    shapes = real_model_shapes(family)
-    unet = unet_spec_from_shapes(_sub(shapes, UNET_PREFIX), family)
-    if family == "sd1":
-        tes = (TextEncoderSpec(layout="clip", prefix=SD1_TE_PREFIX, hidden_size=768, num_layers=12, file_layers=12,
-                               num_heads=12, intermediate_size=3072, vocab_size=49408, max_position_embeddings=77,
-                               hidden_act="quick_gelu"),)
-    elif family == "sd2":
-        tes = (TextEncoderSpec(layout="open_clip", prefix=SD2_TE_PREFIX, hidden_size=1024, num_layers=23,
-                               file_layers=24, num_heads=16, intermediate_size=4096, vocab_size=49408,
-                               max_position_embeddings=77, hidden_act="gelu"),)
-    else:
-        tes = (TextEncoderSpec(layout="clip", prefix=SDXL_TE1_PREFIX, hidden_size=768, num_layers=12,
-                               file_layers=12, num_heads=12, intermediate_size=3072, vocab_size=49408,
-                               max_position_embeddings=77, hidden_act="quick_gelu"),
-               TextEncoderSpec(layout="open_clip", prefix=SDXL_TE2_PREFIX, hidden_size=1280, num_layers=32,
-                               file_layers=32, num_heads=20, intermediate_size=5120, vocab_size=49408,
-                               max_position_embeddings=77, hidden_act="gelu", projection_dim=1280))
-    return ModelSpec(family, unet, None, tes)
+    return detect(real_model_shapes(family), where=f"The real {family} model")
