@@ -136,3 +136,21 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
     assert torch.equal(masks.apply_masked_loss(loss, {"masks": small[None]}),
                        masks.apply_masked_loss(loss, {"masks": full[None]}))  # the same loss as before
     assert len(reads) == 1
+
+
+def test_a_dataset_configs_relative_mask_folder_is_relative_to_the_file(tmp_path, monkeypatch):
+    """conditioning_data_dir in a [[datasets.subsets]] names a folder beside the dataset config, as image_dir
+    does (and as the Dataset page keeps it when saving elsewhere), whatever the working folder."""
+    from trainer.dataset.sources import scan_sources
+
+    make_dataset(tmp_path / "d", {"1_a": 1})
+    (tmp_path / "d" / "masks" / "1_a").mkdir(parents=True)
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(tmp_path / "d" / "masks" / "1_a" / "img0.png")
+    toml = tmp_path / "d" / "dataset.toml"
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nconditioning_data_dir = "masks"\n',
+                    encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # not the dataset config's folder
+    cfg = quick_config("m", "", tmp_path / "o", train_data_dir="", dataset_config=str(toml), masked_loss=True)
+    (concept,) = scan_sources(cfg).concepts
+    assert concept.options["conditioning_data_dir"] == str(tmp_path / "d" / "masks")
+    assert _data(cfg).mask(0, (0, 0)).min() == 1.0

@@ -214,6 +214,8 @@ def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
                                     f"{', '.join(ignored)} for '{folder.name}' is not supported here and not used."))
         options = {k: v for k, v in sub.items() if k in SUBSET_KEYS or k in ("alpha_mask", "conditioning_data_dir")}
         options.pop("num_repeats", None)
+        if options.get("conditioning_data_dir"):  # relative to the file, like image_dir (not to the cwd)
+            options["conditioning_data_dir"] = str(_resolve_dir(options["conditioning_data_dir"], path))
         options = run_values(options)
         concept = Concept(folder, sub.get("class_tokens") or folder.name, int(sub.get("num_repeats", 1)),
                           options=options, is_reg=bool(sub.get("is_reg", False)), dataset=dataset)
