@@ -36,6 +36,7 @@ import toml
 
 from trainer.errors import ConfigError, DatasetError
 
+from .reg import reg_notes
 from .scan import Concept, DatasetScan, Problem, _scan_concept
 
 # sd-scripts' schema (config_util.py), split into what is applied here and what is only recognised
@@ -224,6 +225,8 @@ def scan_dataset_config(cfg, data: dict | None = None) -> DatasetScan:
         concepts.append(concept)
     if not any(c.images for c in concepts):
         raise DatasetError(f"The folders of dataset config {path} hold no images.")
+    for note in reg_notes(concepts):
+        problems.append(Problem(path, "reg_balance", note))
     return DatasetScan(root=path.parent, concepts=concepts, problems=problems,
                        caption_extension=cfg.caption_extension)
 

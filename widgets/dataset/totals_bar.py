@@ -68,13 +68,14 @@ class TotalsBar(QFrame):
         its own batches, so the steps add up per dataset); ``groups``: those datasets bucketed
         (trainer.dataset.groups), for the count with buckets."""
         from trainer.dataset.plan import plan_steps
-        from trainer.dataset.reg import balanced_counts
+        from trainer.dataset.reg import balanced_counts, dataset_samples
 
         parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
-        samples = scan.samples_per_epoch
+        samples = scan.samples_per_epoch  # reg images balanced per dataset, as trained
         several = batches is not None and len(batches) > 1
         if several:
-            per = {d: sum(c.samples for c in scan.concepts if c.dataset == d) for d in batches}
+            balanced = dataset_samples(scan.concepts)
+            per = {d: balanced.get(d, 0) for d in batches}
             simple = -(-sum(-(-n // batches[d]) for d, n in per.items()) // accum)
             at = ", ".join(str(batches[d]) for d in sorted(batches))
         else:
