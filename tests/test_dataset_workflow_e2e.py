@@ -1,0 +1,181 @@
+"""Issue 13's "Done when", end to end: a multi-folder sd-scripts dataset config (two [[datasets]] at their own
+resolution and batch size, per-folder caption settings, regularization images, flipped cached latents, masks
+from the alpha channel and from mask images) trains from the window (Dataset page -> Training page -> Start)
+and from the command line with the same settings and seed to the same tensors."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from app_fixtures import app_env, wait_loaded  # noqa: F401
+from conftest import make_dataset, quick_config
+from PIL import Image
+
+TOML = """
+[general]
+caption_extension = ".txt"
+
+[[datasets]]
+resolution = 64
+batch_size = 2
+  [[datasets.subsets]]
+  image_dir = "char/2_redcircle"
+  num_repeats = 2
+  keep_tokens = 1
+  shuffle_caption = true
+  caption_prefix = "sks"
+  flip_aug = true
+  alpha_mask = true
+
+[[datasets]]
+resolution = [96, 64]
+batch_size = 1
+  [[datasets.subsets]]
+  image_dir = "style"
+  class_tokens = "blue style"
+  conditioning_data_dir = "masks"
+  [[datasets.subsets]]
+  image_dir = "reg"
+  is_reg = true
+  class_tokens = "square"
+  conditioning_data_dir = "masks"
+"""
+STEPS = 4
+
+
+def _build(root: Path) -> Path:
+    """The folders of TOML under root and the dataset config naming them (relative to it, as users write it)."""
+    make_dataset(root / "char", {"2_redcircle": 3})
+    for i, png in enumerate(sorted((root / "char" / "2_redcircle").glob("*.png"))):  # a transparent margin
+        rgba = np.asarray(Image.open(png).convert("RGBA")).copy()
+        rgba[:, 48 - 4 * i:, 3] = 0
+        Image.fromarray(rgba, "RGBA").save(png)
+    make_dataset(root / "tmp", {"1_style": 2, "1_reg": 3}, size=(96, 64))
+    (root / "tmp" / "1_style").rename(root / "style")
+    (root / "tmp" / "1_reg").rename(root / "reg")
+    for txt in (root / "style").glob("*.txt"):  # untagged: captioned with class_tokens
+        txt.unlink()
+    masks = root / "masks"
+    for folder in ("style", "reg"):
+        (masks / folder).mkdir(parents=True)
+        for png in (root / folder).glob("*.png"):
+            m = np.zeros((64, 96, 3), dtype=np.uint8)
+            m[:, :48] = 255  # the left half is trained
+            Image.fromarray(m).save(masks / folder / png.name)
+    path = root / "dataset.toml"
+    path.write_text(TOML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path, tiny_ckpt):
+    ds = _build(tmp_path / "data")
+    other = make_dataset(tmp_path / "plain")  # what the run config trains until the dataset config is opened
+
+    def cfg(out):
+        return quick_config(tiny_ckpt("sd1"), other, tmp_path / out, max_train_steps=STEPS, cache_latents=True,
+                            masked_loss=True, prior_loss_weight=0.5, train_batch_size=1, seed=3)
+
+    return ds, cfg
+
+
+def _tensors(path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _metadata(path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return f.metadata()
+
+
+def _train_from_window(qtbot, cfg, dataset_config) -> Path:
+    from app.main_window import MainWindow
+    from app.settings import make_settings
+
+    w = MainWindow(make_settings(), cfg, persist=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitUntil(lambda: w.built, timeout=10000)
+    data = w.dataset_page
+    data.open_dataset(str(dataset_config))
+    qtbot.waitUntil(lambda: data.root == dataset_config and data.scan is not None and not data.is_loading()
+                    and data.concepts.topLevelItemCount() == 4, timeout=20000)
+    wait_loaded(qtbot, data)
+    # dataset 1: 3 images x 2 at batch 2 -> 3 steps; dataset 2: 2 untagged images + 2 of the 3 reg images
+    # (balanced to the training images of their dataset) at batch 1 -> 4 steps
+    assert "10 samples per epoch" in data.totals.text() and "7 steps per epoch" in data.totals.text()
+    assert "10 samples per epoch" in w._summary.text()
+    w.show_page("training")
+    page = w.training_page
+    assert page.config().dataset_config == str(dataset_config)
+    qtbot.waitUntil(lambda: page.start_btn.isEnabled(), timeout=20000)
+    qtbot.mouseClick(page.start_btn, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
+    assert page.is_training()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=180000)
+    assert page.fail_dialog is None, page.fail_dialog.text()
+    saved = page.view.saved
+    log = page.view.log.toPlainText()
+    assert "10 samples per epoch in 2 bucket(s) -> 7 batches" in log and "total 10 samples per epoch" in log
+    assert saved and saved[-1].final and page.view.steps.n == STEPS
+    return Path(saved[-1].path)
+
+
+def _check_run(path: Path, init: dict | None = None) -> dict:
+    md = _metadata(path)
+    first, second = json.loads(md["ss_datasets"])
+    assert (first["resolution"], first["batch_size_per_device"]) == ([64, 64], 2)
+    assert (second["resolution"], second["batch_size_per_device"]) == ([96, 64], 1)
+    (char,) = first["subsets"]
+    assert (char["image_dir"], char["num_repeats"], char["keep_tokens"], char["shuffle_caption"],
+            char["caption_prefix"], char["flip_aug"]) == ("2_redcircle", 2, 1, True, "sks", True)
+    style, reg = second["subsets"]
+    assert (style["image_dir"], style["class_tokens"], style["is_reg"]) == ("style", "blue style", False)
+    assert (reg["image_dir"], reg["is_reg"], reg["img_count"]) == ("reg", True, 3)
+    assert first["num_train_images"] == 6 and second["num_train_images"] == 2
+    assert md["ss_num_reg_images"] == "3" and second["num_reg_images"] == 3
+    assert md["ss_num_train_images"] == "8" and md["ss_prior_loss_weight"] == "0.5"
+    assert md["ss_masked_loss"] == "True" and md["ss_cache_latents"] == "True"
+    # a dataset-config run: per-dataset keys in ss_datasets only, as sd-scripts' train_network.py writes it
+    from trainer.dataset.run_info import FOLDER_RUN_KEYS
+
+    assert not set(FOLDER_RUN_KEYS) & set(md)
+    assert json.loads(md["ss_dataset_dirs"]) == {"2_redcircle": {"n_repeats": 2, "img_count": 3},
+                                                 "style": {"n_repeats": 1, "img_count": 2}}
+    tags = first["tag_frequency"]["2_redcircle"]
+    assert tags["redcircle"] == 3 and "blue style" in second["tag_frequency"]["style"]
+    return md
+
+
+def test_a_multi_folder_dataset_config_trains_from_the_window(qtbot, app_env, setup):
+    ds, cfg = setup
+    path = _train_from_window(qtbot, cfg("out_window"), ds)
+    assert path.parent == Path(cfg("out_window").output_dir)
+    _check_run(path)
+    tensors = _tensors(path)
+    ups = [k for k in tensors if k.endswith("lora_up.weight")]
+    assert ups and any(tensors[k].abs().max() > 0 for k in ups)  # lora_up starts at zero: trained
+
+
+@pytest.mark.slow
+def test_the_command_line_trains_the_same_tensors_from_the_same_files(qtbot, app_env, setup, tmp_path):
+    import main
+    from trainer.config.files import save_toml
+
+    ds, cfg = setup
+    window = _train_from_window(qtbot, cfg("out_window"), ds)
+    run_toml = tmp_path / "run.toml"
+    save_toml(cfg("out_cli").replace(train_data_dir=""), run_toml)
+    assert main.main(["train", "--config_file", str(run_toml), "--dataset_config", str(ds)]) == 0
+    cli = Path(cfg("out_cli").output_dir) / "lora.safetensors"
+    md_cli, md_window = _check_run(cli), _metadata(window)
+    assert set(md_cli) == set(md_window)
+    a, b = _tensors(window), _tensors(cli)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
