@@ -75,7 +75,8 @@ def setup(tmp_path, tiny_ckpt):
 
     def cfg(out):
         return quick_config(tiny_ckpt("sd1"), other, tmp_path / out, max_train_steps=STEPS, cache_latents=True,
-                            masked_loss=True, prior_loss_weight=0.5, train_batch_size=1, seed=3)
+                            cache_latents_to_disk=True, masked_loss=True, prior_loss_weight=0.5,
+                            train_batch_size=1, seed=3)
 
     return ds, cfg
 
@@ -160,6 +161,14 @@ def test_a_multi_folder_dataset_config_trains_from_the_window(qtbot, app_env, se
     tensors = _tensors(path)
     ups = [k for k in tensors if k.endswith("lora_up.weight")]
     assert ups and any(tensors[k].abs().max() > 0 for k in ups)  # lora_up starts at zero: trained
+    # flip_aug with cached latents: the flipped folder's cache holds the mirrored image's latents, the others not
+    root = ds.parent
+    for folder, flipped in (("char/2_redcircle", True), ("style", False), ("reg", False)):
+        caches = sorted((root / folder).glob("*.npz"))
+        assert caches, folder
+        for npz in caches:
+            with np.load(npz) as z:
+                assert ("latents_flipped" in z) == flipped, npz
 
 
 @pytest.mark.slow
@@ -179,3 +188,30 @@ def test_the_command_line_trains_the_same_tensors_from_the_same_files(qtbot, app
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_each_folder_trains_with_its_own_captions(setup):
+    """What the run above feeds the text encoder: the prefix and keep_tokens of the first folder only, the
+    class tokens of the untagged folder, the reg folder's captions as written."""
+    import random
+
+    from trainer.dataset.config_file import dataset_configs, effective_config
+    from trainer.dataset.groups import bucket_groups, split_groups
+    from trainer.dataset.sources import scan_sources
+    from trainer.run.data import TrainData, build_group_items
+
+    ds, make_cfg = setup
+    cfg = make_cfg("out").replace(train_data_dir="", dataset_config=str(ds))
+    groups = split_groups(scan_sources(effective_config(cfg)), dataset_configs(cfg))
+    bucket_groups(groups)
+    items, repeats = build_group_items(groups)
+    data = TrainData(items, repeats, effective_config(cfg), 1, batch_sizes={g.index: g.batch_size for g in groups})
+    seen: dict = {}
+    for i, item in enumerate(items):
+        for epoch in range(4):
+            seen.setdefault(item.entry.concept.folder_name, []).append(data.caption(i, epoch, random.Random(epoch)))
+    char = seen["2_redcircle"]
+    assert all(c.startswith("sks redcircle, ") for c in char)  # the prefix joins the kept first tag
+    assert len(set(char)) > 3  # the rest is shuffled
+    assert set(seen["style"]) == {"blue style"}
+    assert set(seen["reg"]) == {"reg, simple background, tag0", "reg, simple background, tag1"}  # 2 of 3 used
