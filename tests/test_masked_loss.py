@@ -154,3 +154,38 @@ def test_a_dataset_configs_relative_mask_folder_is_relative_to_the_file(tmp_path
     (concept,) = scan_sources(cfg).concepts
     assert concept.options["conditioning_data_dir"] == str(tmp_path / "d" / "masks")
     assert _data(cfg).mask(0, (0, 0)).min() == 1.0
+
+
+def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app_env, tmp_path):
+    """alpha_mask and conditioning_data_dir given per [[datasets.subsets]] (not for the run) show the mask each
+    folder trains with."""
+    from app_fixtures import wait_loaded
+
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
+
+    make_dataset(tmp_path / "d", {"1_a": 1, "1_b": 1})
+    _half_transparent(tmp_path / "d" / "1_a")
+    _half_transparent(tmp_path / "d" / "1_b")  # transparent too, but its folder takes mask images
+    (tmp_path / "d" / "masks").mkdir()
+    arr = np.zeros((64, 64, 3), dtype=np.uint8)
+    arr[32:] = 255  # the bottom half is trained
+    Image.fromarray(arr).save(tmp_path / "d" / "masks" / "img0.png")
+    toml = tmp_path / "d" / "dataset.toml"
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nalpha_mask = true\n'
+                    '[[datasets.subsets]]\nimage_dir = "1_b"\nconditioning_data_dir = "masks"\n', encoding="utf-8")
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"masked_loss": True})
+    page.open_dataset(toml)
+    wait_loaded(qtbot, page)
+    tints = {}
+    for folder in ("1_a", "1_b"):
+        assert page.select_path(tmp_path / "d" / folder / "img0.png")
+        qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+        tints[folder] = page.preview.picture.mask
+        assert ("alpha channel" if folder == "1_a" else "img0.png") in page.preview.facts.text()
+    w, h = tints["1_a"].width(), tints["1_a"].height()
+    assert tints["1_a"].pixelColor(w // 4, 5).alpha() == 0 and tints["1_a"].pixelColor(3 * w // 4, 5).alpha() > 100
+    assert tints["1_b"].pixelColor(3 * w // 4, 5).alpha() > 100 and tints["1_b"].pixelColor(5, h - 5).alpha() == 0
+    page.shutdown()

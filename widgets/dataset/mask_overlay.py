@@ -14,16 +14,20 @@ MAX_ALPHA = 150       # a fully ignored pixel is tinted this much (of 255)
 
 
 def mask_source(entry, settings: dict | None) -> tuple[str, Path] | None:
-    """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings."""
-    from trainer.dataset.mask_files import find_mask_file
+    """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings; a
+    dataset-config folder's own alpha_mask / conditioning_data_dir first, as training takes them."""
+    from types import SimpleNamespace
 
-    s = settings or {}
-    cond = s.get("conditioning_data_dir")
+    from trainer.dataset.mask_files import find_mask_file
+    from trainer.dataset.subsets import item_option
+
+    s = SimpleNamespace(**{k: (settings or {}).get(k) for k in ("alpha_mask", "conditioning_data_dir")})
+    cond = item_option(entry, s, "conditioning_data_dir")
     if cond:
         found = find_mask_file(cond, entry)
         if found is not None:
             return "file", found
-    if s.get("alpha_mask"):
+    if item_option(entry, s, "alpha_mask"):
         return "alpha", Path(entry.path)
     return None
 
