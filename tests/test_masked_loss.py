@@ -147,8 +147,8 @@ def test_a_dataset_configs_relative_mask_folder_is_relative_to_the_file(tmp_path
     (tmp_path / "d" / "masks" / "1_a").mkdir(parents=True)
     Image.new("RGB", (64, 64), (255, 255, 255)).save(tmp_path / "d" / "masks" / "1_a" / "img0.png")
     toml = tmp_path / "d" / "dataset.toml"
-    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nconditioning_data_dir = "masks"\n',
-                    encoding="utf-8")
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\n'
+                    'conditioning_data_dir = "masks"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)  # not the dataset config's folder
     cfg = quick_config("m", "", tmp_path / "o", train_data_dir="", dataset_config=str(toml), masked_loss=True)
     (concept,) = scan_sources(cfg).concepts
@@ -157,8 +157,8 @@ def test_a_dataset_configs_relative_mask_folder_is_relative_to_the_file(tmp_path
 
 
 def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app_env, tmp_path):
-    """alpha_mask and conditioning_data_dir given per [[datasets.subsets]] (not for the run) show the mask each
-    folder trains with."""
+    """alpha_mask and conditioning_data_dir given per [[datasets.subsets]] (not for the run) show the mask
+    each folder trains with."""
     from app_fixtures import wait_loaded
 
     from widgets.dataset.caption_store import CaptionStore
@@ -173,7 +173,8 @@ def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app
     Image.fromarray(arr).save(tmp_path / "d" / "masks" / "img0.png")
     toml = tmp_path / "d" / "dataset.toml"
     toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nalpha_mask = true\n'
-                    '[[datasets.subsets]]\nimage_dir = "1_b"\nconditioning_data_dir = "masks"\n', encoding="utf-8")
+                    '[[datasets.subsets]]\nimage_dir = "1_b"\nconditioning_data_dir = "masks"\n',
+                    encoding="utf-8")
     page = DatasetPage(CaptionStore(), tmp_path / "cache")
     qtbot.addWidget(page)
     page.set_config({"masked_loss": True})
@@ -186,6 +187,7 @@ def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app
         tints[folder] = page.preview.picture.mask
         assert ("alpha channel" if folder == "1_a" else "img0.png") in page.preview.facts.text()
     w, h = tints["1_a"].width(), tints["1_a"].height()
-    assert tints["1_a"].pixelColor(w // 4, 5).alpha() == 0 and tints["1_a"].pixelColor(3 * w // 4, 5).alpha() > 100
-    assert tints["1_b"].pixelColor(3 * w // 4, 5).alpha() > 100 and tints["1_b"].pixelColor(5, h - 5).alpha() == 0
+    alpha = {k: (lambda x, y, t=t: t.pixelColor(x, y).alpha()) for k, t in tints.items()}
+    assert alpha["1_a"](w // 4, 5) == 0 and alpha["1_a"](3 * w // 4, 5) > 100  # the transparent right half
+    assert alpha["1_b"](3 * w // 4, 5) > 100 and alpha["1_b"](5, h - 5) == 0  # the mask image's top half
     page.shutdown()

@@ -65,7 +65,8 @@ def concept_samples(concepts) -> list[int]:
     for d in {c.dataset for c in concepts}:
         mine = [i for i, c in enumerate(concepts) if c.dataset == d]
         owner = [i for i in mine for _ in concepts[i].images]  # per image, in folder then file order
-        repeats = balance_reg_repeats([concepts[i].is_reg for i in owner], [concepts[i].repeats for i in owner])
+        repeats = balance_reg_repeats([concepts[i].is_reg for i in owner],
+                                      [concepts[i].repeats for i in owner])
         for i in mine:
             out[i] = 0
         for i, r in zip(owner, repeats):
@@ -94,6 +95,6 @@ def reg_notes(concepts) -> list[str]:
         if reg == 0:
             notes.append(f"The regularization folder{where} holds no images; training goes on without them.")
         elif reg > train:
-            notes.append(f"Only {train} of the {reg} regularization samples{where} are used each epoch: they are "
-                         f"balanced to the {train} training samples.")
+            notes.append(f"Only {train} of the {reg} regularization samples{where} are used each epoch: they "
+                         f"are balanced to the {train} training samples.")
     return notes
