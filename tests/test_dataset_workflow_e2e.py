@@ -47,7 +47,8 @@ STEPS = 4
 
 
 def _build(root: Path) -> Path:
-    """The folders of TOML under root and the dataset config naming them (relative to it, as users write it)."""
+    """The folders of TOML under root and the dataset config naming them (relative to it, as users write
+    it)."""
     make_dataset(root / "char", {"2_redcircle": 3})
     for i, png in enumerate(sorted((root / "char" / "2_redcircle").glob("*.png"))):  # a transparent margin
         rgba = np.asarray(Image.open(png).convert("RGBA")).copy()
@@ -77,9 +78,9 @@ def setup(tmp_path, tiny_ckpt):
     tagger = make_tagger(tmp_path / "tagger")
 
     def cfg(out):
-        return quick_config(tiny_ckpt("sd1"), other, tmp_path / out, max_train_steps=STEPS, cache_latents=True,
-                            cache_latents_to_disk=True, masked_loss=True, prior_loss_weight=0.5,
-                            train_batch_size=1, seed=3)
+        return quick_config(tiny_ckpt("sd1"), other, tmp_path / out, max_train_steps=STEPS,
+                            cache_latents=True, cache_latents_to_disk=True, masked_loss=True,
+                            prior_loss_weight=0.5, train_batch_size=1, seed=3)
 
     return ds, cfg, tagger
 
@@ -185,7 +186,8 @@ def test_a_multi_folder_dataset_config_trains_from_the_window(qtbot, app_env, se
     tensors = _tensors(path)
     ups = [k for k in tensors if k.endswith("lora_up.weight")]
     assert ups and any(tensors[k].abs().max() > 0 for k in ups)  # lora_up starts at zero: trained
-    # flip_aug with cached latents: the flipped folder's cache holds the mirrored image's latents, the others not
+    # flip_aug with cached latents: the flipped folder's cache holds the mirrored image's latents, the others
+    # not
     root = ds.parent
     for folder, flipped in (("char/2_redcircle", True), ("style", False), ("reg", False)):
         caches = sorted((root / folder).glob("*.npz"))
@@ -229,13 +231,33 @@ def test_each_folder_trains_with_its_own_captions(setup):
     groups = split_groups(scan_sources(effective_config(cfg)), dataset_configs(cfg))
     bucket_groups(groups)
     items, repeats = build_group_items(groups)
-    data = TrainData(items, repeats, effective_config(cfg), 1, batch_sizes={g.index: g.batch_size for g in groups})
+    sizes = {g.index: g.batch_size for g in groups}
+    data = TrainData(items, repeats, effective_config(cfg), 1, batch_sizes=sizes)
     seen: dict = {}
     for i, item in enumerate(items):
         for epoch in range(4):
-            seen.setdefault(item.entry.concept.folder_name, []).append(data.caption(i, epoch, random.Random(epoch)))
+            caption = data.caption(i, epoch, random.Random(epoch))
+            seen.setdefault(item.entry.concept.folder_name, []).append(caption)
     char = seen["2_redcircle"]
     assert all(c.startswith("sks redcircle, ") for c in char)  # the prefix joins the kept first tag
     assert len(set(char)) > 3  # the rest is shuffled
     assert set(seen["style"]) == {"blue style"}
     assert set(seen["reg"]) == {"reg, simple background, tag0", "reg, simple background, tag1"}  # 2 of 3 used
+
+
+def test_the_shipped_example_has_reg_images_masks_and_per_folder_captions(tmp_path):
+    """examples/demo_dataset_reg_masks.toml, as its header's command trains it (checked short of training)."""
+    from trainer.dataset.mask_files import find_mask_file
+    from trainer.dataset.sources import scan_sources
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    cfg = quick_config("m", "", tmp_path, train_data_dir="",
+                       dataset_config=str(root / "demo_dataset_reg_masks.toml"), masked_loss=True,
+                       prior_loss_weight=1.0, cache_latents=True)
+    scan = scan_sources(cfg)
+    red, reg, blue = scan.concepts
+    assert [red.options[k] for k in ("caption_prefix", "keep_tokens", "flip_aug")] == ["sks", 1, True]
+    assert reg.is_reg and {e.caption for e in reg.images} == {"circle"} and not blue.options.get("flip_aug")
+    assert scan.samples_per_epoch == 8 * 4 + 8 * 4 + 6 * 2  # the 4 reg images balanced to 32 samples
+    masks = [find_mask_file(red.options["conditioning_data_dir"], e) for e in red.images]
+    assert all(m is not None and m.parent == root / "demo_masks" / "4_redcircle" for m in masks)
