@@ -135,7 +135,10 @@ def _train_from_window(qtbot, cfg, dataset_config, tagger) -> Path:
     # dataset 1: 3 images x 2 at batch 2 -> 3 steps; dataset 2: 2 untagged images + 2 of the 3 reg images
     # (balanced to the training images of their dataset) at batch 1 -> 4 steps
     assert "10 samples per epoch" in data.totals.text() and "7 steps per epoch" in data.totals.text()
-    assert "10 samples per epoch" in w._summary.text()
+    assert "10 samples per epoch" in w._summary.text() and "reg: 3×1 = 3, balanced to 2" in data.totals.text()
+    tree = data.concepts
+    rows = {tree.topLevelItem(i).text(0): tree.topLevelItem(i).text(3) for i in range(tree.topLevelItemCount())}
+    assert rows == {"All": "10", "2_redcircle": "6", "style": "2", "reg": "2"}  # the rows add up
     w.show_page("training")
     page = w.training_page
     assert page.config().dataset_config == str(dataset_config)

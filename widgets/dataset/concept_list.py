@@ -79,10 +79,15 @@ class ConceptList(QTreeWidget):
     def _fill(self, it, c) -> None:
         from widgets.dataset.concept_options import options_parts
 
-        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)]):
+        used = self._used(c)  # a reg folder's samples balanced to its dataset's training images
+        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(used)]):
             it.setText(col, text)
-        it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
-            name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
+        tip = tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
+            name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples)
+        if used != c.samples:
+            tip += " " + tr("(regularization images: {s} used, balanced to the training images of their "
+                            "dataset)").format(s=used)
+        it.setToolTip(0, tip)
         parts = options_parts(c)
         if len({x.dataset for x in self._concepts}) > 1:  # several [[datasets]]: which one, first
             parts.insert(0, tr("dataset {n}").format(n=c.dataset + 1))
@@ -114,12 +119,20 @@ class ConceptList(QTreeWidget):
         for i in range(self.topLevelItemCount()):
             self._wrap(self.topLevelItem(i))
 
+    def _used(self, c) -> int:
+        from trainer.dataset.reg import concept_samples
+
+        index = next((i for i, x in enumerate(self._concepts) if x is c), None)
+        return c.samples if index is None else concept_samples(self._concepts)[index]
+
     def _edit(self, it, _col=0) -> None:
         from widgets.dataset.concept_options import edit_concept_options
 
         c = self._concept_of(it)
         if c is not None and edit_concept_options(c, self):
-            self._fill(it, c)
+            for i in range(1, self.topLevelItemCount()):  # new repeats change what the reg folders balance to
+                row = self.topLevelItem(i)
+                self._fill(row, self._concept_of(row))
             self.optionsChanged.emit(c)
 
     def _concept_of(self, it):

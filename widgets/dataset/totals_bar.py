@@ -68,9 +68,11 @@ class TotalsBar(QFrame):
         its own batches, so the steps add up per dataset); ``groups``: those datasets bucketed
         (trainer.dataset.groups), for the count with buckets."""
         from trainer.dataset.plan import plan_steps
-        from trainer.dataset.reg import balanced_counts, dataset_samples
+        from trainer.dataset.reg import balanced_counts, concept_samples, dataset_samples
 
-        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
+        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}"
+                 + (", " + tr("balanced to {n}").format(n=used) if used != c.samples else "")
+                 for c, used in zip(scan.concepts, concept_samples(scan.concepts))]
         samples = scan.samples_per_epoch  # reg images balanced per dataset, as trained
         several = batches is not None and len(batches) > 1
         if several:
