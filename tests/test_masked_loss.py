@@ -124,8 +124,8 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
     full = data.mask(0, (0, 0))  # pixels: the full-size mask
     data.latents, data.cached_crops = [torch.zeros(4, 8, 8)], [(0, 0)]
     reads = []
-    real = masks._read_upright
-    monkeypatch.setattr(masks, "_read_upright", lambda *a: reads.append(a) or real(*a))
+    real = masks.read_mask_image
+    monkeypatch.setattr(masks, "read_mask_image", lambda *a: reads.append(a) or real(*a))
     data.last_flip = False
     small = data.mask(0, (0, 0))
     assert small.shape == (8, 8)

@@ -14,35 +14,14 @@ loss before its mean, so a masked-out area adds nothing to the loss or its gradi
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from trainer.dataset.images import _ORIENTATION_TRANSPOSE, ImageReadError, _header_orientation, _open
-from trainer.dataset.mask_files import find_mask_file
+from trainer.dataset.images import ImageReadError
+from trainer.dataset.mask_files import find_mask_file, read_mask_image
 from trainer.dataset.subsets import item_option
-
-
-def _read_upright(path: Path, mode: str) -> Image.Image:
-    """The whole image in ``mode`` ("L" alpha or "RGB"), turned upright by its EXIF orientation like its image."""
-    try:
-        with _open(path) as img:
-            orientation = _header_orientation(img)
-            img.load()
-            if mode == "A":
-                has_alpha = "A" in img.getbands() or "transparency" in img.info
-                out = img.convert("RGBA").getchannel("A") if has_alpha else Image.new("L", img.size, 255)
-            else:
-                out = img.convert("RGB").getchannel("R")
-    except ImageReadError:
-        raise
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged data: one sentence naming the file
-        raise ImageReadError(path, f"the mask cannot be read ({e})") from None
-    transpose = _ORIENTATION_TRANSPOSE.get(orientation)
-    return out.transpose(transpose) if transpose is not None else out
 
 
 def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tensor | None:
@@ -54,9 +33,9 @@ def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tens
         path = find_mask_file(cond_dir, entry)
         if path is None:
             raise ImageReadError(entry.path, f"no mask image with the same name was found in {cond_dir}")
-        mask = _read_upright(path, "RGB")
+        mask = read_mask_image(path, "RGB")
     elif item_option(entry, cfg, "alpha_mask"):
-        mask = _read_upright(entry.path, "A")
+        mask = read_mask_image(entry.path, "A")
     else:
         return None
     if mask.size != a.resized:

@@ -36,11 +36,11 @@ def read_overlay(source: tuple[str, Path] | None, size: tuple[int, int] | None) 
     """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None."""
     if source is None or size is None:
         return None
-    from trainer.run.masks import _read_upright
+    from trainer.dataset.mask_files import read_mask_image
 
     kind, path = source
     try:
-        mask = _read_upright(path, "A" if kind == "alpha" else "RGB")
+        mask = read_mask_image(path, "A" if kind == "alpha" else "RGB")
     except Exception:  # noqa: BLE001 - an unreadable mask shows no overlay; training names the file
         return None
     mask = mask.resize(size)
