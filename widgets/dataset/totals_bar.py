@@ -22,6 +22,7 @@ class TotalsBar(QFrame):
         self.totals = QLabel(tr("Open a training folder to see samples and steps per epoch."))
         self.totals.setObjectName("totals")
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals.setWordWrap(True)  # many folders: more lines, not a window wider than the screen
         tl.addWidget(self.totals, 1)
         self.batch = self._spin(tl, "train_batch_size", 256, config.train_batch_size)
         self.accum = self._spin(tl, "gradient_accumulation_steps", 1024, config.gradient_accumulation_steps)
