@@ -191,3 +191,19 @@ def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app
     assert alpha["1_a"](w // 4, 5) == 0 and alpha["1_a"](3 * w // 4, 5) > 100  # the transparent right half
     assert alpha["1_b"](3 * w // 4, 5) > 100 and alpha["1_b"](5, h - 5) == 0  # the mask image's top half
     page.shutdown()
+
+
+def test_alpha_mask_without_masked_loss_masks_the_loss_as_sd_scripts_does(tmp_path):
+    """sd-scripts collates alpha_masks whenever a batch holds an alpha_mask image and then applies the masked
+    loss without --masked_loss; mask images (conditioning_data_dir) need masked_loss."""
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    _half_transparent(data_dir / "1_a")
+    (tmp_path / "masks").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp_path / "masks" / "img0.png")  # all black: would mask everything
+    cfg = quick_config("m", data_dir, tmp_path / "o", alpha_mask=True, train_batch_size=1,
+                       conditioning_data_dir=str(tmp_path / "masks"))
+    batch = _data(cfg)[0]
+    m = batch["masks"][0]
+    assert m.shape == (64, 64) and m[:, :32].min() == 1.0 and m[:, 32:].max() == 0.0
+    assert m.sum() == 64 * 32  # the opaque half, from the alpha channel (not the black mask image)
+    assert "masks" not in _data(cfg.replace(alpha_mask=False))[0]  # no mask source without masked_loss

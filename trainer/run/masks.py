@@ -24,11 +24,13 @@ from trainer.dataset.mask_files import find_mask_file, read_mask_image
 from trainer.dataset.subsets import item_option
 
 
-def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tensor | None:
+def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool,
+              alpha_only: bool = False) -> torch.Tensor | None:
     """The item's mask cut like its image was (bucket resize, crop at ``top_left`` = (top, left), flip) as a
-    [H, W] tensor in 0..1, or None when its folder has no mask source."""
+    [H, W] tensor in 0..1, or None when its folder has no mask source. ``alpha_only``: mask images are not
+    read (alpha_mask without masked_loss)."""
     entry, a = item.entry, item.assignment
-    cond_dir = item_option(entry, cfg, "conditioning_data_dir")
+    cond_dir = None if alpha_only else item_option(entry, cfg, "conditioning_data_dir")
     if cond_dir:
         path = find_mask_file(cond_dir, entry)
         if path is None:
@@ -48,11 +50,12 @@ def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tens
     return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)
 
 
-def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int],
+                alpha_only: bool = False) -> torch.Tensor:
     """The unflipped mask of an item with a cached latent, area-averaged to the latent ``size`` (h, w) once:
     what apply_masked_loss would make of it at every step. Mirroring it afterwards gives the mirrored image's
     mask, since a bucket's width is a whole number of latent pixels. All ones without a mask source."""
-    m = load_mask(item, cfg, top_left, False)
+    m = load_mask(item, cfg, top_left, False, alpha_only)
     if m is None:
         return torch.ones(size)
     return F.interpolate(m[None, None], size=size, mode="area")[0, 0]
