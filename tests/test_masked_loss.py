@@ -190,6 +190,13 @@ def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app
     alpha = {k: (lambda x, y, t=t: t.pixelColor(x, y).alpha()) for k, t in tints.items()}
     assert alpha["1_a"](w // 4, 5) == 0 and alpha["1_a"](3 * w // 4, 5) > 100  # the transparent right half
     assert alpha["1_b"](3 * w // 4, 5) > 100 and alpha["1_b"](5, h - 5) == 0  # the mask image's top half
+    # mask images are read only with masked_loss: turned off (on the Training page, say), the shown image
+    # of that folder loses its mask; the alpha channel of 1_a would still mask the loss
+    page.set_config({"masked_loss": False})
+    qtbot.waitUntil(lambda: " px" in page.preview.facts.text() and "mask" not in page.preview.facts.text()
+                    and page.preview.picture.mask is None, timeout=5000)  # read again, without a mask
+    page.set_config({"masked_loss": True})
+    qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
     page.shutdown()
 
 

@@ -15,14 +15,15 @@ MAX_ALPHA = 150       # a fully ignored pixel is tinted this much (of 255)
 
 def mask_source(entry, settings: dict | None) -> tuple[str, Path] | None:
     """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings; a
-    dataset-config folder's own alpha_mask / conditioning_data_dir first, as training takes them."""
+    dataset-config folder's own alpha_mask / conditioning_data_dir first, as training takes them (mask
+    images only with masked_loss; the alpha channel also without it, as sd-scripts applies it)."""
     from types import SimpleNamespace
 
     from trainer.dataset.mask_files import find_mask_file
     from trainer.dataset.subsets import item_option
 
     s = SimpleNamespace(**{k: (settings or {}).get(k) for k in ("alpha_mask", "conditioning_data_dir")})
-    cond = item_option(entry, s, "conditioning_data_dir")
+    cond = item_option(entry, s, "conditioning_data_dir") if (settings or {}).get("masked_loss") else None
     if cond:
         found = find_mask_file(cond, entry)
         if found is not None:
