@@ -195,3 +195,21 @@ def test_a_concepts_options_wrap_to_the_lists_width_and_none_is_cut_off(qtbot, p
         qtbot.waitUntil(fits, timeout=5000)
         assert blue.child(0).toolTip(0) == whole
     assert blue.childCount() > 1  # narrow: several lines, broken between options
+
+
+def test_new_repeats_change_what_the_reg_folder_of_that_dataset_adds(qtbot, page, config_file, monkeypatch):
+    from widgets.dataset.concept_options import ConceptOptionsDialog
+
+    _open(qtbot, page, config_file)
+    samples = lambda: [page.concepts.topLevelItem(i).text(3) for i in range(4)]  # noqa: E731
+    assert samples() == ["10", "6", "2", "2"]
+
+    def user_edits(dlg):
+        dlg.repeats.setValue(3)
+        return ConceptOptionsDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ConceptOptionsDialog, "exec", user_edits)
+    page.concepts._edit(page.concepts.topLevelItem(2))  # 1_bluesquare: 2 images x 3 = 6 in dataset 2
+    assert samples() == ["18", "6", "6", "6"]  # its dataset's 2 reg images are repeated up to 6 samples
+    assert "1_circle: 2×1 = 2, balanced to 6" in page.totals.text()
+    assert "18 samples per epoch" in page.totals.text()

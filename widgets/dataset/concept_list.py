@@ -37,6 +37,7 @@ class ConceptList(QTreeWidget):
             h.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.currentItemChanged.connect(self._changed)
         self._concepts = []
+        self._used_counts: dict = {}  # id(concept) -> its samples after reg balancing
         # the list (or its scroll bar) changed width: the stretched first column follows, the lines wrap again
         self._wrap_timer = QTimer(self)
         self._wrap_timer.setSingleShot(True)
@@ -48,6 +49,7 @@ class ConceptList(QTreeWidget):
         self.blockSignals(True)
         self.clear()
         self._concepts = list(scan.concepts) if scan is not None else []
+        self._count_used()
         if scan is not None:
             all_item = QTreeWidgetItem([tr("All"), "", str(len(scan.images)), str(scan.samples_per_epoch)])
             f = all_item.font(0)
@@ -119,20 +121,25 @@ class ConceptList(QTreeWidget):
         for i in range(self.topLevelItemCount()):
             self._wrap(self.topLevelItem(i))
 
-    def _used(self, c) -> int:
+    def _count_used(self) -> None:
+        """Each concept's samples after reg balancing, counted once per scan or edit (not once per row)."""
         from trainer.dataset.reg import concept_samples
 
-        index = next((i for i, x in enumerate(self._concepts) if x is c), None)
-        return c.samples if index is None else concept_samples(self._concepts)[index]
+        self._used_counts = {id(c): n for c, n in zip(self._concepts, concept_samples(self._concepts))}
+
+    def _used(self, c) -> int:
+        return self._used_counts.get(id(c), c.samples)
 
     def _edit(self, it, _col=0) -> None:
         from widgets.dataset.concept_options import edit_concept_options
 
         c = self._concept_of(it)
         if c is not None and edit_concept_options(c, self):
+            self._count_used()
             for i in range(1, self.topLevelItemCount()):  # new repeats change what the reg folders balance to
                 row = self.topLevelItem(i)
                 self._fill(row, self._concept_of(row))
+            self.topLevelItem(0).setText(3, str(sum(self._used_counts.values())))  # "All"
             self.optionsChanged.emit(c)
 
     def _concept_of(self, it):
