@@ -139,6 +139,10 @@ def _train_from_window(qtbot, cfg, dataset_config, tagger) -> Path:
     tree = data.concepts
     rows = {tree.topLevelItem(i).text(0): tree.topLevelItem(i).text(3) for i in range(tree.topLevelItemCount())}
     assert rows == {"All": "10", "2_redcircle": "6", "style": "2", "reg": "2"}  # the rows add up
+    options = [" · ".join(tree.topLevelItem(i).child(n).text(0).strip()
+                          for n in range(tree.topLevelItem(i).childCount())) for i in range(1, 4)]
+    assert options == ["dataset 1 · keep 1 · shuffle · flip · .txt · prefix “sks” · alpha mask",
+                       "dataset 2 · .txt · mask images", "dataset 2 · .txt · mask images · reg"]
     w.show_page("training")
     page = w.training_page
     assert page.config().dataset_config == str(dataset_config)
