@@ -214,3 +214,25 @@ def test_alpha_mask_without_masked_loss_masks_the_loss_as_sd_scripts_does(tmp_pa
     assert m.shape == (64, 64) and m[:, :32].min() == 1.0 and m[:, 32:].max() == 0.0
     assert m.sum() == 64 * 32  # the opaque half, from the alpha channel (not the black mask image)
     assert "masks" not in _data(cfg.replace(alpha_mask=False))[0]  # no mask source without masked_loss
+
+
+def test_mask_images_without_masked_loss_are_a_warning_naming_the_folder(tmp_path):
+    from trainer.config.validate import validate
+
+    make_dataset(tmp_path / "d", {"1_a": 1, "1_b": 1})
+    (tmp_path / "d" / "masks").mkdir()
+    toml = tmp_path / "d" / "dataset.toml"
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nconditioning_data_dir = "masks"\n'
+                    '[[datasets.subsets]]\nimage_dir = "1_b"\n', encoding="utf-8")
+    cfg = quick_config("m", "", tmp_path / "o", train_data_dir="", dataset_config=str(toml))
+
+    def notes(c):
+        return [(i.message, i.error) for i in validate(c, need_paths=False) if "mask images" in i.message]
+
+    assert notes(cfg) == [("The mask images of conditioning_data_dir of the folder '1_a' in the dataset config are "
+                           "used only with masked_loss; turn it on to train with them.", False)]
+    run_level = cfg.replace(dataset_config="", train_data_dir=str(tmp_path / "d"),
+                            conditioning_data_dir=str(tmp_path / "d" / "masks"))
+    assert [m for m, _ in notes(run_level)] == ["The mask images of conditioning_data_dir are used only with "
+                                                "masked_loss; turn it on to train with them."]
+    assert notes(cfg.replace(masked_loss=True)) == []
