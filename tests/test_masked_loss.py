@@ -229,8 +229,8 @@ def test_mask_images_without_masked_loss_are_a_warning_naming_the_folder(tmp_pat
     def notes(c):
         return [(i.message, i.error) for i in validate(c, need_paths=False) if "mask images" in i.message]
 
-    assert notes(cfg) == [("The mask images of conditioning_data_dir of the folder '1_a' in the dataset config are "
-                           "used only with masked_loss; turn it on to train with them.", False)]
+    assert notes(cfg) == [("The mask images of conditioning_data_dir of the folder '1_a' in the dataset config "
+                           "are used only with masked_loss; turn it on to train with them.", False)]
     run_level = cfg.replace(dataset_config="", train_data_dir=str(tmp_path / "d"),
                             conditioning_data_dir=str(tmp_path / "d" / "masks"))
     assert [m for m, _ in notes(run_level)] == ["The mask images of conditioning_data_dir are used only with "
