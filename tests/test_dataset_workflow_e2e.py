@@ -116,6 +116,8 @@ def _tag_untagged_folder(qtbot, data, tagger) -> None:
 
 
 def _train_from_window(qtbot, cfg, dataset_config, tagger) -> Path:
+    from PySide6.QtCore import Qt
+
     from app.main_window import MainWindow
     from app.settings import make_settings
 
@@ -147,7 +149,7 @@ def _train_from_window(qtbot, cfg, dataset_config, tagger) -> Path:
     page = w.training_page
     assert page.config().dataset_config == str(dataset_config)
     qtbot.waitUntil(lambda: page.start_btn.isEnabled(), timeout=20000)
-    qtbot.mouseClick(page.start_btn, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.start_btn, Qt.MouseButton.LeftButton)
     assert page.is_training()
     qtbot.waitUntil(lambda: not page.is_training(), timeout=180000)
     assert page.fail_dialog is None, page.fail_dialog.text()
@@ -158,7 +160,7 @@ def _train_from_window(qtbot, cfg, dataset_config, tagger) -> Path:
     return Path(saved[-1].path)
 
 
-def _check_run(path: Path, init: dict | None = None) -> dict:
+def _check_run(path: Path) -> dict:
     md = _metadata(path)
     first, second = json.loads(md["ss_datasets"])
     assert (first["resolution"], first["batch_size_per_device"]) == ([64, 64], 2)
@@ -193,8 +195,7 @@ def test_a_multi_folder_dataset_config_trains_from_the_window(qtbot, app_env, se
     tensors = _tensors(path)
     ups = [k for k in tensors if k.endswith("lora_up.weight")]
     assert ups and any(tensors[k].abs().max() > 0 for k in ups)  # lora_up starts at zero: trained
-    # flip_aug with cached latents: the flipped folder's cache holds the mirrored image's latents, the others
-    # not
+    # flip_aug with cached latents: only the flipped folder's caches hold the mirrored image's latents too
     root = ds.parent
     for folder, flipped in (("char/2_redcircle", True), ("style", False), ("reg", False)):
         caches = sorted((root / folder).glob("*.npz"))
