@@ -52,15 +52,17 @@ def _rows(page):
     out = []
     for i in range(1, page.concepts.topLevelItemCount()):
         it = page.concepts.topLevelItem(i)
-        out.append((it.text(0), it.text(1), it.child(0).text(0).strip() if it.childCount() else ""))
+        lines = [it.child(i).text(0).strip() for i in range(it.childCount())]  # wrapped between options
+        out.append((it.text(0), it.text(1), " · ".join(lines)))
     return out
 
 
 def test_a_dataset_config_opens_as_the_concepts_with_their_options(qtbot, page, config_file):
     _open(qtbot, page, config_file)
-    assert _rows(page) == [("2_redcircle", "×2", "dataset 1 · keep 1 · shuffle"),
-                           ("1_bluesquare", "×1", "dataset 2 · shuffle · flip"),
-                           ("1_circle", "×1", "dataset 2 · shuffle · reg")]
+    prefix = "prefix “photo of”"  # from [general], like shuffle
+    assert _rows(page) == [("2_redcircle", "×2", f"dataset 1 · keep 1 · shuffle · {prefix}"),
+                           ("1_bluesquare", "×1", f"dataset 2 · shuffle · flip · {prefix}"),
+                           ("1_circle", "×1", f"dataset 2 · shuffle · {prefix} · reg")]
     assert page.config_model.get().dataset_config == str(config_file)  # the run trains from it
     # dataset 1: 3 x 2 samples at batch 2 -> 3 batches; dataset 2: 2 + 2 at the run's batch size (1) -> 4
     assert "10 samples per epoch" in page.totals.text() and "7 steps per epoch" in page.totals.text()
@@ -182,7 +184,7 @@ def test_a_concepts_options_wrap_to_the_lists_width_and_none_is_cut_off(qtbot, p
     tree._fill(blue, c)
     tr = i18n.tr
     whole = " · ".join([tr("dataset {n}").format(n=2), tr("keep {n}").format(n=2), tr("shuffle"), tr("flip"),
-                        tr("drop {p}%").format(p=25), ".caption"])
+                        tr("drop {p}%").format(p=25), ".caption", tr("prefix “{t}”").format(t="photo of")])
     for width in (1200, 240, 170):  # the concept column as wide as the page, then squeezed by the splitter
         page.split.setSizes([width, 1200 - width, 0])
 
@@ -217,3 +219,19 @@ def test_the_dataset_config_is_read_once_until_it_or_the_settings_change(qtbot, 
     save_dataset_config_from(page, str(config_file))  # the file written: read afresh
     page._update_totals()
     assert len(reads) == 1
+def test_new_repeats_change_what_the_reg_folder_of_that_dataset_adds(qtbot, page, config_file, monkeypatch):
+    from widgets.dataset.concept_options import ConceptOptionsDialog
+
+    _open(qtbot, page, config_file)
+    samples = lambda: [page.concepts.topLevelItem(i).text(3) for i in range(4)]  # noqa: E731
+    assert samples() == ["10", "6", "2", "2"]
+
+    def user_edits(dlg):
+        dlg.repeats.setValue(3)
+        return ConceptOptionsDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ConceptOptionsDialog, "exec", user_edits)
+    page.concepts._edit(page.concepts.topLevelItem(2))  # 1_bluesquare: 2 images x 3 = 6 in dataset 2
+    assert samples() == ["18", "6", "6", "6"]  # its dataset's 2 reg images are repeated up to 6 samples
+    assert "1_circle: 2×1 = 2, balanced to 6" in page.totals.text()
+    assert "18 samples per epoch" in page.totals.text()

@@ -55,3 +55,14 @@ def test_tag_table_uses_the_arrow_style_and_filter_placeholder_fits(qtbot, page)
     f = page.filter
     assert f.fontMetrics().horizontalAdvance(f.placeholderText()) + 12 <= f.minimumWidth()
     assert "tag:" in f.toolTip()
+
+
+def test_many_folders_wrap_the_totals_line_instead_of_widening_the_page(qtbot, page, tmp_path):  # noqa: F811
+    from conftest import make_dataset
+
+    many = make_dataset(tmp_path / "many", {f"{n}_concept number {n}": 1 for n in range(1, 13)})
+    page.open_dataset(many)
+    qtbot.waitUntil(lambda: page.root == many and not page.is_loading(), timeout=10000)
+    text = page.totals_bar.totals.text()
+    assert "12_concept number 12: 1×12 = 12" in text  # every folder is named
+    assert page.totals_bar.minimumSizeHint().width() < 1000 and page.minimumSizeHint().width() <= 1280

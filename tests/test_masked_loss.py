@@ -113,8 +113,8 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
     full = data.mask(0, (0, 0))  # pixels: the full-size mask
     data.latents, data.cached_crops = [torch.zeros(4, 8, 8)], [(0, 0)]
     reads = []
-    real = masks._read_upright
-    monkeypatch.setattr(masks, "_read_upright", lambda *a: reads.append(a) or real(*a))
+    real = masks.read_mask_image
+    monkeypatch.setattr(masks, "read_mask_image", lambda *a: reads.append(a) or real(*a))
     data.last_flip = False
     small = data.mask(0, (0, 0))
     assert small.shape == (8, 8)
@@ -130,3 +130,103 @@ def test_with_cached_latents_a_mask_is_made_once_at_the_latent_size(tmp_path, mo
     monkeypatch.setattr(F, "interpolate", lambda *a, **kw: resized.append(kw) or interpolate(*a, **kw))
     masks.apply_masked_loss(loss, {"masks": small[None]})
     assert not resized  # a mask made at the latent size is used as it is, not resampled every step
+
+
+def test_a_dataset_configs_relative_mask_folder_is_relative_to_the_file(tmp_path, monkeypatch):
+    """conditioning_data_dir in a [[datasets.subsets]] names a folder beside the dataset config, as image_dir
+    does (and as the Dataset page keeps it when saving elsewhere), whatever the working folder."""
+    from trainer.dataset.sources import scan_sources
+
+    make_dataset(tmp_path / "d", {"1_a": 1})
+    (tmp_path / "d" / "masks" / "1_a").mkdir(parents=True)
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(tmp_path / "d" / "masks" / "1_a" / "img0.png")
+    toml = tmp_path / "d" / "dataset.toml"
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\n'
+                    'conditioning_data_dir = "masks"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # not the dataset config's folder
+    cfg = quick_config("m", "", tmp_path / "o", train_data_dir="", dataset_config=str(toml), masked_loss=True)
+    (concept,) = scan_sources(cfg).concepts
+    assert concept.options["conditioning_data_dir"] == str(tmp_path / "d" / "masks")
+    assert train_data(cfg).mask(0, (0, 0)).min() == 1.0
+
+
+def test_the_dataset_page_shows_the_mask_a_dataset_config_folder_sets(qtbot, app_env, tmp_path):
+    """alpha_mask and conditioning_data_dir given per [[datasets.subsets]] (not for the run) show the mask
+    each folder trains with."""
+    from app_fixtures import wait_loaded
+
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
+
+    make_dataset(tmp_path / "d", {"1_a": 1, "1_b": 1})
+    _half_transparent(tmp_path / "d" / "1_a")
+    _half_transparent(tmp_path / "d" / "1_b")  # transparent too, but its folder takes mask images
+    (tmp_path / "d" / "masks").mkdir()
+    arr = np.zeros((64, 64, 3), dtype=np.uint8)
+    arr[32:] = 255  # the bottom half is trained
+    Image.fromarray(arr).save(tmp_path / "d" / "masks" / "img0.png")
+    toml = tmp_path / "d" / "dataset.toml"
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nalpha_mask = true\n'
+                    '[[datasets.subsets]]\nimage_dir = "1_b"\nconditioning_data_dir = "masks"\n',
+                    encoding="utf-8")
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"masked_loss": True})
+    page.open_dataset(toml)
+    wait_loaded(qtbot, page)
+    tints = {}
+    for folder in ("1_a", "1_b"):
+        assert page.select_path(tmp_path / "d" / folder / "img0.png")
+        qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+        tints[folder] = page.preview.picture.mask
+        assert ("alpha channel" if folder == "1_a" else "img0.png") in page.preview.facts.text()
+    w, h = tints["1_a"].width(), tints["1_a"].height()
+    alpha = {k: (lambda x, y, t=t: t.pixelColor(x, y).alpha()) for k, t in tints.items()}
+    assert alpha["1_a"](w // 4, 5) == 0 and alpha["1_a"](3 * w // 4, 5) > 100  # the transparent right half
+    assert alpha["1_b"](3 * w // 4, 5) > 100 and alpha["1_b"](5, h - 5) == 0  # the mask image's top half
+    # mask images are read only with masked_loss: turned off (on the Training page, say), the shown image
+    # of that folder loses its mask; the alpha channel of 1_a would still mask the loss
+    page.set_config({"masked_loss": False})
+    qtbot.waitUntil(lambda: " px" in page.preview.facts.text() and "mask" not in page.preview.facts.text()
+                    and page.preview.picture.mask is None, timeout=5000)  # read again, without a mask
+    page.set_config({"masked_loss": True})
+    qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+    page.shutdown()
+
+
+def test_alpha_mask_without_masked_loss_masks_the_loss_as_sd_scripts_does(tmp_path):
+    """sd-scripts collates alpha_masks whenever a batch holds an alpha_mask image and then applies the masked
+    loss without --masked_loss; mask images (conditioning_data_dir) need masked_loss."""
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    _half_transparent(data_dir / "1_a")
+    (tmp_path / "masks").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp_path / "masks" / "img0.png")  # all black: would mask everything
+    cfg = quick_config("m", data_dir, tmp_path / "o", alpha_mask=True, train_batch_size=1,
+                       conditioning_data_dir=str(tmp_path / "masks"))
+    batch = train_data(cfg)[0]
+    m = batch["masks"][0]
+    assert m.shape == (64, 64) and m[:, :32].min() == 1.0 and m[:, 32:].max() == 0.0
+    assert m.sum() == 64 * 32  # the opaque half, from the alpha channel (not the black mask image)
+    assert "masks" not in train_data(cfg.replace(alpha_mask=False))[0]  # no mask source without masked_loss
+
+
+def test_mask_images_without_masked_loss_are_a_warning_naming_the_folder(tmp_path):
+    from trainer.config.validate import validate
+
+    make_dataset(tmp_path / "d", {"1_a": 1, "1_b": 1})
+    (tmp_path / "d" / "masks").mkdir()
+    toml = tmp_path / "d" / "dataset.toml"
+    toml.write_text('[[datasets]]\n[[datasets.subsets]]\nimage_dir = "1_a"\nconditioning_data_dir = "masks"\n'
+                    '[[datasets.subsets]]\nimage_dir = "1_b"\n', encoding="utf-8")
+    cfg = quick_config("m", "", tmp_path / "o", train_data_dir="", dataset_config=str(toml))
+
+    def notes(c):
+        return [(i.message, i.error) for i in validate(c, need_paths=False) if "mask images" in i.message]
+
+    assert notes(cfg) == [("The mask images of conditioning_data_dir of the folder '1_a' in the dataset config "
+                           "are used only with masked_loss; turn it on to train with them.", False)]
+    run_level = cfg.replace(dataset_config="", train_data_dir=str(tmp_path / "d"),
+                            conditioning_data_dir=str(tmp_path / "d" / "masks"))
+    assert [m for m, _ in notes(run_level)] == ["The mask images of conditioning_data_dir are used only with "
+                                                "masked_loss; turn it on to train with them."]
+    assert notes(cfg.replace(masked_loss=True)) == []

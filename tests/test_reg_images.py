@@ -74,3 +74,28 @@ def test_a_reg_images_loss_is_scaled_by_prior_loss_weight(tiny_ckpt, tmp_path):
 
     assert loss([0.25]) == pytest.approx(0.25 * loss([1.0]), rel=1e-5)
     assert all(data.loss_weight(i) == 1.0 for i, it in enumerate(items) if not it.entry.concept.is_reg)
+
+
+def test_a_dataset_configs_reg_images_are_counted_balanced_per_dataset(tmp_path):
+    """sd-scripts balances each [[datasets]]' reg images against that dataset's training images: the scan's
+    count, its description, its note and the trainer's plan agree (the scan counted every reg image)."""
+    from trainer.config.plan import dataset_bucket_counts
+    from trainer.dataset.sources import scan_sources
+
+    make_dataset(tmp_path / "a", {"2_red": 3})
+    make_dataset(tmp_path / "b", {"1_blue": 2, "1_reg": 3})
+    toml = tmp_path / "d.toml"
+    toml.write_text('[[datasets]]\nbatch_size = 2\n[[datasets.subsets]]\nimage_dir = "a/2_red"\n'
+                    'num_repeats = 2\n'
+                    '[[datasets]]\nresolution = 96\n[[datasets.subsets]]\nimage_dir = "b/1_blue"\n'
+                    '[[datasets.subsets]]\nimage_dir = "b/1_reg"\nis_reg = true\n', encoding="utf-8")
+    cfg = quick_config("m", "", tmp_path / "o", train_data_dir="", dataset_config=str(toml),
+                       train_batch_size=1)
+    scan = scan_sources(cfg)
+    # 6 training samples in the first dataset do not count for the second one's 2 (3 reg images -> 2 used)
+    assert scan.samples_per_epoch == 10 == sum(sum(c.values()) for _, c in dataset_bucket_counts(cfg))
+    assert "1_reg: 3 images x 1 = 3 (2 used, balanced to the training images)" in scan.describe()
+    assert scan.describe().endswith("total 10 samples per epoch")
+    notes = [p.message for p in scan.problems if p.kind == "reg_balance"]
+    assert notes == ["Only 2 of the 3 regularization samples in [[datasets]] #2 are used each epoch: they "
+                     "are balanced to the 2 training samples."]

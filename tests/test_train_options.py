@@ -8,6 +8,8 @@ import pytest
 import torch
 from conftest import quick_config, run_training
 
+from safetensors.torch import load_file
+
 from trainer import events as ev
 from trainer.errors import UserError
 from trainer.run.text import encode_sd, tokenize
@@ -46,6 +48,10 @@ def test_latent_disk_cache_is_reused_and_invalidated(tiny_ckpt, dataset, tmp_pat
     stamp = {p: p.stat().st_mtime_ns for p in caches}
     run_training(cfg.replace(output_dir=str(tmp_path / "b")))
     assert all(p.stat().st_mtime_ns == stamp[p] for p in caches)  # reused
+    # the same seed trains the same file whether the cache was written or read (encoding draws random numbers)
+    first = load_file(str(tmp_path / "a" / "lora.safetensors"))
+    again = load_file(str(tmp_path / "b" / "lora.safetensors"))
+    assert all(torch.equal(first[k], again[k]) for k in first)
     run_training(cfg.replace(output_dir=str(tmp_path / "c"), resolution="96,96"))
     assert all(p.stat().st_mtime_ns != stamp[p] for p in caches)  # other bucket: encoded again
 

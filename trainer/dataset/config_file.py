@@ -36,6 +36,7 @@ import toml
 
 from trainer.errors import ConfigError, DatasetError
 
+from .reg import reg_notes
 from .scan import Concept, DatasetScan, Problem, _scan_concept
 
 # sd-scripts' schema (config_util.py), split into what is applied here and what is only recognised
@@ -220,6 +221,8 @@ def scan_dataset_config(cfg) -> DatasetScan:
                                     f"{', '.join(ignored)} for '{folder.name}' is not supported here and not used."))
         options = {k: v for k, v in sub.items() if k in SUBSET_KEYS or k in ("alpha_mask", "conditioning_data_dir")}
         options.pop("num_repeats", None)
+        if options.get("conditioning_data_dir"):  # relative to the file, like image_dir (not to the cwd)
+            options["conditioning_data_dir"] = str(resolve_dir(options["conditioning_data_dir"], path))
         options = run_values(options)
         concept = Concept(folder, sub.get("class_tokens") or folder.name, int(sub.get("num_repeats", 1)),
                           options=options, is_reg=bool(sub.get("is_reg", False)), dataset=dataset)
@@ -228,6 +231,8 @@ def scan_dataset_config(cfg) -> DatasetScan:
         concepts.append(concept)
     if not any(c.images for c in concepts):
         raise DatasetError(f"The folders of dataset config {path} hold no images.")
+    for note in reg_notes(concepts):
+        problems.append(Problem(path, "reg_balance", note))
     return DatasetScan(root=path.parent, concepts=concepts, problems=problems,
                        caption_extension=cfg.caption_extension)
 

@@ -6,9 +6,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from PIL import Image
+
 from trainer.errors import DatasetError
 
-from .images import is_image_file
+from .images import _ORIENTATION_TRANSPOSE, ImageReadError, _header_orientation, _open, is_image_file
 from .subsets import option
 
 
@@ -56,3 +58,23 @@ def check_mask_files(scan, cfg) -> None:
         if missing:
             raise DatasetError(f"Image '{missing[0].path}' has no mask in {cond} (masked_loss needs a mask image "
                                f"with the same name; {len(missing)} image(s) of '{c.folder_name}' lack one).")
+
+
+def read_mask_image(path: Path, mode: str) -> Image.Image:
+    """The mask channel of a whole image: its alpha (``mode`` "A") or its red channel ("RGB"), turned upright by
+    its EXIF orientation like its image (the trainer and the Dataset page's preview read masks with it)."""
+    try:
+        with _open(path) as img:
+            orientation = _header_orientation(img)
+            img.load()
+            if mode == "A":
+                has_alpha = "A" in img.getbands() or "transparency" in img.info
+                out = img.convert("RGBA").getchannel("A") if has_alpha else Image.new("L", img.size, 255)
+            else:
+                out = img.convert("RGB").getchannel("R")
+    except ImageReadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged data: one sentence naming the file
+        raise ImageReadError(path, f"the mask cannot be read ({e})") from None
+    transpose = _ORIENTATION_TRANSPOSE.get(orientation)
+    return out.transpose(transpose) if transpose is not None else out

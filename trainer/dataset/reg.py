@@ -58,14 +58,43 @@ def reg_summary(concepts) -> tuple[int, int]:
     return train, reg
 
 
+def concept_samples(concepts) -> list[int]:
+    """Each concept's samples per epoch after balancing: sd-scripts balances the reg images of each
+    [[datasets]] against that dataset's training images (a plain folder run is one dataset)."""
+    out = [c.samples for c in concepts]
+    for d in {c.dataset for c in concepts}:
+        mine = [i for i, c in enumerate(concepts) if c.dataset == d]
+        owner = [i for i in mine for _ in concepts[i].images]  # per image, in folder then file order
+        repeats = balance_reg_repeats([concepts[i].is_reg for i in owner],
+                                      [concepts[i].repeats for i in owner])
+        for i in mine:
+            out[i] = 0
+        for i, r in zip(owner, repeats):
+            out[i] += r
+    return out
+
+
+def dataset_samples(concepts) -> dict:
+    """[[datasets]] index -> its samples per epoch after balancing."""
+    out: dict = {}
+    for c, n in zip(concepts, concept_samples(concepts)):
+        out[c.dataset] = out.get(c.dataset, 0) + n
+    return dict(sorted(out.items()))
+
+
 def reg_notes(concepts) -> list[str]:
-    """What a user should know about the balance (sd-scripts logs the same)."""
-    train, reg = reg_summary(concepts)
-    if not any(c.is_reg for c in concepts):
-        return []
-    if reg == 0:
-        return ["The regularization folder holds no images; training goes on without them."]
-    if reg > train:
-        return [(f"Only {train} of the {reg} regularization samples are used each epoch: they are balanced "
-                 f"to the {train} training samples.")]
-    return []
+    """What a user should know about the balance of each dataset (sd-scripts logs the same)."""
+    notes = []
+    datasets = sorted({c.dataset for c in concepts})
+    for d in datasets:
+        mine = [c for c in concepts if c.dataset == d]
+        if not any(c.is_reg for c in mine):
+            continue
+        train, reg = reg_summary(mine)
+        where = f" in [[datasets]] #{d + 1}" if len(datasets) > 1 else ""
+        if reg == 0:
+            notes.append(f"The regularization folder{where} holds no images; training goes on without them.")
+        elif reg > train:
+            notes.append(f"Only {train} of the {reg} regularization samples{where} are used each epoch: they "
+                         f"are balanced to the {train} training samples.")
+    return notes

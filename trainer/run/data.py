@@ -81,6 +81,9 @@ class TrainData(torch.utils.data.Dataset):
         self._epoch_cache: tuple[int, list[list[int]]] | None = None
         self.bad: set[int] = set()  # items whose file failed to decode
         self._latent_masks: dict[int, torch.Tensor] = {}  # masked_loss with cached latents: made once each
+        # without masked_loss, a batch holding an alpha_mask folder's image still gets masks (the others all
+        # ones) and a masked loss, as sd-scripts collates alpha_masks; mask images are then not read
+        self._alpha = [bool(item_option(it.entry, cfg, "alpha_mask")) for it in items]
         self.cached_crops: list[tuple[int, int]] = []
         self.batches_per_epoch = len(self._all_batches(0))
         self.local_batches_per_epoch = len(self._batches(0))
@@ -166,6 +169,7 @@ class TrainData(torch.utils.data.Dataset):
         indices = self._batches(epoch)[b]
         pixels, latents, captions, sizes, crops, paths, skipped, used = [], [], [], [], [], [], [], []
         masks = []  # masked_loss
+        use_masks = self.cfg.masked_loss or any(self._alpha[i] for i in indices)
         for n, index in enumerate(indices):
             rng = _rng("item", self.seed, epoch, b, n, self.process_index)
             while True:
@@ -185,7 +189,7 @@ class TrainData(torch.utils.data.Dataset):
                 crops.append(crop)
                 break
             used.append(index)
-            if self.cfg.masked_loss:
+            if use_masks:
                 masks.append(self.mask(index, crops[-1]))
             step = (epoch * self.local_batches_per_epoch + b) // self.cfg.gradient_accumulation_steps
             captions.append(self.caption(index, epoch, rng, step))
@@ -219,13 +223,14 @@ class TrainData(torch.utils.data.Dataset):
         from trainer.run.masks import latent_mask, load_mask
 
         item = self.items[index]
+        alpha_only = not self.cfg.masked_loss
         if self.latents is not None:
             if index not in self._latent_masks:
                 self._latent_masks[index] = latent_mask(item, self.cfg, self.cached_crops[index],
-                                                        tuple(self.latents[index].shape[-2:]))
+                                                        tuple(self.latents[index].shape[-2:]), alpha_only)
             m = self._latent_masks[index]
             return torch.flip(m, dims=[-1]) if self.last_flip else m
-        m = load_mask(item, self.cfg, top_left, self.last_flip)
+        m = load_mask(item, self.cfg, top_left, self.last_flip, alpha_only)
         return m if m is not None else torch.ones(item.bucket[1], item.bucket[0])
 
     def _replacement(self, index: int, rng: random.Random) -> int:

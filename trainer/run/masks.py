@@ -14,49 +14,30 @@ loss before its mean, so a masked-out area adds nothing to the loss or its gradi
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from trainer.dataset.images import _ORIENTATION_TRANSPOSE, ImageReadError, _header_orientation, _open
-from trainer.dataset.mask_files import find_mask_file
+from trainer.dataset.images import ImageReadError
+from trainer.dataset.mask_files import find_mask_file, read_mask_image
 from trainer.dataset.subsets import item_option
 
 
-def _read_upright(path: Path, mode: str) -> Image.Image:
-    """The whole image in ``mode`` ("L" alpha or "RGB"), turned upright by its EXIF orientation like its image."""
-    try:
-        with _open(path) as img:
-            orientation = _header_orientation(img)
-            img.load()
-            if mode == "A":
-                has_alpha = "A" in img.getbands() or "transparency" in img.info
-                out = img.convert("RGBA").getchannel("A") if has_alpha else Image.new("L", img.size, 255)
-            else:
-                out = img.convert("RGB").getchannel("R")
-    except ImageReadError:
-        raise
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged data: one sentence naming the file
-        raise ImageReadError(path, f"the mask cannot be read ({e})") from None
-    transpose = _ORIENTATION_TRANSPOSE.get(orientation)
-    return out.transpose(transpose) if transpose is not None else out
-
-
-def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tensor | None:
+def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool,
+              alpha_only: bool = False) -> torch.Tensor | None:
     """The item's mask cut like its image was (bucket resize, crop at ``top_left`` = (top, left), flip) as a
-    [H, W] tensor in 0..1, or None when its folder has no mask source."""
+    [H, W] tensor in 0..1, or None when its folder has no mask source. ``alpha_only``: mask images are not
+    read (alpha_mask without masked_loss)."""
     entry, a = item.entry, item.assignment
-    cond_dir = item_option(entry, cfg, "conditioning_data_dir")
+    cond_dir = None if alpha_only else item_option(entry, cfg, "conditioning_data_dir")
     if cond_dir:
         path = find_mask_file(cond_dir, entry)
         if path is None:
             raise ImageReadError(entry.path, f"no mask image with the same name was found in {cond_dir}")
-        mask = _read_upright(path, "RGB")
+        mask = read_mask_image(path, "RGB")
     elif item_option(entry, cfg, "alpha_mask"):
-        mask = _read_upright(entry.path, "A")
+        mask = read_mask_image(entry.path, "A")
     else:
         return None
     if mask.size != a.resized:
@@ -69,11 +50,12 @@ def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tens
     return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)
 
 
-def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int],
+                alpha_only: bool = False) -> torch.Tensor:
     """The unflipped mask of an item with a cached latent, area-averaged to the latent ``size`` (h, w) once:
     what apply_masked_loss would make of it at every step. Mirroring it afterwards gives the mirrored image's
     mask, since a bucket's width is a whole number of latent pixels. All ones without a mask source."""
-    m = load_mask(item, cfg, top_left, False)
+    m = load_mask(item, cfg, top_left, False, alpha_only)
     if m is None:
         return torch.ones(size)
     return F.interpolate(m[None, None], size=size, mode="area")[0, 0]

@@ -68,9 +68,12 @@ def cache_latents_into(data, base, cfg, rt, emit, stop) -> None:
     from trainer.run.caching import cache_latents
 
     emit(ev.Log(f"Caching latents of {len(data.items)} images"))
-    latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device,
-                                           to_disk=cfg.cache_latents_to_disk, batch_size=cfg.vae_batch_size,
-                                           stop=stop)
+    # the VAE's sampling draws from the global generators only for images not cached on disk yet; forked, so
+    # the LoRA's initial weights and the noise after it are the seed's whether or not the cache existed
+    with torch.random.fork_rng(devices=[rt.device] if rt.device.type == "cuda" else []):
+        latents, crops, failed = cache_latents(data, base.vae, base.family, rt.device,
+                                               to_disk=cfg.cache_latents_to_disk,
+                                               batch_size=cfg.vae_batch_size, stop=stop)
     for reason in failed:
         emit(ev.Log(f"Skipped: {reason}", "warning"))
     data.bad = {i for i, z in enumerate(latents) if z is None}

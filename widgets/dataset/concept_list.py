@@ -38,6 +38,7 @@ class ConceptList(QTreeWidget):
         self.currentItemChanged.connect(self._changed)
         self._concepts = []
         self._several = False  # concepts of several [[datasets]]: each line names its dataset
+        self._used_counts: dict = {}  # id(concept) -> its samples after reg balancing
         # the list (or its scroll bar) changed width: the stretched first column follows, the lines wrap again
         self._wrap_timer = QTimer(self)
         self._wrap_timer.setSingleShot(True)
@@ -50,6 +51,7 @@ class ConceptList(QTreeWidget):
         self.clear()
         self._concepts = list(scan.concepts) if scan is not None else []
         self._several = len({c.dataset for c in self._concepts}) > 1
+        self._count_used()
         if scan is not None:
             all_item = QTreeWidgetItem([tr("All"), "", str(len(scan.images)), str(scan.samples_per_epoch)])
             f = all_item.font(0)
@@ -81,10 +83,15 @@ class ConceptList(QTreeWidget):
     def _fill(self, it, c) -> None:
         from widgets.dataset.concept_options import options_parts
 
-        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(c.samples)]):
+        used = self._used(c)  # a reg folder's samples balanced to its dataset's training images
+        for col, text in enumerate([c.folder_name, f"×{c.repeats}", str(len(c.images)), str(used)]):
             it.setText(col, text)
-        it.setToolTip(0, tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
-            name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples))
+        tip = tr("{name}: {n} images × {r} repeats = {s} samples per epoch").format(
+            name=c.folder_name, n=len(c.images), r=c.repeats, s=c.samples)
+        if used != c.samples:
+            tip += " " + tr("(regularization images: {s} used, balanced to the training images of their "
+                            "dataset)").format(s=used)
+        it.setToolTip(0, tip)
         parts = options_parts(c)
         if self._several:  # several [[datasets]]: which one, first
             parts.insert(0, tr("dataset {n}").format(n=c.dataset + 1))
@@ -116,12 +123,25 @@ class ConceptList(QTreeWidget):
         for i in range(self.topLevelItemCount()):
             self._wrap(self.topLevelItem(i))
 
+    def _count_used(self) -> None:
+        """Each concept's samples after reg balancing, counted once per scan or edit (not once per row)."""
+        from trainer.dataset.reg import concept_samples
+
+        self._used_counts = {id(c): n for c, n in zip(self._concepts, concept_samples(self._concepts))}
+
+    def _used(self, c) -> int:
+        return self._used_counts.get(id(c), c.samples)
+
     def _edit(self, it, _col=0) -> None:
         from widgets.dataset.concept_options import edit_concept_options
 
         c = self._concept_of(it)
         if c is not None and edit_concept_options(c, self):
-            self._fill(it, c)
+            self._count_used()
+            for i in range(1, self.topLevelItemCount()):  # new repeats change what the reg folders balance to
+                row = self.topLevelItem(i)
+                self._fill(row, self._concept_of(row))
+            self.topLevelItem(0).setText(3, str(sum(self._used_counts.values())))  # "All"
             self.optionsChanged.emit(c)
 
     def _concept_of(self, it):

@@ -43,6 +43,12 @@ def options_parts(concept) -> list[str]:
         parts.append(tr("drop {p}%").format(p=round(100 * float(o["caption_dropout_rate"]))))
     if o.get("caption_extension"):
         parts.append(o["caption_extension"])
+    if o.get("caption_prefix"):  # a dataset config's trigger word in front, say
+        parts.append(tr("prefix “{t}”").format(t=o["caption_prefix"]))
+    if o.get("alpha_mask"):
+        parts.append(tr("alpha mask"))
+    if o.get("conditioning_data_dir"):
+        parts.append(tr("mask images"))
     if getattr(concept, "is_reg", False):
         parts.append(tr("reg"))
     return parts

@@ -18,7 +18,8 @@ from widgets.dataset.dataset_opening import is_dataset_config
 
 DATASET_FIELDS = ("resolution", "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
                   "bucket_no_upscale", "train_batch_size", "gradient_accumulation_steps", "keep_tokens",
-                  "caption_extension", "alpha_mask", "conditioning_data_dir")
+                  "caption_extension", "alpha_mask", "conditioning_data_dir", "masked_loss")
+MASK_FIELDS = {"alpha_mask", "conditioning_data_dir", "masked_loss"}  # what the preview's mask depends on
 BUCKET_FIELDS = set(BUCKET_PREVIEW_FIELDS)
 
 
@@ -71,6 +72,8 @@ class DatasetSettings:
         self._update_totals()
         if "caption_extension" in names and self.root is not None:
             self._rescan_timer.start()  # captions are other files now: read the folder again
+        if names & MASK_FIELDS and self.editor.entry is not None:  # the shown image's mask, as trained now
+            self.preview.show_entry(self.editor.entry, self.bucketer_for(self.editor.entry), self.values)
 
     def train_what_is_shown(self, root) -> None:
         """The one rule of what the run trains once the page opened ``root``: a dataset config file names

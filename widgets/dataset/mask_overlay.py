@@ -14,16 +14,21 @@ MAX_ALPHA = 150       # a fully ignored pixel is tinted this much (of 255)
 
 
 def mask_source(entry, settings: dict | None) -> tuple[str, Path] | None:
-    """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings."""
-    from trainer.dataset.mask_files import find_mask_file
+    """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings; a
+    dataset-config folder's own alpha_mask / conditioning_data_dir first, as training takes them (mask
+    images only with masked_loss; the alpha channel also without it, as sd-scripts applies it)."""
+    from types import SimpleNamespace
 
-    s = settings or {}
-    cond = s.get("conditioning_data_dir")
+    from trainer.dataset.mask_files import find_mask_file
+    from trainer.dataset.subsets import item_option
+
+    s = SimpleNamespace(**{k: (settings or {}).get(k) for k in ("alpha_mask", "conditioning_data_dir")})
+    cond = item_option(entry, s, "conditioning_data_dir") if (settings or {}).get("masked_loss") else None
     if cond:
         found = find_mask_file(cond, entry)
         if found is not None:
             return "file", found
-    if s.get("alpha_mask"):
+    if item_option(entry, s, "alpha_mask"):
         return "alpha", Path(entry.path)
     return None
 
@@ -32,11 +37,11 @@ def read_overlay(source: tuple[str, Path] | None, size: tuple[int, int] | None) 
     """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None."""
     if source is None or size is None:
         return None
-    from trainer.run.masks import _read_upright
+    from trainer.dataset.mask_files import read_mask_image
 
     kind, path = source
     try:
-        mask = _read_upright(path, "A" if kind == "alpha" else "RGB")
+        mask = read_mask_image(path, "A" if kind == "alpha" else "RGB")
     except Exception:  # noqa: BLE001 - an unreadable mask shows no overlay; training names the file
         return None
     mask = mask.resize(size)

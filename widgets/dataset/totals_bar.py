@@ -22,6 +22,7 @@ class TotalsBar(QFrame):
         self.totals = QLabel(tr("Open a training folder to see samples and steps per epoch."))
         self.totals.setObjectName("totals")
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals.setWordWrap(True)  # many folders: more lines, not a window wider than the screen
         tl.addWidget(self.totals, 1)
         self.batch = self._spin(tl, "train_batch_size", 256, config.train_batch_size)
         self.accum = self._spin(tl, "gradient_accumulation_steps", 1024, config.gradient_accumulation_steps)
@@ -68,10 +69,13 @@ class TotalsBar(QFrame):
         with its bucket report when the Buckets tab has one (for the count with buckets)."""
         from trainer.dataset.groups import plan_counts
         from trainer.dataset.plan import plan_steps
+        from trainer.dataset.reg import concept_samples
 
-        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}" for c in scan.concepts]
-        samples = scan.samples_per_epoch
-        batches = sum(-(-sum(c.samples for c in g.scan.concepts) // g.batch_size) for g in groups)
+        parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}"
+                 + (", " + tr("balanced to {n}").format(n=used) if used != c.samples else "")
+                 for c, used in zip(scan.concepts, concept_samples(scan.concepts))]
+        samples = scan.samples_per_epoch  # reg images balanced per dataset, as trained
+        batches = sum(-(-g.scan.samples_per_epoch // g.batch_size) for g in groups)
         simple = -(-batches // accum)
         at = ", ".join(str(g.batch_size) for g in groups)
         text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
