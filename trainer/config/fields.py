@@ -105,8 +105,8 @@ class TrainConfig:
                                    "same as training images).", min=0.0, max=10.0)
     masked_loss: bool = opt(False, "dataset", "Train only where the mask is white: the loss is multiplied by "
                             "the mask (from alpha_mask or the mask images in conditioning_data_dir).")
-    alpha_mask: bool = opt(False, "dataset", "Take the mask from the image's transparency (alpha channel); "
-                           "an image without one counts as fully opaque.")
+    alpha_mask: bool = opt(False, "dataset", "Mask the loss by the image's transparency (alpha channel), with or "
+                           "without masked_loss as in sd-scripts; an image without one counts as opaque.")
     conditioning_data_dir: str = opt("", "dataset", "Folder of mask images named like the training images "
                                      "(same name, any image extension; white = trained, black = ignored), "
                                      "for masked_loss. Sub-folders per concept folder are looked up too.",
@@ -260,8 +260,7 @@ class TrainConfig:
                                               max=256, advanced=True)
     max_data_loader_n_workers: int = opt(8, "memory", "Processes that load images in the background "
                                          "(0 = in the training thread).", min=0, max=64)
-    persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between "
-                                               "epochs.")
+    persistent_data_loader_workers: bool = opt(False, "memory", "Keep loader processes alive between epochs.")
     torch_compile: bool = opt(False, "memory", "Compile the UNet (and the text encoders when trained) with "
                               "torch.compile: fewer, fused GPU kernels per step. The first step of each image "
                               "shape compiles (a minute or more): one graph per bucket shape, or one with "
