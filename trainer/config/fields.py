@@ -38,7 +38,7 @@ class TrainConfig:
     # --- dataset and captions
     train_data_dir: str = opt("", "dataset", "Training folder holding concept folders named "
                               "<repeats>_<name>, for example 6_maid.", label="Training folder")
-    caption_extension: str = opt(".txt", "dataset", "Extension of the caption file next to each image.")
+    caption_extension: str = opt(".txt", "dataset", "Caption file extension (sd-scripts' own default: .caption).")
     resolution: str = opt("512,512", "dataset", "Training resolution as 'width,height' or one number. "
                           "512 for SD 1.x, 768 for SD 2.x 768-v, 1024 for SDXL.", unit="px",
                           recommended="512 (SD 1.x), 1024 (SDXL)")
