@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
         old.deleteLater()
         if root is not None:
             self.dataset_page._reselect = selected
-            self.dataset_page.open_dataset(root)
+            self.dataset_page.open_dataset(root, train=False)  # shown again in the new language, not re-chosen
         return True
 
     # ------------------------------------------------------------------ closing

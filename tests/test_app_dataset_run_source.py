@@ -79,3 +79,25 @@ def test_the_window_keeps_the_runs_source_while_training(qtbot, app_env):
     assert train.form.rows["train_data_dir"].value() == str(first)
     train.trainingChanged.emit(False)
     assert train.form.rows["train_data_dir"].value() == str(second)
+
+
+def test_switching_the_language_keeps_what_the_run_trains(qtbot, app_env):
+    """The page shows its folder again in the new language; a source typed on the Training page that the page
+    could not follow (a dataset config not written yet) is not replaced by the shown folder."""
+    from app.main_window import MainWindow
+    from app.settings import make_settings
+
+    w = MainWindow(make_settings(), None, persist=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built, timeout=10000)
+    folder = make_dataset(app_env / "data")
+    w.open_dataset(folder)
+    wait_loaded(qtbot, w.dataset_page)
+    planned = str(app_env / "not-written-yet.toml")
+    w.config_model.update(dataset_config=planned)  # as typed on the Training page
+    assert w.set_language("ru")
+    qtbot.waitUntil(lambda: w.dataset_page.root == folder, timeout=10000)
+    wait_loaded(qtbot, w.dataset_page)
+    cfg = w.config_model.get()
+    assert cfg.dataset_config == planned and cfg.train_data_dir == str(folder)

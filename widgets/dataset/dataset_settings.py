@@ -106,7 +106,7 @@ class DatasetSettings:
         show what the run trains now (a dataset config before the training folder, as the trainer reads)."""
         target = run_source(self.config_model.get())
         if target is not None and not same_path(self.root, target):
-            self.open_dataset(target)
+            self.open_dataset(target, train=False)  # it is the run's source already: nothing to write back
 
     def dataset_cfgs(self) -> list | None:
         """The run's settings per [[datasets]] of the dataset config the page shows (None for a training
