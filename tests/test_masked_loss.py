@@ -230,3 +230,35 @@ def test_mask_images_without_masked_loss_are_a_warning_naming_the_folder(tmp_pat
     assert [m for m, _ in notes(run_level)] == ["The mask images of conditioning_data_dir are used only with "
                                                 "masked_loss; turn it on to train with them."]
     assert notes(cfg.replace(masked_loss=True)) == []
+
+
+def test_a_missing_mask_image_is_refused_alike_by_the_check_the_trainer_and_the_preview(qtbot, app_env, tmp_path):
+    """One rule (mask_files.mask_source): with masked_loss, a folder taking mask images that lacks one for an
+    image is refused before the run and by the trainer, and the preview says so instead of showing the alpha."""
+    from app_fixtures import wait_loaded
+
+    from trainer.dataset.mask_files import check_mask_files, mask_source
+    from trainer.dataset.scan import scan_dataset
+    from trainer.errors import DatasetError
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    _half_transparent(data_dir / "1_a")
+    (tmp_path / "masks").mkdir()  # no img0.png in it
+    cfg = quick_config("m", data_dir, tmp_path / "o", masked_loss=True, alpha_mask=True,
+                       conditioning_data_dir=str(tmp_path / "masks"))
+    scan = scan_dataset(data_dir)
+    assert mask_source(scan.images[0], cfg) == ("missing", tmp_path / "masks")
+    with pytest.raises(DatasetError, match="has no mask in"):
+        check_mask_files(scan, cfg)
+    assert mask_source(scan.images[0], cfg.replace(masked_loss=False))[0] == "alpha"  # as sd-scripts
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"alpha_mask": True, "masked_loss": True, "conditioning_data_dir": str(tmp_path / "masks")})
+    page.open_dataset(data_dir)
+    wait_loaded(qtbot, page)
+    assert page.select_path(data_dir / "1_a" / "img0.png")
+    qtbot.waitUntil(lambda: " px" in page.preview.facts.text(), timeout=5000)
+    assert "no mask image with this name" in page.preview.facts.text() and page.preview.picture.mask is None
+    page.shutdown()

@@ -46,18 +46,28 @@ def find_mask_file(conditioning_dir, entry) -> Path | None:
     return None
 
 
+def mask_source(entry, cfg) -> tuple[str, Path] | None:
+    """Which mask ``entry`` trains with, the one rule the trainer, the pre-run check and the Dataset page's
+    preview follow (a folder's own option first): ("file", mask image) from conditioning_data_dir, read only
+    with masked_loss; ("missing", that folder) when it holds no mask for the image (training refuses it);
+    ("alpha", the image) with alpha_mask, also without masked_loss as sd-scripts applies it; else None."""
+    cond = option(entry.concept, cfg, "conditioning_data_dir") if getattr(cfg, "masked_loss", False) else None
+    if cond:
+        found = find_mask_file(cond, entry)
+        return ("file", found) if found is not None else ("missing", Path(cond))
+    if option(entry.concept, cfg, "alpha_mask"):
+        return "alpha", Path(entry.path)
+    return None
+
+
 def check_mask_files(scan, cfg) -> None:
-    """DatasetError naming the first image without a mask when masked_loss takes masks from a folder."""
-    if not getattr(cfg, "masked_loss", False):
-        return
+    """DatasetError naming the first image that would train without its mask image (:func:`mask_source`)."""
     for c in scan.concepts:
-        cond = option(c, cfg, "conditioning_data_dir")
-        if not cond:
-            continue
-        missing = [e for e in c.images if find_mask_file(cond, e) is None]
+        missing = [(e, src[1]) for e in c.images if (src := mask_source(e, cfg)) and src[0] == "missing"]
         if missing:
-            raise DatasetError(f"Image '{missing[0].path}' has no mask in {cond} (masked_loss needs a mask image "
-                               f"with the same name; {len(missing)} image(s) of '{c.folder_name}' lack one).")
+            (first, cond), n = missing[0], len(missing)
+            raise DatasetError(f"Image '{first.path}' has no mask in {cond} (masked_loss needs a mask image "
+                               f"with the same name; {n} image(s) of '{c.folder_name}' lack one).")
 
 
 def read_mask_image(path: Path, mode: str) -> Image.Image:

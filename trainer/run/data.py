@@ -223,14 +223,13 @@ class TrainData(torch.utils.data.Dataset):
         from trainer.run.masks import latent_mask, load_mask
 
         item = self.items[index]
-        alpha_only = not self.cfg.masked_loss
         if self.latents is not None:
             if index not in self._latent_masks:
                 self._latent_masks[index] = latent_mask(item, self.cfg, self.cached_crops[index],
-                                                        tuple(self.latents[index].shape[-2:]), alpha_only)
+                                                        tuple(self.latents[index].shape[-2:]))
             m = self._latent_masks[index]
             return torch.flip(m, dims=[-1]) if self.last_flip else m
-        m = load_mask(item, self.cfg, top_left, self.last_flip, alpha_only)
+        m = load_mask(item, self.cfg, top_left, self.last_flip)
         return m if m is not None else torch.ones(item.bucket[1], item.bucket[0])
 
     def _replacement(self, index: int, rng: random.Random) -> int:

@@ -1,6 +1,6 @@
 """Masked loss (masked_loss): a per-pixel mask limits what an image teaches, as sd-scripts does it.
 
-Where a mask comes from (per folder, trainer.dataset.subsets):
+Where a mask comes from (per folder, trainer.dataset.mask_files.mask_source decides):
 
 * ``alpha_mask``: the image's transparency (alpha 255 = trained, 0 = ignored); an image without an alpha
   channel counts as fully opaque.
@@ -20,26 +20,20 @@ import torch.nn.functional as F
 from PIL import Image
 
 from trainer.dataset.images import ImageReadError
-from trainer.dataset.mask_files import find_mask_file, read_mask_image
-from trainer.dataset.subsets import item_option
+from trainer.dataset.mask_files import mask_source, read_mask_image
 
 
-def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool,
-              alpha_only: bool = False) -> torch.Tensor | None:
+def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool) -> torch.Tensor | None:
     """The item's mask cut like its image was (bucket resize, crop at ``top_left`` = (top, left), flip) as a
-    [H, W] tensor in 0..1, or None when its folder has no mask source. ``alpha_only``: mask images are not
-    read (alpha_mask without masked_loss)."""
+    [H, W] tensor in 0..1, or None when it has no mask source (trainer.dataset.mask_files.mask_source)."""
     entry, a = item.entry, item.assignment
-    cond_dir = None if alpha_only else item_option(entry, cfg, "conditioning_data_dir")
-    if cond_dir:
-        path = find_mask_file(cond_dir, entry)
-        if path is None:
-            raise ImageReadError(entry.path, f"no mask image with the same name was found in {cond_dir}")
-        mask = read_mask_image(path, "RGB")
-    elif item_option(entry, cfg, "alpha_mask"):
-        mask = read_mask_image(entry.path, "A")
-    else:
+    source = mask_source(entry, cfg)
+    if source is None:
         return None
+    kind, path = source
+    if kind == "missing":
+        raise ImageReadError(entry.path, f"no mask image with the same name was found in {path}")
+    mask = read_mask_image(path, "A" if kind == "alpha" else "RGB")
     if mask.size != a.resized:
         mask = mask.resize(a.resized, Image.Resampling.BILINEAR)
     top, left = top_left
@@ -50,12 +44,11 @@ def load_mask(item, cfg, top_left: tuple[int, int], flipped: bool,
     return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)
 
 
-def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int],
-                alpha_only: bool = False) -> torch.Tensor:
+def latent_mask(item, cfg, top_left: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
     """The unflipped mask of an item with a cached latent, area-averaged to the latent ``size`` (h, w) once:
     what apply_masked_loss would make of it at every step. Mirroring it afterwards gives the mirrored image's
     mask, since a bucket's width is a whole number of latent pixels. All ones without a mask source."""
-    m = load_mask(item, cfg, top_left, False, alpha_only)
+    m = load_mask(item, cfg, top_left, False)
     if m is None:
         return torch.ones(size)
     return F.interpolate(m[None, None], size=size, mode="area")[0, 0]

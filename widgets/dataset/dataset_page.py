@@ -218,7 +218,7 @@ class DatasetPage(DatasetSettings, DatasetOpening, QWidget):
             if previous.isValid():
                 self.view.selectionModel().setCurrentIndex(previous, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             return
-        self.preview.show_entry(entry, self.bucketer_for(entry), self.values)
+        self.preview.show_entry(entry, self.bucketer_for(entry), self.config_model.get())
         self._update_selection_label()
 
     def select_path(self, path) -> bool:

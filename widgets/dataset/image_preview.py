@@ -102,11 +102,11 @@ class ImagePreview(QWidget):
         self._bucketer = None
         self._size = None
         self._task = None
-        self._mask = None  # ("alpha" | "file", path) of the shown image's masked_loss mask
+        self._mask = None  # mask_source() of the shown image: ("alpha" | "file" | "missing", path)
 
-    def show_entry(self, entry, bucketer=None, settings: dict | None = None) -> None:
-        """``settings``: the page's dataset settings; alpha_mask / conditioning_data_dir show the image's mask."""
-        from widgets.dataset.mask_overlay import mask_source
+    def show_entry(self, entry, bucketer=None, cfg=None) -> None:
+        """``cfg``: the run's TrainConfig; the image is shown with the mask it trains with (mask_source)."""
+        from trainer.dataset.mask_files import mask_source
 
         self._bucketer = bucketer
         self.picture.mask = None
@@ -122,7 +122,7 @@ class ImagePreview(QWidget):
         self._path = path
         self.picture.text = tr("Loading…")
         self.facts.setText(entry.path.name)
-        self._mask = mask_source(entry, settings)
+        self._mask = mask_source(entry, cfg) if cfg is not None else None
         self._task = run_task(_read_preview, path, self.BOX, self._mask, owner=self,
                               on_done=lambda r, p=path: self._loaded(p, r), on_error=lambda m: None)
 
@@ -170,7 +170,11 @@ class ImagePreview(QWidget):
                     up=", " + tr("enlarged") if a.upscaled else ""))
             else:
                 parts.append(tr("no usable bucket (too small for bucket_no_upscale)"))
-        if self.picture.mask is not None:
+        if self._mask is not None and self._mask[0] == "missing":  # as training would refuse the image
+            parts.append("<span style='color:#c0392b'>" + tr("no mask image with this name in {folder}: "
+                                                             "masked_loss cannot train it").format(
+                folder=self._mask[1]) + "</span>")
+        elif self.picture.mask is not None:
             parts.append(tr("mask: red is left out of the loss ({src})").format(
                 src=tr("alpha channel") if self._mask[0] == "alpha" else self._mask[1].name))
         self.facts.setText(" · ".join(parts))

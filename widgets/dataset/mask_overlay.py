@@ -1,7 +1,6 @@
 """The masked_loss mask of an image, as a red tint over what the loss ignores (the Dataset page's preview).
 
-The mask is read the way training reads it (trainer.run.masks: the alpha channel with alpha_mask, else a same-named
-mask image in conditioning_data_dir), off the GUI thread."""
+The mask is the one training takes (trainer.dataset.mask_files.mask_source), read off the GUI thread."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,29 +12,10 @@ TINT = (220, 40, 40)  # ignored area: red
 MAX_ALPHA = 150       # a fully ignored pixel is tinted this much (of 255)
 
 
-def mask_source(entry, settings: dict | None) -> tuple[str, Path] | None:
-    """("alpha" | "file", path) the preview should show for ``entry`` with the page's dataset settings; a
-    dataset-config folder's own alpha_mask / conditioning_data_dir first, as training takes them (mask
-    images only with masked_loss; the alpha channel also without it, as sd-scripts applies it)."""
-    from types import SimpleNamespace
-
-    from trainer.dataset.mask_files import find_mask_file
-    from trainer.dataset.subsets import item_option
-
-    s = SimpleNamespace(**{k: (settings or {}).get(k) for k in ("alpha_mask", "conditioning_data_dir")})
-    cond = item_option(entry, s, "conditioning_data_dir") if (settings or {}).get("masked_loss") else None
-    if cond:
-        found = find_mask_file(cond, entry)
-        if found is not None:
-            return "file", found
-    if item_option(entry, s, "alpha_mask"):
-        return "alpha", Path(entry.path)
-    return None
-
-
 def read_overlay(source: tuple[str, Path] | None, size: tuple[int, int] | None) -> QImage | None:
-    """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None."""
-    if source is None or size is None:
+    """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None (also for a missing
+    mask image: the preview says so instead)."""
+    if source is None or size is None or source[0] == "missing":
         return None
     from trainer.dataset.mask_files import read_mask_image
 
