@@ -262,3 +262,49 @@ def test_a_missing_mask_image_is_refused_alike_by_the_check_the_trainer_and_the_
     qtbot.waitUntil(lambda: " px" in page.preview.facts.text(), timeout=5000)
     assert "no mask image with this name" in page.preview.facts.text() and page.preview.picture.mask is None
     page.shutdown()
+
+
+def test_typing_conditioning_data_dir_rereads_only_the_tint_and_only_when_the_mask_changes(
+        qtbot, app_env, tmp_path, monkeypatch):
+    from app_fixtures import wait_loaded
+
+    import widgets.dataset.image_preview as ip
+    import widgets.dataset.mask_overlay as mo
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 1})
+    _half_transparent(data_dir / "1_a")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(masks / "img0.png")  # all trained: no tint anywhere
+    calls = {"image": 0, "tint": 0}
+    read_preview, read_overlay = ip._read_preview, mo.read_overlay
+
+    def count(key, fn):
+        def wrapped(*a, **k):
+            calls[key] += 1
+            return fn(*a, **k)
+        return wrapped
+
+    monkeypatch.setattr(ip, "_read_preview", count("image", read_preview))
+    monkeypatch.setattr(mo, "read_overlay", count("tint", read_overlay))
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"alpha_mask": True})
+    page.open_dataset(data_dir)
+    wait_loaded(qtbot, page)
+    assert page.select_path(data_dir / "1_a" / "img0.png")
+    qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+    before = dict(calls)
+    path = str(masks)
+    for n in range(1, len(path) + 1):  # typed on the Training page, without masked_loss: the alpha stays
+        page.set_config({"conditioning_data_dir": path[:n]})
+    assert calls == before and "alpha channel" in page.preview.facts.text()
+    page.set_config({"masked_loss": True})  # now the mask image counts: only the tint is read again
+    qtbot.waitUntil(lambda: "(img0.png)" in page.preview.facts.text() and "alpha" not in page.preview.facts.text(),
+                    timeout=5000)
+    assert calls["image"] == before["image"] and calls["tint"] == before["tint"] + 1
+    tint = page.preview.picture.mask
+    assert tint.pixelColor(3 * tint.width() // 4, 5).alpha() == 0  # the white mask image, not the alpha
+    page.shutdown()

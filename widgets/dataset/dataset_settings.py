@@ -72,9 +72,8 @@ class DatasetSettings:
         self._update_totals()
         if "caption_extension" in names and self.root is not None:
             self._rescan_timer.start()  # captions are other files now: read the folder again
-        if names & MASK_FIELDS and self.editor.entry is not None:  # the shown image's mask, as trained now
-            self.preview.show_entry(self.editor.entry, self.bucketer_for(self.editor.entry),
-                                    self.config_model.get())
+        if names & MASK_FIELDS:  # the shown image's mask, as trained now (redrawn only if it changed)
+            self.preview.update_mask(self.editor.entry, cfg)
 
     def train_what_is_shown(self, root) -> None:
         """The one rule of what the run trains once the page opened ``root``: a dataset config file names

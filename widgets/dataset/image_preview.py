@@ -102,6 +102,7 @@ class ImagePreview(QWidget):
         self._bucketer = None
         self._size = None
         self._task = None
+        self._mask_task = None
         self._mask = None  # mask_source() of the shown image: ("alpha" | "file" | "missing", path)
 
     def show_entry(self, entry, bucketer=None, cfg=None) -> None:
@@ -124,16 +125,53 @@ class ImagePreview(QWidget):
         self.facts.setText(entry.path.name)
         self._mask = mask_source(entry, cfg) if cfg is not None else None
         self._task = run_task(_read_preview, path, self.BOX, self._mask, owner=self,
-                              on_done=lambda r, p=path: self._loaded(p, r), on_error=lambda m: None)
+                              on_done=lambda r, p=path, m=self._mask: self._loaded(p, m, r),
+                              on_error=lambda m: None)
+
+    def update_mask(self, entry, cfg) -> None:
+        """The run's mask settings changed: the shown image's tint is read again only when the mask it trains
+        with changed (a conditioning_data_dir typed a key at a time mostly changes nothing), the image not."""
+        from trainer.dataset.mask_files import mask_source
+
+        if entry is None or self._path != os.fspath(entry.path):
+            return
+        source = mask_source(entry, cfg)
+        if source == self._mask:
+            return
+        self._mask = source
+        if self.picture.pixmap is None:
+            return  # the image is still loading (_loaded reads the new tint) or cannot be read
+        if source is None or source[0] == "missing":  # no tint to read: only the facts change
+            self.picture.mask = None
+            self._update_facts()
+        else:
+            self._read_overlay()
+
+    def _read_overlay(self) -> None:
+        from widgets.dataset.mask_overlay import read_overlay
+
+        path, source, pm = self._path, self._mask, self.picture.pixmap
+        self._mask_task = run_task(read_overlay, source, (pm.width(), pm.height()), owner=self,
+                                   on_done=lambda t, p=path, s=source: self._overlay_read(p, s, t),
+                                   on_error=lambda m: None)
+
+    def _overlay_read(self, path: str, source, tint) -> None:
+        if path != self._path or source != self._mask:
+            return  # the user moved on, or the mask changed again (its own read follows)
+        self.picture.mask = tint
+        self._update_facts()
 
     def set_bucketer(self, bucketer) -> None:
         self._bucketer = bucketer
         self._update_facts()
 
-    def _loaded(self, path: str, result) -> None:
+    def _loaded(self, path: str, source, result) -> None:
         if path != self._path:
             return  # the user moved on
         img, size, self.picture.mask = result
+        if img is not None and source != self._mask:  # the mask settings changed while the image loaded
+            self.picture.mask = None
+            self._read_overlay()
         self._size = size
         self.picture.pixmap = QPixmap.fromImage(img) if img is not None else None
         if img is None:
