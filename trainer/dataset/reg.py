@@ -74,14 +74,6 @@ def concept_samples(concepts) -> list[int]:
     return out
 
 
-def dataset_samples(concepts) -> dict:
-    """[[datasets]] index -> its samples per epoch after balancing."""
-    out: dict = {}
-    for c, n in zip(concepts, concept_samples(concepts)):
-        out[c.dataset] = out.get(c.dataset, 0) + n
-    return dict(sorted(out.items()))
-
-
 def reg_notes(concepts) -> list[str]:
     """What a user should know about the balance of each dataset (sd-scripts logs the same)."""
     notes = []

@@ -42,7 +42,7 @@ from trainer.errors import DatasetError
 
 from .captions import CaptionEncodingError, decode_caption
 from .images import is_image_file
-from .reg import concept_samples, dataset_samples
+from .reg import concept_samples
 
 CONCEPT_FOLDER_RE = re.compile(r"^(\d+)_(.+)$", re.DOTALL)
 
@@ -144,17 +144,18 @@ class DatasetScan:
 
     def describe(self) -> str:
         """``"1_a: 76 images x 1 = 76; 6_b: 16 images x 6 = 96; total 172 samples per epoch"``."""
+        used = concept_samples(self.concepts)  # balanced once for both the parts and the total
         parts = [f"{c.folder_name}: {len(c.images)} images x {c.repeats} = {c.samples}"
                  + (f" ({n} used, balanced to the training images)" if n != c.samples else "")
-                 for c, n in zip(self.concepts, concept_samples(self.concepts))]
-        parts.append(f"total {self.samples_per_epoch} samples per epoch")
+                 for c, n in zip(self.concepts, used)]
+        parts.append(f"total {sum(used)} samples per epoch")
         return "; ".join(parts)
 
 
 def samples_per_epoch(scan: DatasetScan) -> int:
     """Sum over concepts of images x repeats (76 x 1 + 16 x 6 = 172), regularization images balanced to the
     training images of their dataset as the trainer takes them (trainer.dataset.reg)."""
-    return sum(dataset_samples(scan.concepts).values())
+    return sum(concept_samples(scan.concepts))
 
 
 #: More repeats than this is a typo (a date, a stray digit), not a plan: an epoch would never end.

@@ -39,6 +39,7 @@ class ConceptList(QTreeWidget):
         self._concepts = []
         self._several = False  # concepts of several [[datasets]]: each line names its dataset
         self._used_counts: dict = {}  # id(concept) -> its samples after reg balancing
+        self._used_total = 0
         # the list (or its scroll bar) changed width: the stretched first column follows, the lines wrap again
         self._wrap_timer = QTimer(self)
         self._wrap_timer.setSingleShot(True)
@@ -53,7 +54,7 @@ class ConceptList(QTreeWidget):
         self._several = len({c.dataset for c in self._concepts}) > 1
         self._count_used()
         if scan is not None:
-            all_item = QTreeWidgetItem([tr("All"), "", str(len(scan.images)), str(scan.samples_per_epoch)])
+            all_item = QTreeWidgetItem([tr("All"), "", str(len(scan.images)), str(self._used_total)])
             f = all_item.font(0)
             f.setBold(True)
             for col in range(4):
@@ -127,7 +128,9 @@ class ConceptList(QTreeWidget):
         """Each concept's samples after reg balancing, counted once per scan or edit (not once per row)."""
         from trainer.dataset.reg import concept_samples
 
-        self._used_counts = {id(c): n for c, n in zip(self._concepts, concept_samples(self._concepts))}
+        used = concept_samples(self._concepts)
+        self._used_counts = {id(c): n for c, n in zip(self._concepts, used)}
+        self._used_total = sum(used)  # the "All" row
 
     def _used(self, c) -> int:
         return self._used_counts.get(id(c), c.samples)
@@ -141,7 +144,7 @@ class ConceptList(QTreeWidget):
             for i in range(1, self.topLevelItemCount()):  # new repeats change what the reg folders balance to
                 row = self.topLevelItem(i)
                 self._fill(row, self._concept_of(row))
-            self.topLevelItem(0).setText(3, str(sum(self._used_counts.values())))  # "All"
+            self.topLevelItem(0).setText(3, str(self._used_total))  # "All"
             self.optionsChanged.emit(c)
 
     def _concept_of(self, it):

@@ -71,11 +71,15 @@ class TotalsBar(QFrame):
         from trainer.dataset.plan import plan_steps
         from trainer.dataset.reg import concept_samples
 
+        used = concept_samples(scan.concepts)  # reg images balanced per dataset, as trained: once here
         parts = [f"{c.folder_name}: {len(c.images)}×{c.repeats} = {c.samples}"
-                 + (", " + tr("balanced to {n}").format(n=used) if used != c.samples else "")
-                 for c, used in zip(scan.concepts, concept_samples(scan.concepts))]
-        samples = scan.samples_per_epoch  # reg images balanced per dataset, as trained
-        batches = sum(-(-g.scan.samples_per_epoch // g.batch_size) for g in groups)
+                 + (", " + tr("balanced to {n}").format(n=n) if n != c.samples else "")
+                 for c, n in zip(scan.concepts, used)]
+        samples = sum(used)
+        per_dataset: dict = {}
+        for c, n in zip(scan.concepts, used):
+            per_dataset[c.dataset] = per_dataset.get(c.dataset, 0) + n
+        batches = sum(-(-per_dataset.get(g.index, 0) // g.batch_size) for g in groups)
         simple = -(-batches // accum)
         at = ", ".join(str(g.batch_size) for g in groups)
         text = "  +  ".join(parts) + "  →  <b>" + tr("{n} samples per epoch").format(n=samples) + "</b>"
