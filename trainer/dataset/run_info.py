@@ -82,8 +82,7 @@ def datasets_entry(scan, cfg, data, report, index: int) -> dict:
              "min_bucket_reso": cfg.min_bucket_reso, "max_bucket_reso": cfg.max_bucket_reso,
              "tag_frequency": tag_frequency(scan), "subsets": subsets}
     if report is not None:
-        counts = {bucket: len(indices) for (d, bucket), indices in data.buckets.items() if d == index}
-        entry["bucket_info"] = bucket_info(counts, report.mean_ar_error)
+        entry["bucket_info"] = bucket_info(data.bucket_counts(index), report.mean_ar_error)
     return entry
 
 

@@ -103,10 +103,13 @@ class TrainData(torch.utils.data.Dataset):
         """Items per bucket as trainer.config.plan.resolve takes them: {bucket: n} for one dataset, else
         [(batch size, {bucket: n})] per dataset (the same as trainer.dataset.groups.plan_counts)."""
         datasets = sorted({d for d, _ in self.buckets})
-        per = {d: {b: len(v) for (k, b), v in sorted(self.buckets.items()) if k == d} for d in datasets}
         if len(datasets) == 1:
-            return per[datasets[0]]
-        return [(self.batch_size_of[d], per[d]) for d in datasets]
+            return self.bucket_counts(datasets[0])
+        return [(self.batch_size_of[d], self.bucket_counts(d)) for d in datasets]
+
+    def bucket_counts(self, dataset: int) -> dict[tuple[int, int], int]:
+        """Samples per epoch of each bucket of one [[datasets]] ({bucket: items x repeats}, in bucket order)."""
+        return {b: len(v) for (d, b), v in sorted(self.buckets.items()) if d == dataset}
 
     def _batches(self, epoch: int) -> list[list[int]]:
         """This process's share: batch b goes to process b % num_processes (data-parallel). Every process
