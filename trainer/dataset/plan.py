@@ -31,20 +31,28 @@ def _ceil_div(a: int, b: int) -> int:
 
 @dataclass(frozen=True)
 class StepPlan:
-    """Result of :func:`plan_steps`. ``buckets`` maps (width, height) to items (images x repeats)."""
+    """Result of :func:`plan_steps`; ``datasets`` holds the bucket counts, ``buckets`` merges them."""
 
     samples_per_epoch: int
     batches_per_epoch: int
     steps_per_epoch: int
     total_steps: int
     epochs: int
-    buckets: dict[Size, int]
     train_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     num_processes: int = 1
     # (batch size, {bucket: items}) per [[datasets]] (one pair without several), empty buckets left out:
     # what each dataset cuts its batches from (trainer.run.compile counts the step shapes from it)
     datasets: tuple[tuple[int, dict[Size, int]], ...] = ()
+
+    @property
+    def buckets(self) -> dict[Size, int]:
+        """(width, height) -> items (images x repeats) of every dataset together, in bucket order."""
+        merged: dict[Size, int] = {}
+        for _, counts in self.datasets:
+            for b, n in counts.items():
+                merged[b] = merged.get(b, 0) + n
+        return dict(sorted(merged.items()))
 
     @property
     def batches_without_buckets(self) -> int:
@@ -101,12 +109,7 @@ def plan_steps(
         if size < 1:
             raise ConfigError(f"train_batch_size must be at least 1, not {size}.")
     parts = tuple((size, {b: n for b, n in sorted(counts.items()) if n > 0}) for size, counts in parts)
-    merged: dict[Size, int] = {}
-    for _, counts in parts:
-        for b, n in counts.items():
-            merged[b] = merged.get(b, 0) + n
-    buckets = dict(sorted(merged.items()))
-    samples = sum(buckets.values())
+    samples = sum(n for _, counts in parts for n in counts.values())
     if samples == 0:
         raise DatasetError("The dataset has no images to train on, so no steps can be planned.")
     batches = sum(_ceil_div(n, size) for size, counts in parts for n in counts.values())
@@ -120,7 +123,6 @@ def plan_steps(
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
         epochs=epochs,
-        buckets=buckets,
         train_batch_size=train_batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps,
         num_processes=num_processes,
