@@ -230,6 +230,15 @@ def test_mask_images_without_masked_loss_are_a_warning_naming_the_folder(tmp_pat
     assert [m for m, _ in notes(run_level)] == ["The mask images of conditioning_data_dir are used only with "
                                                 "masked_loss; turn it on to train with them."]
     assert notes(cfg.replace(masked_loss=True)) == []
+    from app import i18n
+    from app.core_text import tr_core
+
+    i18n.set_language("ru")
+    try:  # one sentence, its folder part a template of its own
+        assert tr_core(notes(cfg)[0][0]).startswith("Маски-картинки из conditioning_data_dir папки '1_a' в конфиге")
+        assert tr_core(notes(run_level)[0][0]).startswith("Маски-картинки из conditioning_data_dir используются")
+    finally:
+        i18n.set_language("en")
 
 
 def test_a_missing_mask_image_is_refused_alike_by_the_check_the_trainer_and_the_preview(qtbot, app_env, tmp_path):

@@ -28,11 +28,9 @@ def dataset_source_issues(cfg, need_paths: bool = True) -> list[tuple[str, str, 
     if not cfg.masked_loss:  # mask images are read only then (sd-scripts takes the key only with masked_loss)
         for folder in ([""] if cfg.conditioning_data_dir else []) + \
                 [f for f, o in _folder_options(cfg) if o.get("conditioning_data_dir")]:
-            note = (f"The mask images of conditioning_data_dir of the folder '{folder}' in the dataset config "
-                    "are used only with masked_loss; turn it on to train with them." if folder else
-                    "The mask images of conditioning_data_dir are used only with masked_loss; turn it on to "
-                    "train with them.")
-            out.append(("masked_loss", note, False))
+            where = f" of the folder '{folder}' in the dataset config" if folder else ""
+            out.append(("masked_loss", f"The mask images of conditioning_data_dir{where} are used only with "
+                        "masked_loss; turn it on to train with them.", False))
     if need_paths and cfg.conditioning_data_dir and not os.path.isdir(cfg.conditioning_data_dir):
         err("conditioning_data_dir", f"Mask folder (conditioning_data_dir) '{cfg.conditioning_data_dir}' does not "
             "exist.")
