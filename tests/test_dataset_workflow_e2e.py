@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from app_fixtures import app_env, wait_loaded  # noqa: F401
-from conftest import make_dataset, quick_config
+from conftest import make_dataset, quick_config, train_data
 from PIL import Image
 from tagging_fixtures import make_tagger
 
@@ -229,20 +229,10 @@ def test_each_folder_trains_with_its_own_captions(setup):
     class tokens of the untagged folder, the reg folder's captions as written."""
     import random
 
-    from trainer.dataset.config_file import dataset_configs, effective_config
-    from trainer.dataset.groups import bucket_groups, split_groups
-    from trainer.dataset.sources import scan_sources
-    from trainer.run.data import TrainData, build_group_items
-
     ds, make_cfg, _ = setup
-    cfg = make_cfg("out").replace(train_data_dir="", dataset_config=str(ds))
-    groups = split_groups(scan_sources(effective_config(cfg)), dataset_configs(cfg))
-    bucket_groups(groups)
-    items, repeats = build_group_items(groups)
-    sizes = {g.index: g.batch_size for g in groups}
-    data = TrainData(items, repeats, effective_config(cfg), 1, batch_sizes=sizes)
+    data = train_data(make_cfg("out").replace(train_data_dir="", dataset_config=str(ds)))
     seen: dict = {}
-    for i, item in enumerate(items):
+    for i, item in enumerate(data.items):
         for epoch in range(4):
             caption = data.caption(i, epoch, random.Random(epoch))
             seen.setdefault(item.entry.concept.folder_name, []).append(caption)

@@ -1,7 +1,7 @@
 """Validation loss on the tiny SD 1.x model: held-out images never train, the loss is the same for the same
 seed, it goes to TensorBoard, and a resumed run keeps the held-out images."""
 import pytest
-from conftest import make_dataset, quick_config, run_training
+from conftest import make_dataset, quick_config, run_training, train_data
 
 from trainer import events as ev
 from trainer.run.step import StepModel
@@ -86,11 +86,7 @@ def test_augmentation_never_reaches_the_validation_images(tmp_path, where):
 
     from trainer.config.fields import TrainConfig
     from trainer.dataset.buckets import crop_for
-    from trainer.dataset.config_file import dataset_configs
-    from trainer.dataset.groups import bucket_groups, split_groups
-    from trainer.dataset.sources import scan_sources
     from trainer.dataset.subsets import option
-    from trainer.run.data import build_group_items
     from trainer.validation.loss import Validator
 
     data = make_dataset(tmp_path / "data", {"1_wide": 6}, size=(96, 64))  # wider than its 64 px bucket
@@ -102,9 +98,7 @@ resolution = 64
 """ + ("".join(f"  {k} = {str(v).lower()}\n" for k, v in AUGMENTATIONS.items()) if where == "folder" else ""),
                     encoding="utf-8")
     cfg = TrainConfig(dataset_config=str(toml), validation_split=0.5, **(AUGMENTATIONS if where == "run" else {}))
-    groups = split_groups(scan_sources(cfg), dataset_configs(cfg))
-    bucket_groups(groups)
-    items, _ = build_group_items(groups)
+    items = train_data(cfg).items
     validator = Validator(items, cfg, seed=1)
     loaded = validator.data()
     for b in range(len(validator.items)):
