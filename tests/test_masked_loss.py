@@ -235,20 +235,23 @@ def test_mask_images_without_masked_loss_are_a_warning_naming_the_folder(tmp_pat
 
     i18n.set_language("ru")
     try:  # one sentence, its folder part a template of its own
-        assert tr_core(notes(cfg)[0][0]).startswith("Маски-картинки из conditioning_data_dir папки '1_a' в конфиге")
-        assert tr_core(notes(run_level)[0][0]).startswith("Маски-картинки из conditioning_data_dir используются")
+        assert tr_core(notes(cfg)[0][0]).startswith("Маски-картинки из conditioning_data_dir папки '1_a' в")
+        assert tr_core(notes(run_level)[0][0]).startswith("Маски-картинки из conditioning_data_dir использ")
     finally:
         i18n.set_language("en")
 
 
-def test_a_missing_mask_image_is_refused_alike_by_the_check_the_trainer_and_the_preview(qtbot, app_env, tmp_path):
-    """One rule (mask_files.mask_source): with masked_loss, a folder taking mask images that lacks one for an
-    image is refused before the run and by the trainer, and the preview says so instead of showing the alpha."""
+def test_a_missing_mask_image_is_refused_alike_by_the_check_the_trainer_and_the_preview(
+        qtbot, app_env, tmp_path):
+    """One rule (mask_files.mask_source): with masked_loss, a folder taking mask images that lacks one for
+    an image is refused before the run and by the trainer, and the preview says so (not the alpha)."""
     from app_fixtures import wait_loaded
 
+    from trainer.dataset.images import ImageReadError
     from trainer.dataset.mask_files import check_mask_files, mask_source
     from trainer.dataset.scan import scan_dataset
     from trainer.errors import DatasetError
+    from trainer.run.masks import load_mask
     from widgets.dataset.caption_store import CaptionStore
     from widgets.dataset.dataset_page import DatasetPage
 
@@ -260,11 +263,15 @@ def test_a_missing_mask_image_is_refused_alike_by_the_check_the_trainer_and_the_
     scan = scan_dataset(data_dir)
     assert mask_source(scan.images[0], cfg) == ("missing", tmp_path / "masks")
     with pytest.raises(DatasetError, match="has no mask in"):
-        check_mask_files(scan, cfg)
+        check_mask_files(scan, cfg)  # before the run (scan_sources)
+    item = train_data(cfg.replace(masked_loss=False)).items[0]
+    with pytest.raises(ImageReadError, match="no mask image with the same name"):
+        load_mask(item, cfg, (0, 0), False)  # the trainer, had the check been skipped
     assert mask_source(scan.images[0], cfg.replace(masked_loss=False))[0] == "alpha"  # as sd-scripts
     page = DatasetPage(CaptionStore(), tmp_path / "cache")
     qtbot.addWidget(page)
-    page.set_config({"alpha_mask": True, "masked_loss": True, "conditioning_data_dir": str(tmp_path / "masks")})
+    page.set_config({"alpha_mask": True, "masked_loss": True,
+                     "conditioning_data_dir": str(tmp_path / "masks")})
     page.open_dataset(data_dir)
     wait_loaded(qtbot, page)
     assert page.select_path(data_dir / "1_a" / "img0.png")
@@ -311,8 +318,8 @@ def test_typing_conditioning_data_dir_rereads_only_the_tint_and_only_when_the_ma
         page.set_config({"conditioning_data_dir": path[:n]})
     assert calls == before and "alpha channel" in page.preview.facts.text()
     page.set_config({"masked_loss": True})  # now the mask image counts: only the tint is read again
-    qtbot.waitUntil(lambda: "(img0.png)" in page.preview.facts.text() and "alpha" not in page.preview.facts.text(),
-                    timeout=5000)
+    qtbot.waitUntil(lambda: "(img0.png)" in page.preview.facts.text()
+                    and "alpha" not in page.preview.facts.text(), timeout=5000)
     assert calls["image"] == before["image"] and calls["tint"] == before["tint"] + 1
     tint = page.preview.picture.mask
     assert tint.pixelColor(3 * tint.width() // 4, 5).alpha() == 0  # the white mask image, not the alpha

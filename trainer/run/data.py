@@ -108,7 +108,7 @@ class TrainData(torch.utils.data.Dataset):
         return [(self.batch_size_of[d], self.bucket_counts(d)) for d in datasets]
 
     def bucket_counts(self, dataset: int) -> dict[tuple[int, int], int]:
-        """Samples per epoch of each bucket of one [[datasets]] ({bucket: items x repeats}, in bucket order)."""
+        """Samples per epoch of each bucket of one [[datasets]] ({bucket: items x repeats}), bucket order."""
         return {b: len(v) for (d, b), v in sorted(self.buckets.items()) if d == dataset}
 
     def _batches(self, epoch: int) -> list[list[int]]:

@@ -13,8 +13,8 @@ MAX_ALPHA = 150       # a fully ignored pixel is tinted this much (of 255)
 
 
 def read_overlay(source: tuple[str, Path] | None, size: tuple[int, int] | None) -> QImage | None:
-    """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None (also for a missing
-    mask image: the preview says so instead)."""
+    """The tint image for ``source`` scaled to ``size`` (the preview's image size), or None (also for a
+    missing mask image: the preview says so instead)."""
     if source is None or size is None or source[0] == "missing":
         return None
     from trainer.dataset.mask_files import read_mask_image
