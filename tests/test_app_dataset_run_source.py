@@ -10,6 +10,21 @@ def _loaded_at(qtbot, page, root, concepts):
                     and page.concepts.topLevelItemCount() == concepts, timeout=10000)
 
 
+def _window_with_a_folder(qtbot, app_env):
+    """The real window (not saving settings) with a generated training folder open -> (window, folder)."""
+    from app.main_window import MainWindow
+    from app.settings import make_settings
+
+    w = MainWindow(make_settings(), None, persist=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.built, timeout=10000)
+    folder = make_dataset(app_env / "data")
+    w.open_dataset(folder)
+    wait_loaded(qtbot, w.dataset_page)
+    return w, folder
+
+
 def test_reading_the_folder_again_leaves_what_the_run_trains(qtbot, page, tmp_path):
     folder = page.root
     other = str(tmp_path / "elsewhere.toml")
@@ -60,16 +75,7 @@ def test_while_a_run_is_on_what_is_opened_is_trained_by_the_next_run(qtbot, page
 
 
 def test_the_window_keeps_the_runs_source_while_training(qtbot, app_env):
-    from app.main_window import MainWindow
-    from app.settings import make_settings
-
-    w = MainWindow(make_settings(), None, persist=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.built, timeout=10000)
-    first = make_dataset(app_env / "data")
-    w.open_dataset(first)
-    wait_loaded(qtbot, w.dataset_page)
+    w, first = _window_with_a_folder(qtbot, app_env)
     train = w.training_page
     assert train.config().train_data_dir == str(first)
     train.trainingChanged.emit(True)  # what Start emits once the run's thread is going
@@ -84,16 +90,7 @@ def test_the_window_keeps_the_runs_source_while_training(qtbot, app_env):
 def test_switching_the_language_keeps_what_the_run_trains(qtbot, app_env):
     """The page shows its folder again in the new language; a source typed on the Training page that the page
     could not follow (a dataset config not written yet) is not replaced by the shown folder."""
-    from app.main_window import MainWindow
-    from app.settings import make_settings
-
-    w = MainWindow(make_settings(), None, persist=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.built, timeout=10000)
-    folder = make_dataset(app_env / "data")
-    w.open_dataset(folder)
-    wait_loaded(qtbot, w.dataset_page)
+    w, folder = _window_with_a_folder(qtbot, app_env)
     planned = str(app_env / "not-written-yet.toml")
     w.config_model.update(dataset_config=planned)  # as typed on the Training page
     assert w.set_language("ru")
