@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.dataset.caption_pairs import pair_captions
 from trainer.dataset.captions import CaptionEncodingError, join_tags, read_caption, training_caption
 from trainer.dataset.images import ImageReadError
-from trainer.dataset.scan import Problem, ProblemKind, pair_captions, parse_concept_folder_name
+from trainer.dataset.scan import Problem, ProblemKind, parse_concept_folder_name
 # the bulk editor's edit of a caption's first line (the trained caption), shared so both edit the same way
 from trainer.dataset.tags import BulkPreview, CaptionChange, apply_to_first_line
 from trainer.errors import DatasetError, UserError
