@@ -24,8 +24,7 @@ class CaptionPairs(NamedTuple):
 def pair_captions(names: Iterable[str], caption_extension: str) -> CaptionPairs:
     """Which caption file belongs to each image among ``names`` (the file names of one folder, in the order
     the images are wanted): the same stem first, then a stem differing only in letter case, then for a
-    face-crop name ``name_x_y_w_h`` the caption ``name`` (see trainer/dataset/scan.py's docstring). The scan and the tagger
-    both pair this way, so the tagger writes the file the training reads."""
+    face-crop name ``name_x_y_w_h`` the caption ``name`` (see trainer/dataset/scan.py's docstring)."""
     ext = caption_extension.lower()
     images: list[str] = []
     captions: dict[str, str] = {}  # stem -> caption file name
