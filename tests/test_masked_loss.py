@@ -324,3 +324,35 @@ def test_typing_conditioning_data_dir_rereads_only_the_tint_and_only_when_the_ma
     tint = page.preview.picture.mask
     assert tint.pixelColor(3 * tint.width() // 4, 5).alpha() == 0  # the white mask image, not the alpha
     page.shutdown()
+
+
+def test_mask_settings_changed_while_the_image_loads_give_the_new_tint_at_the_images_size(qtbot, app_env, tmp_path):
+    """Another image is being read when masked_loss is turned on: once it is shown, its tint is its mask
+    image's, at its own size (the re-read took the size of the image shown before it)."""
+    from app_fixtures import wait_loaded
+
+    from widgets.dataset.caption_store import CaptionStore
+    from widgets.dataset.dataset_page import DatasetPage
+
+    data_dir = make_dataset(tmp_path / "d", {"1_a": 2})
+    _half_transparent(data_dir / "1_a")
+    _half_transparent(data_dir / "1_a", "img1.png", size=(96, 32))  # another shape than img0
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for name, size in (("img0.png", (64, 64)), ("img1.png", (96, 32))):
+        Image.new("RGB", size, (255, 255, 255)).save(masks / name)
+    page = DatasetPage(CaptionStore(), tmp_path / "cache")
+    qtbot.addWidget(page)
+    page.set_config({"alpha_mask": True, "conditioning_data_dir": str(masks)})
+    page.open_dataset(data_dir)
+    wait_loaded(qtbot, page)
+    assert page.select_path(data_dir / "1_a" / "img0.png")
+    qtbot.waitUntil(lambda: page.preview.picture.mask is not None, timeout=5000)
+    assert page.select_path(data_dir / "1_a" / "img1.png")  # its read is on its way
+    page.set_config({"masked_loss": True})  # before it arrives: the mask image counts now, not the alpha
+    qtbot.waitUntil(lambda: "(img1.png)" in page.preview.facts.text(), timeout=5000)
+    qtbot.wait(200)  # any other tint read in flight lands too
+    tint, pm = page.preview.picture.mask, page.preview.picture.pixmap
+    assert (tint.width(), tint.height()) == (pm.width(), pm.height())
+    assert tint.pixelColor(3 * tint.width() // 4, 5).alpha() == 0  # the white mask image, not the alpha
+    page.shutdown()

@@ -104,6 +104,7 @@ class ImagePreview(QWidget):
         self._task = None
         self._mask_task = None
         self._mask = None  # mask_source() of the shown image: ("alpha" | "file" | "missing", path)
+        self._loading = False  # show_entry's image read is on its way
 
     def show_entry(self, entry, bucketer=None, cfg=None) -> None:
         """``cfg``: the run's TrainConfig; the image is shown with the mask it trains with (mask_source)."""
@@ -121,6 +122,7 @@ class ImagePreview(QWidget):
             return
         path = os.fspath(entry.path)
         self._path = path
+        self._loading = True  # the pixmap shown until then is the previous image's
         self.picture.text = tr("Loading…")
         self.facts.setText(entry.path.name)
         self._mask = mask_source(entry, cfg) if cfg is not None else None
@@ -139,7 +141,7 @@ class ImagePreview(QWidget):
         if source == self._mask:
             return
         self._mask = source
-        if self.picture.pixmap is None:
+        if self._loading or self.picture.pixmap is None:
             return  # the image is still loading (_loaded reads the new tint) or cannot be read
         if source is None or source[0] == "missing":  # no tint to read: only the facts change
             self.picture.mask = None
@@ -168,14 +170,15 @@ class ImagePreview(QWidget):
     def _loaded(self, path: str, source, result) -> None:
         if path != self._path:
             return  # the user moved on
-        img, size, self.picture.mask = result
-        if img is not None and source != self._mask:  # the mask settings changed while the image loaded
-            self.picture.mask = None
-            self._read_overlay()
+        self._loading = False
+        img, size, tint = result
         self._size = size
         self.picture.pixmap = QPixmap.fromImage(img) if img is not None else None
+        self.picture.mask = tint if source == self._mask else None
         if img is None:
             self.picture.text = tr("This file cannot be read as an image.")
+        elif source != self._mask:  # the mask settings changed while the image loaded: the tint at its size
+            self._read_overlay()
         self._update_facts()
 
     def _update_facts(self) -> None:
